@@ -1,0 +1,34 @@
+"""textlstm: train, evaluate, serve and export LSTM text classifiers built with Keras.
+
+The public API is four functions, `train`, `evaluate`, `predict` and `export`, plus the
+configuration tree in `textlstm.config`. They are imported lazily so that
+``import textlstm`` (and ``textlstm --help``) does not pay for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "train": "textlstm.training",
+    "TrainResult": "textlstm.training",
+    "evaluate": "textlstm.evaluation",
+    "predict": "textlstm.prediction",
+    "load_predictor": "textlstm.prediction",
+    "export": "textlstm.export",
+    "Config": "textlstm.config",
+    "load_config": "textlstm.config",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    """Import public API members on first use (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'textlstm' has no attribute {name!r}")

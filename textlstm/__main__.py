@@ -1,0 +1,5 @@
+"""Run the CLI as ``python -m textlstm``."""
+
+from textlstm.cli import main
+
+main()

@@ -1,0 +1,176 @@
+"""Model directories and exports on disk: fixed file names, atomic writes, loading.
+
+A run (model) directory written by `textlstm train` holds:
+
+==================  ==========================================================
+``model.keras``     the string-in Keras model (TextVectorization + classifier)
+``config.json``     the resolved configuration
+``vocab.txt``       the vocabulary, one token per line, line number = token id
+``labels.json``     label names in output order
+``history.json``    per-epoch training and validation metrics
+``metrics.json``    validation metrics of the kept (best) weights
+``manifest.json``   command line, seed, library versions, data fingerprint, timings
+==================  ==========================================================
+
+An export (``textlstm export``) is a SavedModel in an integer version folder; textlstm
+puts ``labels.json``, ``vocab.txt`` and ``metadata.json`` into its ``assets/`` folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from textlstm.config import Config
+from textlstm.errors import ModelDirError, OutputExistsError, describe
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
+LABELS_FILE = "labels.json"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+MANIFEST_FILE = "manifest.json"
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, LABELS_FILE, HISTORY_FILE, METRICS_FILE, MANIFEST_FILE)
+
+SAVED_MODEL_FILE = "saved_model.pb"
+EXPORT_ASSETS_DIR = "assets"
+EXPORT_METADATA_FILE = "metadata.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write pretty, key-sorted JSON followed by a newline."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file; a corrupt one is a ModelDirError naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"cannot read {path}: {exc}; expected a JSON file written by textlstm") from exc
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` looks like a textlstm run directory (has a manifest)."""
+    return (path / MANIFEST_FILE).is_file()
+
+
+def check_run_dir(path: str | Path) -> Path:
+    """Return the run directory path, or raise ModelDirError naming every missing file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelDirError(f"model directory not found; {describe('a directory written by textlstm train', str(path))}")
+    missing = [name for name in RUN_FILES if not (path / name).exists()]
+    if missing:
+        raise ModelDirError(
+            f"model directory {path} is incomplete: missing {', '.join(missing)}; "
+            f"expected all of {', '.join(RUN_FILES)}"
+        )
+    return path
+
+
+@dataclass
+class RunInfo:
+    """The light (no TensorFlow) part of a run directory."""
+
+    path: Path
+    config: Config
+    labels: list[str]
+    manifest: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def read_run_info(path: str | Path) -> RunInfo:
+    """Read config, labels, manifest and metrics of a run directory."""
+    path = check_run_dir(path)
+    labels = read_json(path / LABELS_FILE)
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise ModelDirError(f"{path / LABELS_FILE} is invalid; {describe('a JSON list of at least 2 label names', labels)}")
+    return RunInfo(
+        path=path,
+        config=Config.from_dict(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE)),
+        labels=labels,
+        manifest=read_json(path / MANIFEST_FILE),
+        metrics=read_json(path / METRICS_FILE),
+    )
+
+
+def load_text_model(path: str | Path) -> Any:
+    """Load the string-in Keras model of a run directory."""
+    import keras
+
+    import textlstm.layers  # noqa: F401 - registers the custom layers for deserialization
+    import textlstm.vectorizer  # noqa: F401 - registers the standardize functions
+
+    path = check_run_dir(path)
+    try:
+        return keras.saving.load_model(path / MODEL_FILE, compile=False)
+    except Exception as exc:  # Keras raises many types for a corrupt archive
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelDirError(f"cannot load {path / MODEL_FILE}: {first}") from exc
+
+
+def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
+    """Refuse a non-empty output directory unless ``overwrite``; return the resolved path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"output path {path} is a file; expected a directory path")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        what = "a different textlstm run" if is_run_dir(path) else "other files"
+        raise OutputExistsError(f"output directory {path} already holds {what}; choose another --output-dir or pass --overwrite")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target``; on success it replaces ``target``.
+
+    On failure the temporary folder is removed and ``target`` is left as it was, so an
+    interrupted write never leaves a half-written directory behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            if not overwrite and (not target.is_dir() or any(target.iterdir())):
+                raise OutputExistsError(f"{target} appeared while writing; expected it to stay absent")
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def find_saved_model(path: str | Path) -> Path | None:
+    """Return the SavedModel folder at ``path`` or its highest integer version folder."""
+    path = Path(path)
+    if (path / SAVED_MODEL_FILE).is_file():
+        return path
+    if path.is_dir():
+        versions = sorted(
+            (int(p.name), p) for p in path.iterdir() if p.name.isdigit() and (p / SAVED_MODEL_FILE).is_file()
+        )
+        if versions:
+            return versions[-1][1]
+    return None
+
+
+def next_version(export_dir: Path) -> int:
+    """The next free integer version in an export directory (1 for a new one)."""
+    if not export_dir.is_dir():
+        return 1
+    taken = [int(p.name) for p in export_dir.iterdir() if p.name.isdigit()]
+    return max(taken, default=0) + 1

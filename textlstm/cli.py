@@ -1,0 +1,196 @@
+"""The `textlstm` command line: parse options, call one library function, print its result.
+
+Results go to stdout (JSON); logs and progress go to stderr. Nothing here imports
+TensorFlow at module level, so ``textlstm --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, Callable, Iterator
+
+import click
+
+from textlstm import __version__
+from textlstm.errors import TextlstmError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Group(click.Group):
+    """Turns textlstm errors into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TextlstmError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def _verbosity(func: Callable) -> Callable:
+    func = click.option("-v", "--verbose", count=True, help="More log output on stderr (repeatable).")(func)
+    return click.option("-q", "--quiet", count=True, help="Less log output on stderr (repeatable).")(func)
+
+
+def _setup_logging(verbose: int, quiet: int) -> int:
+    level = max(logging.DEBUG, logging.INFO - 10 * verbose + 10 * quiet)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("textlstm: %(message)s"))
+    logger = logging.getLogger("textlstm")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    return level
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="textlstm")
+def main() -> None:
+    """Train, evaluate, predict with and export LSTM text classifiers.
+
+    \b
+    Quick start:
+      textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb
+      textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz
+      textlstm predict runs/imdb "an absolute masterpiece"
+      textlstm export runs/imdb --export-dir exports/imdb
+
+    \b
+    Data sources (--data):
+      tfds:NAME[/CONFIG][:SPLIT]   a TensorFlow Datasets dataset, e.g. tfds:imdb_reviews
+      FOLDER                       [ROOT/]SPLIT/LABEL/<one document per file> (aclImdb layout)
+      ARCHIVE                      the same inside .tar.gz, .tgz, .tar or .zip, read in place
+    """
+
+
+@main.command(context_settings=CONTEXT, epilog="""\b
+Examples:
+  textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb
+  textlstm train --data tfds:imdb_reviews --output-dir runs/imdb --epochs 3 --seed 7
+  textlstm train --data corpus/ --output-dir runs/x --config my.yaml \\
+      --set model.lstm_units=32 --set data.limit=2000
+""")
+@click.option("--data", "data", required=True, metavar="SRC", help="Training data source (see `textlstm --help`).")
+@click.option("--output-dir", required=True, metavar="DIR", help="Model directory to write.")
+@click.option("--config", "config_file", metavar="FILE", help="Config file (.json, .yaml or .toml).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--epochs", type=int, help="Maximum epochs (training.epochs).")
+@click.option("--seed", type=int, help="Random seed (training.seed).")
+@click.option("--vocab", metavar="FILE", help="Fixed vocabulary, one token per line (vectorizer.vocab_file).")
+@click.option("--split", metavar="NAME", help="Training split of the source (data.train_split, default train).")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
+@_verbosity
+def train(
+    data: str,
+    output_dir: str,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    epochs: int | None,
+    seed: int | None,
+    vocab: str | None,
+    split: str | None,
+    overwrite: bool,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Train a classifier on the training split of SRC; write a model directory.
+
+    A share of the training split (data.val_fraction, 10 % by default) is held out for
+    validation and early stopping; the test split is never used. Prints a JSON summary.
+    """
+    level = _setup_logging(verbose, quiet)
+    from textlstm.config import load_config
+
+    shortcuts = {"training.epochs": epochs, "training.seed": seed, "vectorizer.vocab_file": vocab, "data.train_split": split}
+    extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
+    config = load_config(config_file, [*overrides, *extra])
+    from textlstm.training import train as run
+
+    keras_verbose = 0 if level > logging.INFO else "auto"
+    result = run(data, output_dir, config, overwrite=overwrite, command=sys.argv, verbose=keras_verbose)
+    _print_json(result.summary())
+
+
+@main.command(context_settings=CONTEXT, epilog="""\b
+Examples:
+  textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz
+  textlstm evaluate runs/imdb --data tfds:imdb_reviews --split test --output test.json
+""")
+@click.argument("model_dir", metavar="DIR")
+@click.option("--data", "data", required=True, metavar="SRC", help="Data source to evaluate on.")
+@click.option("--split", metavar="NAME", help="Split to evaluate (default: data.eval_split, i.e. test).")
+@click.option("--output", metavar="FILE", help="Also write the JSON report to FILE.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per batch.")
+@_verbosity
+def evaluate(
+    model_dir: str, data: str, split: str | None, output: str | None, batch_size: int, verbose: int, quiet: int
+) -> None:
+    """Score the model in DIR on a split of SRC and print a JSON report.
+
+    The report holds accuracy, loss, macro_f1, per-label precision/recall/f1/support,
+    the confusion matrix (rows: true label, columns: predicted) and the label names.
+    """
+    _setup_logging(verbose, quiet)
+    from textlstm.evaluation import evaluate as run
+
+    report = run(model_dir, data, split=split, batch_size=batch_size, output=output)
+    _print_json(report)
+
+
+@main.command(context_settings=CONTEXT, epilog="""\b
+Examples:
+  textlstm predict runs/imdb "an absolute masterpiece, I loved every minute of it"
+  textlstm predict exports/imdb "a dull, lifeless waste of two hours"
+  cat reviews.txt | textlstm predict runs/imdb -
+""")
+@click.argument("model", metavar="MODEL")
+@click.argument("texts", nargs=-1, metavar="TEXT... | -")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per batch.")
+@_verbosity
+def predict(model: str, texts: tuple[str, ...], batch_size: int, verbose: int, quiet: int) -> None:
+    """Classify TEXTs (or stdin lines, with -) using a run directory or an export.
+
+    Prints one JSON object per text: text, label, score and probabilities (label name to
+    probability), in input order.
+    """
+    _setup_logging(verbose, quiet)
+    from textlstm.prediction import predict_iter
+
+    stream: Iterator[str] | tuple[str, ...] = texts
+    if texts == ("-",):
+        stream = (line.rstrip("\r\n") for line in sys.stdin)
+    for record in predict_iter(model, stream, batch_size=batch_size):
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@main.command(context_settings=CONTEXT, epilog="""\b
+Examples:
+  textlstm export runs/imdb --export-dir exports/imdb
+  textlstm export runs/imdb --export-dir exports/imdb --version 7
+""")
+@click.argument("model_dir", metavar="DIR")
+@click.option("--export-dir", required=True, metavar="EXPORT", help="Folder of integer version folders.")
+@click.option("--version", "version", type=click.IntRange(min=1), help="Version folder to write (default: next free).")
+@_verbosity
+def export(model_dir: str, export_dir: str, version: int | None, verbose: int, quiet: int) -> None:
+    """Export the model in DIR as a SavedModel for TensorFlow Serving.
+
+    The serving_default signature takes raw strings (text: tf.string [None]) and returns
+    probabilities, label and score. Prints the version folder written.
+    """
+    _setup_logging(verbose, quiet)
+    from textlstm.export import export as run
+
+    path = run(model_dir, export_dir, version=version)
+    _print_json({"export": str(path), "version": int(path.name)})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

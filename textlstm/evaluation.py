@@ -1,0 +1,74 @@
+"""`evaluate`: score a trained model directory on a split of a data source."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textlstm import artifacts
+from textlstm.errors import DataError
+from textlstm.metrics import classification_metrics
+from textlstm.model import split_text_model
+from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
+from textlstm.runtime import tensorflow
+from textlstm.sources import open_source
+from textlstm.vectorizer import make_vectorizer
+
+tf = tensorflow()
+log = logging.getLogger(__name__)
+
+
+def score_dataset(classifier: Any, batches: Any, label_names: list[str]) -> dict[str, Any]:
+    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it."""
+    predict = tf.function(lambda ids: classifier(ids, training=False), reduce_retracing=True)
+    probabilities, labels = [], []
+    for ids, y in batches:
+        probabilities.append(predict(ids).numpy())
+        labels.append(y.numpy())
+    if not labels:
+        raise DataError("no examples to evaluate; expected a split with at least one example")
+    return classification_metrics(np.concatenate(labels), np.concatenate(probabilities), label_names)
+
+
+def evaluate(
+    model_dir: str | Path,
+    data: str,
+    split: str | None = None,
+    batch_size: int = 256,
+    output: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate a model directory on ``split`` of ``data`` (default: the config's eval split).
+
+    With ``output`` the report is also written there as JSON.
+
+    Returns a JSON-ready dict with ``accuracy``, ``loss``, ``macro_f1``, ``weighted_f1``,
+    ``per_label`` precision/recall/f1/support, ``confusion_matrix`` (rows true, columns
+    predicted), ``label_names``, ``examples``, plus ``split``, ``data`` and ``seconds``.
+    """
+    started = time.time()
+    info = artifacts.read_run_info(model_dir)
+    split = split or info.config.data.eval_split
+    source = open_source(data)
+    source.check_split(split)
+    unknown = sorted(set(source.label_names()) - set(info.labels))
+    if unknown:
+        raise DataError(
+            f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}"
+        )
+    model = artifacts.load_text_model(info.path)
+    vectorizer_layer, classifier = split_text_model(model)
+    vectorizer = make_vectorizer(info.config.vectorizer, vocabulary=vectorizer_layer.get_vocabulary(), ragged=True)
+    max_length = info.config.vectorizer.max_length
+    with source_errors():
+        texts = text_dataset(source, split, info.labels)
+        batches = batched(id_dataset(texts, vectorizer, max_length), batch_size, max_length)
+        metrics = score_dataset(classifier, batches, info.labels)
+    metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
+    log.info("%s %s: accuracy %.4f on %d examples", data, split, metrics["accuracy"], metrics["examples"])
+    if output is not None:
+        artifacts.write_json(Path(output), metrics)
+    return metrics

@@ -1,0 +1,57 @@
+"""The classifier: token ids -> probabilities, and the string-in model around it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from textlstm.config import Config, ModelConfig
+from textlstm.layers import MaskedPooling, SequenceWindow
+
+CLASSIFIER_NAME = "classifier"
+VECTORIZER_NAME = "vectorizer"
+
+
+def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int) -> keras.Model:
+    """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> softmax.
+
+    The head is a softmax over ``num_labels`` classes (two for binary tasks, which is the
+    same model as a sigmoid unit and keeps one output layout for every task).
+    """
+    ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
+    if config.spatial_dropout:
+        x = keras.layers.SpatialDropout1D(config.spatial_dropout, name="spatial_dropout")(x)
+    for i in range(config.lstm_layers):
+        last = i == config.lstm_layers - 1
+        return_sequences = not (last and config.pooling == "last")
+        x = keras.layers.Bidirectional(
+            keras.layers.LSTM(config.lstm_units, return_sequences=return_sequences),
+            name=f"bilstm_{i + 1}",
+        )(x)
+        if not last and config.dropout:
+            x = keras.layers.Dropout(config.dropout, name=f"lstm_dropout_{i + 1}")(x)
+    if config.pooling != "last":
+        x = MaskedPooling(config.pooling, name="pooling")(x)
+    if config.dropout:
+        x = keras.layers.Dropout(config.dropout, name="pooled_dropout")(x)
+    for i, units in enumerate(config.dense_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense_{i + 1}")(x)
+        if config.dropout:
+            x = keras.layers.Dropout(config.dropout, name=f"dense_dropout_{i + 1}")(x)
+    probabilities = keras.layers.Dense(num_labels, activation="softmax", name="probabilities")(x)
+    return keras.Model(ids, probabilities, name=CLASSIFIER_NAME)
+
+
+def build_text_model(vectorizer: Any, classifier: keras.Model, config: Config) -> keras.Model:
+    """Wrap the classifier so that it takes a batch of raw strings (shape [None])."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    ids = vectorizer(text)
+    ids = SequenceWindow(config.vectorizer.max_length, name="window")(ids)
+    return keras.Model(text, classifier(ids), name="text_classifier")
+
+
+def split_text_model(model: keras.Model) -> tuple[Any, keras.Model]:
+    """Return the (vectorizer, classifier) inside a string-in model."""
+    return model.get_layer(VECTORIZER_NAME), model.get_layer(CLASSIFIER_NAME)

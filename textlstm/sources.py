@@ -1,0 +1,350 @@
+"""Data sources: where labelled examples come from, before any TensorFlow is involved.
+
+A source spec string names one of:
+
+* ``tfds:NAME[/CONFIG][:SPLIT]``: a TensorFlow Datasets text-classification dataset
+  (downloaded and prepared by TFDS on first use); ``tfds:imdb_reviews`` for IMDB.
+* a folder laid out like aclImdb: ``[ROOT/]SPLIT/LABEL/<one document per file>``;
+* the same inside a ``.tar.gz``/``.tgz``/``.tar`` or ``.zip`` archive, read without
+  extracting to disk (the official ``aclImdb_v1.tar.gz`` works as it is).
+
+Every source yields ``(key, text, label_name)`` triples, where ``key`` is stable across
+runs (a member path or an index) so that the validation hold-out can hash it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import zipfile
+from abc import ABC, abstractmethod
+from collections import Counter
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from textlstm.errors import DataError, describe
+
+# Folders that hold unlabelled documents in the official IMDB archive (train/unsup).
+UNLABELED_FOLDERS = frozenset({"unsup"})
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+SCHEMES = ("tfds",)
+
+Example = tuple[str, str, str]
+
+
+class Source(ABC):
+    """A labelled corpus with named splits."""
+
+    spec: str
+
+    @abstractmethod
+    def splits(self) -> list[str]:
+        """Names of the splits this source holds."""
+
+    @abstractmethod
+    def label_names(self) -> list[str]:
+        """Sorted label names, the same for every split."""
+
+    @abstractmethod
+    def count(self, split: str) -> int:
+        """Number of labelled examples in a split."""
+
+    @abstractmethod
+    def examples(self, split: str) -> Iterator[Example]:
+        """Yield ``(key, text, label_name)`` for every example of a split, in a fixed order."""
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A string that changes when the data changes (a content hash where affordable)."""
+
+    def check_split(self, split: str) -> None:
+        """Raise DataError unless the split exists."""
+        if split not in self.splits():
+            raise DataError(f"split {split!r} not found in {self.spec}; expected one of {self.splits()}")
+
+
+def open_source(spec: str) -> Source:
+    """Parse a source spec and return the matching Source; raise DataError when it is bad."""
+    if not spec or not spec.strip():
+        raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
+    scheme, sep, rest = spec.partition(":")
+    if sep and len(scheme) > 1 and not Path(spec).exists():
+        if scheme == "tfds":
+            return TfdsSource(spec, rest)
+        raise DataError(
+            f"unknown data source scheme {scheme + ':'!r}; expected one of "
+            f"{[s + ':' for s in SCHEMES]} or a path to a folder or archive; received {spec!r}"
+        )
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(f"data source not found; {describe('an existing folder, archive or tfds:NAME', spec)}")
+    if path.is_dir():
+        return FolderSource(spec, path)
+    name = path.name.lower()
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        return ArchiveSource(spec, path, _TarReader(path))
+    if name.endswith(".zip"):
+        return ArchiveSource(spec, path, _ZipReader(path))
+    raise DataError(
+        f"unsupported data file {spec!r}; expected a folder of class folders, an archive "
+        f"({', '.join(ARCHIVE_SUFFIXES)}) of one, or tfds:NAME"
+    )
+
+
+def _decode(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
+
+
+class _Layout:
+    """Split and label structure found in a list of member paths (``SPLIT/LABEL/FILE``)."""
+
+    def __init__(self, spec: str, paths: list[PurePosixPath]) -> None:
+        # An archive usually wraps everything in one top folder (aclImdb/); find the level
+        # at which split folders hold label folders.
+        self.files: dict[str, dict[str, list[str]]] = {}
+        prefix = _common_prefix(paths)
+        for p in paths:
+            parts = p.parts[len(prefix) :]
+            if len(parts) != 3 or any(part.startswith(".") for part in parts):
+                continue
+            split, label, _ = parts
+            if label in UNLABELED_FOLDERS:
+                continue
+            self.files.setdefault(split, {}).setdefault(label, []).append(str(p))
+        if not self.files:
+            top = sorted({p.parts[len(prefix)] for p in paths if len(p.parts) > len(prefix)})[:10]
+            raise DataError(
+                f"{spec} has no split folders with class subfolders; expected "
+                f"train/<label>/<file> and test/<label>/<file>; received top-level entries {top}"
+            )
+        for by_label in self.files.values():
+            for members in by_label.values():
+                members.sort()
+        labels = {label for by_label in self.files.values() for label in by_label}
+        self.labels = sorted(labels)
+        self.member_split = {m: split for split, bl in self.files.items() for ms in bl.values() for m in ms}
+
+
+def _common_prefix(paths: list[PurePosixPath]) -> tuple[str, ...]:
+    """Strip a single wrapping folder (e.g. aclImdb/) if every path is inside it."""
+    tops = {p.parts[0] for p in paths if len(p.parts) > 1}
+    if len(tops) == 1 and all(len(p.parts) > 1 for p in paths):
+        return (tops.pop(),)
+    return ()
+
+
+class FolderSource(Source):
+    """``[ROOT/]SPLIT/LABEL/FILE`` on disk."""
+
+    def __init__(self, spec: str, root: Path) -> None:
+        self.spec = spec
+        self.root = root
+        paths = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel = Path(dirpath).relative_to(root)
+            if len(rel.parts) > 3:
+                continue
+            paths.extend(PurePosixPath(*rel.parts, f) for f in filenames)
+        self.layout = _Layout(spec, paths)
+
+    def splits(self) -> list[str]:
+        """Split folder names."""
+        return sorted(self.layout.files)
+
+    def label_names(self) -> list[str]:
+        """Class folder names across splits, sorted."""
+        return self.layout.labels
+
+    def count(self, split: str) -> int:
+        """Number of files in a split's class folders."""
+        self.check_split(split)
+        return sum(len(m) for m in self.layout.files[split].values())
+
+    def examples(self, split: str) -> Iterator[Example]:
+        """Read each document of a split, label by label, files in name order."""
+        self.check_split(split)
+        for label, members in sorted(self.layout.files[split].items()):
+            for member in members:
+                path = self.root / member
+                yield member, _decode(path.read_bytes(), str(path)), label
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every labelled file's relative path and content."""
+        digest = hashlib.sha256()
+        for member in sorted(self.layout.member_split):
+            digest.update(member.encode())
+            digest.update(hashlib.sha256((self.root / member).read_bytes()).digest())
+        return "sha256:" + digest.hexdigest()
+
+
+class _TarReader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def names(self) -> list[PurePosixPath]:
+        try:
+            with tarfile.open(self.path, "r:*") as tar:
+                return [PurePosixPath(m.name) for m in tar if m.isfile()]
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"cannot read archive {self.path}: {exc}; expected a valid tar or tar.gz file") from exc
+
+    def read(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+        # A compressed tar can only be read front to back: stream it once and pick members.
+        with tarfile.open(self.path, "r:*") as tar:
+            for member in tar:
+                if member.isfile() and member.name in wanted:
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        yield member.name, handle.read()
+
+
+class _ZipReader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def names(self) -> list[PurePosixPath]:
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                return [PurePosixPath(n) for n in archive.namelist() if not n.endswith("/")]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(f"cannot read archive {self.path}: {exc}; expected a valid zip file") from exc
+
+    def read(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+        with zipfile.ZipFile(self.path) as archive:
+            for name in sorted(wanted):
+                yield name, archive.read(name)
+
+
+class ArchiveSource(Source):
+    """The folder layout inside a tar(.gz) or zip archive, streamed without extraction."""
+
+    def __init__(self, spec: str, path: Path, reader: _TarReader | _ZipReader) -> None:
+        self.spec = spec
+        self.path = path
+        self.reader = reader
+        self.layout = _Layout(spec, reader.names())
+
+    def splits(self) -> list[str]:
+        """Split folder names found in the archive."""
+        return sorted(self.layout.files)
+
+    def label_names(self) -> list[str]:
+        """Class folder names across splits, sorted."""
+        return self.layout.labels
+
+    def count(self, split: str) -> int:
+        """Number of documents in a split's class folders."""
+        self.check_split(split)
+        return sum(len(m) for m in self.layout.files[split].values())
+
+    def examples(self, split: str) -> Iterator[Example]:
+        """Stream the documents of one split in archive order."""
+        self.check_split(split)
+        wanted = {m for ms in self.layout.files[split].values() for m in ms}
+        for name, raw in self.reader.read(wanted):
+            label = PurePosixPath(name).parts[-2]
+            yield name, _decode(raw, f"{self.path}:{name}"), label
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the archive file."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return "sha256:" + digest.hexdigest()
+
+
+class TfdsSource(Source):
+    """``tfds:NAME[/CONFIG][:SPLIT]`` through tensorflow-datasets (downloads on first use)."""
+
+    def __init__(self, spec: str, rest: str) -> None:
+        self.spec = spec
+        name, _, self.fixed_split = rest.partition(":")
+        if not name:
+            raise DataError(f"missing dataset name; {describe('tfds:NAME[/CONFIG][:SPLIT]', spec)}")
+        self.name = name
+        self._builder = None
+        self._features: tuple[str, str] | None = None
+
+    @property
+    def builder(self):  # noqa: ANN201 - a tfds DatasetBuilder; tfds is imported lazily
+        """The TFDS builder, created on first use."""
+        if self._builder is None:
+            import tensorflow_datasets as tfds
+
+            try:
+                self._builder = tfds.builder(self.name)
+            except Exception as exc:  # tfds raises several types for unknown names
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise DataError(f"unknown TFDS dataset in {self.spec}: {first}") from exc
+        return self._builder
+
+    def _text_and_label(self) -> tuple[str, str]:
+        if self._features is None:
+            import tensorflow_datasets as tfds
+
+            features = self.builder.info.features
+            texts = [k for k, f in features.items() if isinstance(f, tfds.features.Text)]
+            labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+            if len(texts) != 1 or len(labels) != 1:
+                raise DataError(
+                    f"{self.spec}: cannot tell the text and label features apart; expected one Text "
+                    f"and one ClassLabel feature; received {sorted(features.keys())}"
+                )
+            self._features = (texts[0], labels[0])
+        return self._features
+
+    def splits(self) -> list[str]:
+        """The split fixed in the spec, or every split the dataset declares."""
+        declared = sorted(self.builder.info.splits.keys())
+        if self.fixed_split:
+            if self.fixed_split not in declared:
+                raise DataError(f"split {self.fixed_split!r} not found in {self.spec}; expected one of {declared}")
+            return [self.fixed_split]
+        return declared
+
+    def resolve_split(self, split: str) -> str:
+        """A split fixed in the spec overrides the one asked for."""
+        return self.fixed_split or split
+
+    def check_split(self, split: str) -> None:
+        """Raise DataError unless the (possibly fixed) split exists."""
+        super().check_split(self.resolve_split(split))
+
+    def label_names(self) -> list[str]:
+        """The ClassLabel names, in the dataset's own id order."""
+        return list(self.builder.info.features[self._text_and_label()[1]].names)
+
+    def count(self, split: str) -> int:
+        """Examples in a split as recorded in the dataset info."""
+        self.check_split(split)
+        return int(self.builder.info.splits[self.resolve_split(split)].num_examples)
+
+    def examples(self, split: str) -> Iterator[Example]:
+        """Yield examples of a split; keys are ``split:index``."""
+        import tensorflow_datasets as tfds
+
+        self.check_split(split)
+        split = self.resolve_split(split)
+        text_key, label_key = self._text_and_label()
+        names = self.label_names()
+        self.builder.download_and_prepare()
+        dataset = self.builder.as_dataset(split=split, shuffle_files=False)
+        for i, item in enumerate(tfds.as_numpy(dataset)):
+            text = item[text_key]
+            yield f"{split}:{i}", text.decode("utf-8") if isinstance(text, bytes) else str(text), names[int(item[label_key])]
+
+    def fingerprint(self) -> str:
+        """Dataset name, config and version (TFDS versions its prepared data)."""
+        info = self.builder.info
+        return f"tfds:{info.full_name}"
+
+
+def label_counts(source: Source, split: str) -> dict[str, int]:
+    """Count examples per label in a split (reads the split once)."""
+    return dict(Counter(label for _, _, label in source.examples(split)))

@@ -1,0 +1,225 @@
+"""`train`: from a data source to a complete model directory."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from textlstm import artifacts
+from textlstm.config import Config
+from textlstm.errors import DataError
+from textlstm.evaluation import score_dataset
+from textlstm.model import build_classifier, build_text_model
+from textlstm.pipeline import batched, id_dataset, label_histogram, source_errors, text_dataset, texts_only
+from textlstm.runtime import library_versions, seed_everything, tensorflow
+from textlstm.sources import open_source
+from textlstm.vectorizer import make_vectorizer, read_vocabulary, write_vocabulary
+
+tf = tensorflow()
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What `train` produced."""
+
+    output_dir: Path
+    # Validation metrics of the kept weights (empty when data.val_fraction is 0).
+    metrics: dict[str, Any]
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    train_examples: int
+    val_examples: int
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready digest for the CLI."""
+        keep = ("accuracy", "loss", "macro_f1", "examples")
+        return {
+            "output_dir": str(self.output_dir),
+            "validation": {k: self.metrics[k] for k in keep if k in self.metrics},
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "train_examples": self.train_examples,
+            "val_examples": self.val_examples,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+class _EpochLog(keras.callbacks.Callback):
+    """One log line per epoch, for logs that outlive the progress bar."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
+        log.info("epoch %d: %s", epoch + 1, shown)
+
+
+def train(
+    data: str,
+    output_dir: str | Path,
+    config: Config | None = None,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Train a classifier on the training split of ``data`` and write a model directory.
+
+    Args:
+        data: a source spec (see `textlstm.sources`), e.g. ``tfds:imdb_reviews`` or a
+            path to an aclImdb folder or archive.
+        output_dir: where the model directory is written; it is built in a temporary
+            sibling and moved into place only when complete.
+        config: the configuration (defaults when None).
+        overwrite: replace an existing run in ``output_dir``.
+        command: the command line to record in the manifest.
+        verbose: Keras ``fit`` verbosity (progress goes to stderr).
+
+    Returns:
+        A TrainResult with validation metrics, history and timings.
+    """
+    started = time.time()
+    config = (config or Config()).validate()
+    output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
+    source = open_source(data)
+    split = config.data.train_split
+    source.check_split(split)
+    label_names = source.label_names()
+    if len(label_names) < 2:
+        raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least 2 to classify")
+    seed = config.training.seed
+    seed_everything(seed)
+
+    with source_errors():
+        streams = {
+            part: text_dataset(
+                source,
+                split,
+                label_names,
+                part=part,
+                seed=seed,
+                val_fraction=config.data.val_fraction,
+                limit=config.data.limit,
+            )
+            for part in ("train", "val")
+        }
+        vectorizer = _fit_vectorizer(config, streams["train"])
+        vocabulary = vectorizer.get_vocabulary()
+        max_length = config.vectorizer.max_length
+        ids = {part: id_dataset(stream, vectorizer, max_length) for part, stream in streams.items()}
+        if config.data.cache:
+            ids = {part: ds.cache() for part, ds in ids.items()}
+        counts = {part: label_histogram(ds, len(label_names)) for part, ds in ids.items()}
+    n_train, n_val = sum(counts["train"]), sum(counts["val"])
+    log.info("training examples: %d %s", n_train, dict(zip(label_names, counts["train"])))
+    log.info("validation examples: %d %s", n_val, dict(zip(label_names, counts["val"])))
+    if n_train == 0:
+        raise DataError(f"no training examples left in split {split!r} of {data}; expected at least one")
+    if config.data.val_fraction > 0 and n_val == 0:
+        raise DataError(
+            f"the validation hold-out of {data} is empty; expected data.val_fraction={config.data.val_fraction} "
+            "to select at least one example (raise it or use more data)"
+        )
+
+    batch_size = config.training.batch_size
+    train_batches = batched(
+        ids["train"], batch_size, max_length, shuffle_buffer=config.data.shuffle_buffer, seed=seed
+    )
+    val_batches = batched(ids["val"], batch_size, max_length) if n_val else None
+    classifier = build_classifier(config.model, vocab_size=len(vocabulary), num_labels=len(label_names))
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(config.training.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    callbacks: list[keras.callbacks.Callback] = [_EpochLog()]
+    if val_batches is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.training.patience, restore_best_weights=True
+            )
+        )
+    with source_errors(), contextlib.redirect_stdout(sys.stderr):
+        # Keras prints its progress bar to stdout; stdout is kept for results.
+        fit = classifier.fit(
+            train_batches,
+            validation_data=val_batches,
+            epochs=config.training.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, with the seed
+            verbose=verbose,
+        )
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    epochs_run = len(history.get("loss", []))
+    best_epoch = int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run
+    metrics: dict[str, Any] = {}
+    if val_batches is not None:
+        metrics = score_dataset(classifier, val_batches, label_names)
+        log.info("validation accuracy %.4f at best epoch %d", metrics["accuracy"], best_epoch)
+
+    serving_vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary)
+    text_model = build_text_model(serving_vectorizer, classifier, config)
+    manifest = {
+        "textlstm_run": 1,
+        "command": list(command) if command is not None else None,
+        "data": {
+            "source": data,
+            "split": split,
+            "fingerprint": source.fingerprint(),
+            "train_examples": n_train,
+            "val_examples": n_val,
+            "train_label_counts": dict(zip(label_names, counts["train"])),
+            "val_label_counts": dict(zip(label_names, counts["val"])),
+        },
+        "seed": seed,
+        "versions": library_versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "train_seconds": round(time.time() - started, 1),
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+    }
+    with artifacts.atomic_directory(output_dir, overwrite=overwrite) as tmp:
+        text_model.save(tmp / artifacts.MODEL_FILE)
+        artifacts.write_json(tmp / artifacts.CONFIG_FILE, config.to_dict())
+        write_vocabulary(vocabulary, tmp / artifacts.VOCAB_FILE)
+        artifacts.write_json(tmp / artifacts.LABELS_FILE, label_names)
+        artifacts.write_json(tmp / artifacts.HISTORY_FILE, history)
+        artifacts.write_json(tmp / artifacts.METRICS_FILE, metrics)
+        artifacts.write_json(tmp / artifacts.MANIFEST_FILE, manifest)
+    log.info("model directory written to %s", output_dir)
+    return TrainResult(
+        output_dir=output_dir,
+        metrics=metrics,
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        train_examples=n_train,
+        val_examples=n_val,
+        seconds=time.time() - started,
+    )
+
+
+def _fit_vectorizer(config: Config, train_texts: Any) -> Any:
+    """A ragged TextVectorization with a fixed vocabulary or adapted on the training part."""
+    if config.vectorizer.vocab_file:
+        tokens = read_vocabulary(config.vectorizer.vocab_file, config.vectorizer.max_tokens)
+        log.info("using the fixed vocabulary %s (%d tokens)", config.vectorizer.vocab_file, len(tokens))
+        return make_vectorizer(config.vectorizer, vocabulary=tokens, ragged=True)
+    vectorizer = make_vectorizer(config.vectorizer, ragged=True)
+    started = time.time()
+    vectorizer.adapt(texts_only(train_texts))
+    size = vectorizer.vocabulary_size()
+    log.info("vocabulary adapted on the training part: %d tokens in %.1f s", size, time.time() - started)
+    if size <= 2:
+        raise DataError("the training texts hold no tokens; expected non-empty texts")
+    return vectorizer

@@ -1,0 +1,116 @@
+"""Text to token ids: standardization functions, TextVectorization, vocabulary files."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from textlstm.config import VectorizerConfig
+from textlstm.errors import ConfigError, DataError, describe
+from textlstm.runtime import tensorflow
+
+tf = tensorflow()
+
+PAD_TOKEN = ""
+OOV_TOKEN = "[UNK]"
+_PUNCTUATION = "[%s]" % re.escape(string.punctuation)
+_HTML_BREAK = r"<br\s*/?>"
+
+
+# Registered so that a saved .keras model can rebuild its vectorizer in a new process.
+@keras.saving.register_keras_serializable(package="textlstm")
+def lower_strip_html_punctuation(text: Any) -> Any:
+    """Lowercase, turn <br /> tags into spaces, and replace ASCII punctuation by spaces."""
+    text = tf.strings.lower(text)
+    text = tf.strings.regex_replace(text, _HTML_BREAK, " ")
+    return tf.strings.regex_replace(text, _PUNCTUATION, " ")
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
+def lower_and_strip_punctuation(text: Any) -> Any:
+    """Lowercase and replace ASCII punctuation by spaces."""
+    return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, " ")
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
+def lower(text: Any) -> Any:
+    """Lowercase only."""
+    return tf.strings.lower(text)
+
+
+_STANDARDIZERS = {
+    "lower_strip_html_punctuation": lower_strip_html_punctuation,
+    "lower_and_strip_punctuation": lower_and_strip_punctuation,
+    "lower": lower,
+    "none": None,
+}
+
+
+def make_vectorizer(config: VectorizerConfig, vocabulary: list[str] | None = None, ragged: bool = False) -> Any:
+    """Build a TextVectorization layer for ``config``.
+
+    ``ragged=True`` gives one variable-length id sequence per text (for tf.data pipelines
+    that bucket by length); ``ragged=False`` pads each batch to its longest text (for the
+    string-in model).
+    """
+    layer = keras.layers.TextVectorization(
+        max_tokens=config.max_tokens,
+        standardize=_STANDARDIZERS[config.standardize],
+        split="whitespace",
+        output_mode="int",
+        ragged=ragged,
+        name="vectorizer",
+    )
+    if vocabulary is not None:
+        layer.set_vocabulary(strip_special_tokens(vocabulary))
+    return layer
+
+
+def strip_special_tokens(vocabulary: list[str]) -> list[str]:
+    """Drop the padding and OOV entries that `get_vocabulary()` puts first."""
+    tokens = list(vocabulary)
+    if tokens and tokens[0] == PAD_TOKEN:
+        tokens = tokens[1:]
+    if tokens and tokens[0] == OOV_TOKEN:
+        tokens = tokens[1:]
+    return tokens
+
+
+def read_vocabulary(path: str | Path, max_tokens: int | None = None) -> list[str]:
+    """Read a vocabulary file: one token per line, line order = frequency order.
+
+    A leading empty line (padding) and ``[UNK]`` line are accepted and dropped; so is a
+    trailing newline. Duplicate tokens are an error because ids would be ambiguous.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"vocabulary file not found; {describe('a text file with one token per line', str(path))}")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    tokens = strip_special_tokens(lines)
+    if not tokens:
+        raise DataError(f"vocabulary file {path} holds no tokens; expected one token per line")
+    if "" in tokens:
+        raise DataError(f"vocabulary file {path} has an empty line at {tokens.index('') + 1}; expected one token per line")
+    seen: set[str] = set()
+    for i, token in enumerate(tokens):
+        if token in seen:
+            raise DataError(f"vocabulary file {path} repeats the token {token!r} (line {i + 1}); expected unique tokens")
+        seen.add(token)
+    if max_tokens is not None and len(tokens) + 2 > max_tokens:
+        raise ConfigError(
+            f"vocabulary file {path} holds {len(tokens)} tokens, more than vectorizer.max_tokens={max_tokens} "
+            "allows with padding and [UNK]; raise vectorizer.max_tokens or trim the file"
+        )
+    return tokens
+
+
+def write_vocabulary(vocabulary: list[str], path: str | Path) -> None:
+    """Write a vocabulary with padding ('') and [UNK] first, so line number = token id."""
+    tokens = [PAD_TOKEN, OOV_TOKEN, *strip_special_tokens(vocabulary)]
+    Path(path).write_text("\n".join(tokens) + "\n", encoding="utf-8")
