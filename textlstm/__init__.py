@@ -17,7 +17,7 @@ _LAZY = {
     "evaluate": "textlstm.evaluation",
     "predict": "textlstm.prediction",
     "load_predictor": "textlstm.prediction",
-    "export": "textlstm.export",
+    "export": "textlstm.saved_model",
     "Config": "textlstm.config",
     "load_config": "textlstm.config",
 }

@@ -186,7 +186,7 @@ def export(model_dir: str, export_dir: str, version: int | None, verbose: int, q
     probabilities, label and score. Prints the version folder written.
     """
     _setup_logging(verbose, quiet)
-    from textlstm.export import export as run
+    from textlstm.saved_model import export as run
 
     path = run(model_dir, export_dir, version=version)
     _print_json({"export": str(path), "version": int(path.name)})

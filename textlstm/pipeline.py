@@ -60,8 +60,9 @@ def text_dataset(
     source.check_split(split)
     index = {name: i for i, name in enumerate(label_names)}
     keep = 1.0
-    if limit is not None:
-        keep = min(1.0, limit / max(source.count(split), 1))
+    size = source.count(split) if limit is not None else None
+    if limit is not None and size is not None:
+        keep = min(1.0, limit / max(size, 1))
 
     def generate() -> Iterator[tuple[str, int]]:
         try:

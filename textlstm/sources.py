@@ -47,8 +47,8 @@ class Source(ABC):
         """Sorted label names, the same for every split."""
 
     @abstractmethod
-    def count(self, split: str) -> int:
-        """Number of labelled examples in a split."""
+    def count(self, split: str) -> int | None:
+        """Number of labelled examples in a split, or None when unknown before reading."""
 
     @abstractmethod
     def examples(self, split: str) -> Iterator[Example]:
@@ -103,20 +103,13 @@ class _Layout:
     """Split and label structure found in a list of member paths (``SPLIT/LABEL/FILE``)."""
 
     def __init__(self, spec: str, paths: list[PurePosixPath]) -> None:
-        # An archive usually wraps everything in one top folder (aclImdb/); find the level
-        # at which split folders hold label folders.
-        self.files: dict[str, dict[str, list[str]]] = {}
-        prefix = _common_prefix(paths)
-        for p in paths:
-            parts = p.parts[len(prefix) :]
-            if len(parts) != 3 or any(part.startswith(".") for part in parts):
-                continue
-            split, label, _ = parts
-            if label in UNLABELED_FOLDERS:
-                continue
-            self.files.setdefault(split, {}).setdefault(label, []).append(str(p))
+        self.files: dict[str, dict[str, list[str]]] = self._collect(paths, ())
+        # An archive usually wraps everything in one top folder (aclImdb/).
+        tops = {p.parts[0] for p in paths if len(p.parts) > 1}
+        if not self.files and len(tops) == 1:
+            self.files = self._collect(paths, (tops.pop(),))
         if not self.files:
-            top = sorted({p.parts[len(prefix)] for p in paths if len(p.parts) > len(prefix)})[:10]
+            top = sorted({p.parts[0] for p in paths})[:10]
             raise DataError(
                 f"{spec} has no split folders with class subfolders; expected "
                 f"train/<label>/<file> and test/<label>/<file>; received top-level entries {top}"
@@ -128,13 +121,19 @@ class _Layout:
         self.labels = sorted(labels)
         self.member_split = {m: split for split, bl in self.files.items() for ms in bl.values() for m in ms}
 
-
-def _common_prefix(paths: list[PurePosixPath]) -> tuple[str, ...]:
-    """Strip a single wrapping folder (e.g. aclImdb/) if every path is inside it."""
-    tops = {p.parts[0] for p in paths if len(p.parts) > 1}
-    if len(tops) == 1 and all(len(p.parts) > 1 for p in paths):
-        return (tops.pop(),)
-    return ()
+    @staticmethod
+    def _collect(paths: list[PurePosixPath], prefix: tuple[str, ...]) -> dict[str, dict[str, list[str]]]:
+        files: dict[str, dict[str, list[str]]] = {}
+        for p in paths:
+            if p.parts[: len(prefix)] != prefix:
+                continue
+            parts = p.parts[len(prefix) :]
+            if len(parts) != 3 or any(part.startswith(".") for part in parts):
+                continue
+            split, label, _ = parts
+            if label not in UNLABELED_FOLDERS:
+                files.setdefault(split, {}).setdefault(label, []).append(str(p))
+        return files
 
 
 class FolderSource(Source):
@@ -278,10 +277,13 @@ class TfdsSource(Source):
             import tensorflow_datasets as tfds
 
             try:
-                self._builder = tfds.builder(self.name)
+                builder = tfds.builder(self.name)
             except Exception as exc:  # tfds raises several types for unknown names
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise DataError(f"unknown TFDS dataset in {self.spec}: {first}") from exc
+            # Downloads and prepares on first use; a no-op once the data is in ~/tensorflow_datasets.
+            builder.download_and_prepare()
+            self._builder = builder
         return self._builder
 
     def _text_and_label(self) -> tuple[str, str]:
@@ -303,7 +305,7 @@ class TfdsSource(Source):
         """The split fixed in the spec, or every split the dataset declares."""
         declared = sorted(self.builder.info.splits.keys())
         if self.fixed_split:
-            if self.fixed_split not in declared:
+            if declared and self.fixed_split not in declared:
                 raise DataError(f"split {self.fixed_split!r} not found in {self.spec}; expected one of {declared}")
             return [self.fixed_split]
         return declared
@@ -314,16 +316,21 @@ class TfdsSource(Source):
 
     def check_split(self, split: str) -> None:
         """Raise DataError unless the (possibly fixed) split exists."""
-        super().check_split(self.resolve_split(split))
+        # Split metadata can be absent (e.g. under tfds.testing.mock_data); TFDS then
+        # reports an unknown split itself when it is read.
+        if self.builder.info.splits:
+            super().check_split(self.resolve_split(split))
 
     def label_names(self) -> list[str]:
         """The ClassLabel names, in the dataset's own id order."""
         return list(self.builder.info.features[self._text_and_label()[1]].names)
 
-    def count(self, split: str) -> int:
-        """Examples in a split as recorded in the dataset info."""
+    def count(self, split: str) -> int | None:
+        """Examples in a split as recorded in the dataset info (None when not recorded)."""
         self.check_split(split)
-        return int(self.builder.info.splits[self.resolve_split(split)].num_examples)
+        splits = self.builder.info.splits
+        name = self.resolve_split(split)
+        return int(splits[name].num_examples) if name in splits else None
 
     def examples(self, split: str) -> Iterator[Example]:
         """Yield examples of a split; keys are ``split:index``."""
@@ -333,7 +340,6 @@ class TfdsSource(Source):
         split = self.resolve_split(split)
         text_key, label_key = self._text_and_label()
         names = self.label_names()
-        self.builder.download_and_prepare()
         dataset = self.builder.as_dataset(split=split, shuffle_files=False)
         for i, item in enumerate(tfds.as_numpy(dataset)):
             text = item[text_key]

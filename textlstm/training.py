@@ -7,6 +7,7 @@ import datetime as _dt
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -149,8 +150,11 @@ def train(
                 monitor="val_loss", patience=config.training.patience, restore_best_weights=True
             )
         )
-    with source_errors(), contextlib.redirect_stdout(sys.stderr):
+    with source_errors(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # Keras prints its progress bar to stdout; stdout is kept for results.
+        # The first epoch over a stream of unknown length ends with a harmless
+        # "input ran out of data" warning.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
         fit = classifier.fit(
             train_batches,
             validation_data=val_batches,

@@ -19,13 +19,20 @@ PAD_TOKEN = ""
 OOV_TOKEN = "[UNK]"
 _PUNCTUATION = "[%s]" % re.escape(string.punctuation)
 _HTML_BREAK = r"<br\s*/?>"
+# Control, format and Unicode space characters (NEL \x85, NBSP, U+2028 ...) would end up
+# inside tokens, and some of them break the one-token-per-line vocabulary file.
+_ODD_SPACE = r"[\p{Cc}\p{Cf}\p{Z}]+"
+
+
+def _normalize_space(text: Any) -> Any:
+    return tf.strings.regex_replace(text, _ODD_SPACE, " ")
 
 
 # Registered so that a saved .keras model can rebuild its vectorizer in a new process.
 @keras.saving.register_keras_serializable(package="textlstm")
 def lower_strip_html_punctuation(text: Any) -> Any:
     """Lowercase, turn <br /> tags into spaces, and replace ASCII punctuation by spaces."""
-    text = tf.strings.lower(text)
+    text = tf.strings.lower(_normalize_space(text))
     text = tf.strings.regex_replace(text, _HTML_BREAK, " ")
     return tf.strings.regex_replace(text, _PUNCTUATION, " ")
 
@@ -33,20 +40,26 @@ def lower_strip_html_punctuation(text: Any) -> Any:
 @keras.saving.register_keras_serializable(package="textlstm")
 def lower_and_strip_punctuation(text: Any) -> Any:
     """Lowercase and replace ASCII punctuation by spaces."""
-    return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, " ")
+    return tf.strings.regex_replace(tf.strings.lower(_normalize_space(text)), _PUNCTUATION, " ")
 
 
 @keras.saving.register_keras_serializable(package="textlstm")
 def lower(text: Any) -> Any:
     """Lowercase only."""
-    return tf.strings.lower(text)
+    return tf.strings.lower(_normalize_space(text))
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
+def whitespace_only(text: Any) -> Any:
+    """Keep case and punctuation; only control and Unicode space characters become spaces."""
+    return _normalize_space(text)
 
 
 _STANDARDIZERS = {
     "lower_strip_html_punctuation": lower_strip_html_punctuation,
     "lower_and_strip_punctuation": lower_and_strip_punctuation,
     "lower": lower,
-    "none": None,
+    "none": whitespace_only,
 }
 
 
@@ -89,7 +102,10 @@ def read_vocabulary(path: str | Path, max_tokens: int | None = None) -> list[str
     path = Path(path)
     if not path.is_file():
         raise DataError(f"vocabulary file not found; {describe('a text file with one token per line', str(path))}")
-    lines = path.read_text(encoding="utf-8").split("\n")
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = handle.read().split("\n")
+    if any(line.endswith("\r") for line in lines):
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if lines and lines[-1] == "":
         lines = lines[:-1]
     tokens = strip_special_tokens(lines)
@@ -113,4 +129,5 @@ def read_vocabulary(path: str | Path, max_tokens: int | None = None) -> list[str
 def write_vocabulary(vocabulary: list[str], path: str | Path) -> None:
     """Write a vocabulary with padding ('') and [UNK] first, so line number = token id."""
     tokens = [PAD_TOKEN, OOV_TOKEN, *strip_special_tokens(vocabulary)]
-    Path(path).write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("\n".join(tokens) + "\n")

@@ -1,0 +1,159 @@
+"""The `textlstm` command line: help, the four commands, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_OVERRIDES
+from textlstm.cli import main
+
+COMMANDS = ["train", "evaluate", "predict", "export"]
+
+
+def _sets() -> list[str]:
+    return [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+
+
+def test_cli_help_does_not_import_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "from textlstm.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "for name in ['train', 'evaluate', 'predict', 'export']:\n"
+        "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"
+        "sys.exit(3 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: " in done.stdout
+
+
+def test_cli_python_dash_m_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "textlstm", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert all(command in done.stdout for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_cli_each_command_help_has_an_example(cli, command: str) -> None:
+    result = cli.invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+    assert f"textlstm {command} " in result.output
+
+
+def test_cli_train_evaluate_predict_export(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", "--epochs", "2", *_sets()])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["output_dir"] == str(run)
+    assert summary["train_examples"] + summary["val_examples"] == 200
+    assert summary["epochs_run"] <= 2
+
+    report_file = tmp_path / "report.json"
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(corpus_tar), "--output", str(report_file), "-q"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report == json.loads(report_file.read_text())
+    assert report["split"] == "test" and report["examples"] == 60
+    assert set(report) >= {"accuracy", "loss", "macro_f1", "per_label", "confusion_matrix", "label_names"}
+    assert set(report["per_label"]["pos"]) == {"precision", "recall", "f1", "support"}
+    assert sum(map(sum, report["confusion_matrix"])) == 60
+
+    result = cli.invoke(main, ["predict", str(run), "great superb", "awful dull", "-q"])
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["great superb", "awful dull"]
+    for line in lines:
+        assert set(line) == {"text", "label", "score", "probabilities"}
+        assert line["label"] in ("neg", "pos")
+        assert line["score"] == pytest.approx(max(line["probabilities"].values()))
+        assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+    result = cli.invoke(main, ["export", str(run), "--export-dir", str(tmp_path / "exports"), "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"export": str(tmp_path / "exports" / "1"), "version": 1}
+
+
+def test_cli_predict_reads_stdin_lines_in_order(cli, trained_run) -> None:
+    texts = ["great wonderful", "", "terrible waste", "the film"]
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), "-", "-q"], input="\n".join(texts) + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == texts
+
+
+def _assert_one_line_error(result, pattern: str) -> None:
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    import re
+
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_cli_error_missing_data(cli, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["train", "--data", str(tmp_path / "nope"), "--output-dir", str(tmp_path / "r")])
+    _assert_one_line_error(result, r"data source not found")
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_error_unknown_scheme(cli, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["train", "--data", "hub:foo", "--output-dir", str(tmp_path / "r")])
+    _assert_one_line_error(result, r"unknown data source scheme 'hub:'")
+
+
+def test_cli_error_unknown_set_key(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), "--set", "model.units=3"])
+    _assert_one_line_error(result, r"unknown config key model\.units; allowed keys are: .*model\.lstm_units")
+
+
+def test_cli_error_archive_without_class_folders(cli, tmp_path: Path) -> None:
+    import tarfile
+
+    (tmp_path / "readme.txt").write_text("x")
+    archive = tmp_path / "empty.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "readme.txt", arcname="readme.txt")
+    result = cli.invoke(main, ["train", "--data", str(archive), "--output-dir", str(tmp_path / "r")])
+    _assert_one_line_error(result, r"no split folders with class subfolders")
+
+
+def test_cli_error_output_dir_holds_another_run(cli, trained_run, corpus_tar: Path) -> None:
+    before = sorted(p.name for p in trained_run.output_dir.iterdir())
+    result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(trained_run.output_dir)])
+    _assert_one_line_error(result, r"already holds a different textlstm run; .*--overwrite")
+    assert sorted(p.name for p in trained_run.output_dir.iterdir()) == before
+
+
+def test_cli_error_model_dir_missing_file(cli, trained_run, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run.output_dir, broken)
+    (broken / "vocab.txt").unlink()
+    result = cli.invoke(main, ["predict", str(broken), "hello"])
+    _assert_one_line_error(result, r"model directory .*broken is incomplete: missing vocab\.txt")
+
+
+def test_cli_error_predict_without_texts(cli, trained_run) -> None:
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir)])
+    _assert_one_line_error(result, r"no texts to predict")
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), "-"], input="")
+    _assert_one_line_error(result, r"no texts to predict")
+
+
+def test_cli_error_evaluate_unknown_split(cli, trained_run, corpus_tar: Path) -> None:
+    result = cli.invoke(main, ["evaluate", str(trained_run.output_dir), "--data", str(corpus_tar), "--split", "dev"])
+    _assert_one_line_error(result, r"split 'dev' not found")
+
+
+def test_cli_error_model_not_found(cli, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["predict", str(tmp_path / "missing"), "hi"])
+    _assert_one_line_error(result, r"model not found")

@@ -1,0 +1,107 @@
+"""The config tree: defaults, files, overrides and their errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from textlstm.config import Config, allowed_keys, load_config
+from textlstm.errors import ConfigError
+
+
+def test_config_defaults_round_trip_through_json() -> None:
+    config = Config().validate()
+    again = Config.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    assert again.model.dense_units == (64,)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("c.json", '{"model": {"lstm_units": 12}, "training": {"epochs": 2}}'),
+        ("c.yaml", "model:\n  lstm_units: 12\ntraining:\n  epochs: 2\n"),
+        ("c.toml", "[model]\nlstm_units = 12\n[training]\nepochs = 2\n"),
+    ],
+)
+def test_config_loads_each_file_format(tmp_path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    config = load_config(path)
+    assert config.model.lstm_units == 12
+    assert config.training.epochs == 2
+    assert config.vectorizer.max_tokens == Config().vectorizer.max_tokens
+
+
+def test_config_overrides_parse_types() -> None:
+    config = load_config(
+        None,
+        [
+            "training.epochs=3",
+            "training.learning_rate=5e-4",
+            "model.dense_units=[32, 16]",
+            "data.limit=null",
+            "data.cache=false",
+            "vectorizer.standardize=lower",
+        ],
+    )
+    assert config.training.epochs == 3
+    assert config.training.learning_rate == pytest.approx(5e-4)
+    assert config.model.dense_units == (32, 16)
+    assert config.data.limit is None
+    assert config.data.cache is False
+    assert config.vectorizer.standardize == "lower"
+
+
+def test_config_override_applies_after_file(tmp_path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"training": {"epochs": 2}}')
+    assert load_config(path, ["training.epochs=7"]).training.epochs == 7
+
+
+def test_config_unknown_key_lists_allowed_keys() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key model\.lstm_unit;.*model\.lstm_units") as info:
+        load_config(None, ["model.lstm_unit=3"])
+    assert all(key in str(info.value) for key in allowed_keys())
+
+
+def test_config_unknown_key_in_file_is_an_error(tmp_path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  epoch: 2\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown config key training\.epoch"):
+        load_config(path)
+
+
+def test_config_unknown_section() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config section 'optimizer'; expected one of \['data'"):
+        load_config(None, ["optimizer.lr=1"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.epochs=abc", r"training\.epochs must be an integer; expected an integer; received 'abc'"),
+        ("training.epochs=0", r"invalid value for training\.epochs; expected an integer >= 1; received 0"),
+        ("model.pooling=median", r"model\.pooling; expected one of \['max_mean'"),
+        ("data.val_fraction=1.5", r"data\.val_fraction; expected a number in \[0, 1\); received 1\.5"),
+        ("data.cache=maybe", r"data\.cache must be true or false"),
+        ("epochs=3", r"bad --set value; expected section\.key=value; received 'epochs=3'"),
+    ],
+)
+def test_config_rejects_bad_values(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_config_missing_and_unparsable_files(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"broken\.json could not be parsed as JSON"):
+        load_config(broken)
+    other = tmp_path / "c.ini"
+    other.write_text("[x]")
+    with pytest.raises(ConfigError, match="unsupported config file type"):
+        load_config(other)

@@ -1,0 +1,32 @@
+"""Classification metrics on hand-checked cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from textlstm.metrics import classification_metrics
+
+
+def test_metrics_hand_checked_three_classes() -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    # predicted: 0, 1, 1, 1, 0, 2
+    probs = np.array(
+        [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.5, 0.1, 0.4], [0.1, 0.1, 0.8]]
+    )
+    m = classification_metrics(labels, probs, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert m["per_label"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert m["per_label"]["a"]["f1"] == pytest.approx(0.5)
+    assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    expected_loss = -np.mean(np.log([0.8, 0.2, 0.8, 0.6, 0.4, 0.8]))
+    assert m["loss"] == pytest.approx(expected_loss)
+
+
+def test_metrics_label_never_predicted_scores_zero_not_nan() -> None:
+    m = classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.6, 0.4]]), ["x", "y"])
+    assert m["per_label"]["y"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert not math.isnan(m["macro_f1"])

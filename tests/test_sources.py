@@ -1,0 +1,111 @@
+"""Data sources: folders, archives, TFDS (mocked), and their errors."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from textlstm.errors import DataError
+from textlstm.sources import open_source
+
+
+@pytest.mark.parametrize("kind", ["corpus_dir", "corpus_tar", "corpus_zip"])
+def test_sources_read_aclimdb_layout(kind: str, request: pytest.FixtureRequest) -> None:
+    source = open_source(str(request.getfixturevalue(kind)))
+    assert source.splits() == ["test", "train"]
+    assert source.label_names() == ["neg", "pos"]
+    assert source.count("train") == 200
+    examples = list(source.examples("test"))
+    assert len(examples) == 60
+    assert {label for _, _, label in examples} == {"neg", "pos"}
+    assert len({key for key, _, _ in examples}) == 60
+    assert all("<br />" in text for _, text, _ in examples)
+
+
+def test_sources_folder_parent_of_aclimdb_and_unsup_skipped(corpus_dir: Path, tmp_path: Path) -> None:
+    # The official archive has train/unsup (unlabelled) and extra files; both are ignored.
+    root = tmp_path / "data"
+    (root / "aclImdb" / "train" / "unsup").mkdir(parents=True)
+    (root / "aclImdb" / "train" / "unsup" / "0_0.txt").write_text("unlabelled")
+    (root / "aclImdb" / "train" / "pos").mkdir()
+    (root / "aclImdb" / "train" / "pos" / "1_9.txt").write_text("fine")
+    (root / "aclImdb" / "train" / "neg").mkdir()
+    (root / "aclImdb" / "train" / "neg" / "2_1.txt").write_text("bad")
+    (root / "aclImdb" / "README").write_text("readme")
+    source = open_source(str(root))
+    assert source.label_names() == ["neg", "pos"]
+    assert source.count("train") == 2
+
+
+def test_sources_fingerprint_changes_with_content(tmp_path: Path) -> None:
+    for text in ("one", "two"):
+        folder = tmp_path / text / "train" / "a"
+        folder.mkdir(parents=True)
+        (folder / "x.txt").write_text(text)
+        (tmp_path / text / "train" / "b").mkdir()
+        (tmp_path / text / "train" / "b" / "y.txt").write_text("same")
+    assert open_source(str(tmp_path / "one")).fingerprint() != open_source(str(tmp_path / "two")).fingerprint()
+
+
+def test_sources_missing_path() -> None:
+    with pytest.raises(DataError, match=r"data source not found; expected an existing folder.*received 'no/such/dir'"):
+        open_source("no/such/dir")
+
+
+def test_sources_unknown_scheme() -> None:
+    with pytest.raises(DataError, match=r"unknown data source scheme 's3:'; expected one of \['tfds:'\]"):
+        open_source("s3://bucket/data")
+
+
+def test_sources_archive_without_class_folders(tmp_path: Path) -> None:
+    loose = tmp_path / "notes.txt"
+    loose.write_text("hello")
+    path = tmp_path / "flat.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(loose, arcname="notes.txt")
+    with pytest.raises(DataError, match=r"has no split folders with class subfolders; expected train/<label>/<file>"):
+        open_source(str(path))
+
+
+def test_sources_unsupported_file_and_bad_split(tmp_path: Path, corpus_dir: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n")
+    with pytest.raises(DataError, match=r"unsupported data file"):
+        open_source(str(path))
+    with pytest.raises(DataError, match=r"split 'validation' not found .*expected one of \['test', 'train'\]"):
+        list(open_source(str(corpus_dir)).examples("validation"))
+
+
+def test_sources_corrupt_archive(tmp_path: Path) -> None:
+    path = tmp_path / "broken.tar.gz"
+    path.write_bytes(b"this is not gzip")
+    with pytest.raises(DataError, match=r"cannot read archive .*broken\.tar\.gz"):
+        open_source(str(path))
+
+
+def test_sources_non_utf8_document(tmp_path: Path) -> None:
+    for label in ("a", "b"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+    (tmp_path / "train" / "a" / "x.txt").write_bytes(b"caf\xe9")
+    (tmp_path / "train" / "b" / "y.txt").write_text("fine")
+    with pytest.raises(DataError, match=r"x\.txt is not valid UTF-8"):
+        list(open_source(str(tmp_path)).examples("train"))
+
+
+def test_sources_tfds_imdb_reviews_mocked() -> None:
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        source = open_source("tfds:imdb_reviews")
+        assert source.label_names() == ["neg", "pos"]
+        examples = list(source.examples("train"))
+    assert len(examples) == 12
+    assert all(isinstance(text, str) for _, text, _ in examples)
+    assert {label for _, _, label in examples} <= {"neg", "pos"}
+    assert examples[0][0] == "train:0"
+
+
+def test_sources_tfds_unknown_dataset() -> None:
+    with pytest.raises(DataError, match=r"unknown TFDS dataset in tfds:no_such_dataset_xyz"):
+        open_source("tfds:no_such_dataset_xyz").label_names()

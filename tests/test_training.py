@@ -1,0 +1,108 @@
+"""`train` through the API: the model directory, the hold-out, determinism, overwrite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import textlstm
+from textlstm import artifacts
+from textlstm.config import Config
+from textlstm.errors import DataError, OutputExistsError
+
+
+def test_training_writes_complete_model_dir(trained_run, tiny_config: Config, corpus_tar: Path) -> None:
+    out = trained_run.output_dir
+    assert sorted(p.name for p in out.iterdir()) == sorted(artifacts.RUN_FILES)
+    assert Config.from_dict(json.loads((out / artifacts.CONFIG_FILE).read_text())) == tiny_config
+    assert json.loads((out / artifacts.LABELS_FILE).read_text()) == ["neg", "pos"]
+    vocab = (out / artifacts.VOCAB_FILE).read_text(encoding="utf-8").split("\n")
+    assert vocab[0] == "" and vocab[1] == "[UNK]" and "great" in vocab
+    manifest = json.loads((out / artifacts.MANIFEST_FILE).read_text())
+    assert manifest["seed"] == tiny_config.training.seed
+    assert manifest["data"]["fingerprint"].startswith("sha256:")
+    assert manifest["data"]["train_examples"] + manifest["data"]["val_examples"] == 200
+    assert set(manifest["versions"]) >= {"tensorflow", "keras", "textlstm", "python"}
+    history = json.loads((out / artifacts.HISTORY_FILE).read_text())
+    assert set(history) >= {"loss", "val_loss", "accuracy", "val_accuracy"}
+    metrics = json.loads((out / artifacts.METRICS_FILE).read_text())
+    assert metrics["examples"] == trained_run.val_examples
+
+
+def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
+    report = textlstm.evaluate(trained_run.output_dir, str(corpus_tar))
+    assert report["accuracy"] >= 0.8, report
+
+
+def test_training_holdout_is_seeded_and_disjoint(corpus_tar: Path) -> None:
+    from textlstm.pipeline import text_dataset
+    from textlstm.sources import open_source
+
+    source = open_source(str(corpus_tar))
+
+    def texts(part: str, seed: int) -> list[bytes]:
+        ds = text_dataset(source, "train", ["neg", "pos"], part=part, seed=seed, val_fraction=0.25)
+        return [t.numpy() for t, _ in ds]
+
+    train, val = texts("train", 1), texts("val", 1)
+    assert len(train) + len(val) == 200
+    assert 20 <= len(val) <= 80
+    assert texts("val", 1) == val
+    assert texts("val", 2) != val
+    keys = [k for k, _, _ in source.examples("train")]
+    assert len(set(keys)) == 200
+
+
+def test_training_same_seed_same_result(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
+    config = tiny_config.with_overrides(["training.epochs=2"])
+    first = textlstm.train(str(corpus_tar), tmp_path / "a", config, verbose=0)
+    second = textlstm.train(str(corpus_tar), tmp_path / "b", config, verbose=0)
+    assert first.history == second.history
+    texts = ["great film", "awful plot", "the story of a scene"]
+    p1 = [r["probabilities"] for r in textlstm.predict(first.output_dir, texts)]
+    p2 = [r["probabilities"] for r in textlstm.predict(second.output_dir, texts)]
+    assert p1 == p2
+
+
+def test_training_limit_and_fixed_vocabulary(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("great\nawful\nfilm\n")
+    config = tiny_config.with_overrides(["data.limit=50", "training.epochs=1", f"vectorizer.vocab_file={vocab}"])
+    result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
+    assert result.train_examples + result.val_examples <= 50
+    assert (result.output_dir / artifacts.VOCAB_FILE).read_text() == "\n[UNK]\ngreat\nawful\nfilm\n"
+
+
+def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
+    config = tiny_config.with_overrides(["training.epochs=1", "data.limit=40"])
+    out = tmp_path / "run"
+    textlstm.train(str(corpus_tar), out, config, verbose=0)
+    (out / "note.txt").write_text("left by the user")
+    with pytest.raises(OutputExistsError, match="already holds a different textlstm run"):
+        textlstm.train(str(corpus_tar), out, config, verbose=0)
+    assert (out / "note.txt").exists()
+    textlstm.train(str(corpus_tar), out, config.with_overrides(["training.seed=3"]), overwrite=True, verbose=0)
+    assert not (out / "note.txt").exists()
+    assert json.loads((out / artifacts.MANIFEST_FILE).read_text())["seed"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_training_failure_leaves_no_output(tmp_path: Path, tiny_config: Config) -> None:
+    for label in ("a", "b"):
+        (tmp_path / "data" / "train" / label).mkdir(parents=True)
+    (tmp_path / "data" / "train" / "a" / "1.txt").write_text("one")
+    (tmp_path / "data" / "train" / "b" / "2.txt").write_text("two")
+    config = tiny_config.with_overrides(["data.val_fraction=0.01"])
+    with pytest.raises(DataError, match="validation hold-out .* is empty"):
+        textlstm.train(str(tmp_path / "data"), tmp_path / "run", config, verbose=0)
+    assert not (tmp_path / "run").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_training_needs_two_labels(tmp_path: Path, tiny_config: Config) -> None:
+    (tmp_path / "train" / "only").mkdir(parents=True)
+    (tmp_path / "train" / "only" / "1.txt").write_text("one")
+    with pytest.raises(DataError, match=r"has 1 label\(s\) \['only'\]; expected at least 2"):
+        textlstm.train(str(tmp_path), tmp_path / "run", tiny_config, verbose=0)
