@@ -49,7 +49,9 @@ def test_cli_each_command_help_has_an_example(cli, command: str) -> None:
 
 def test_cli_train_evaluate_predict_export(cli, corpus_tar: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", "--epochs", "2", *_sets()])
+    result = cli.invoke(
+        main, ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", "--epochs", "2", *_sets()]
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["output_dir"] == str(run)
@@ -110,7 +112,9 @@ def test_cli_error_unknown_scheme(cli, tmp_path: Path) -> None:
 
 
 def test_cli_error_unknown_set_key(cli, corpus_tar: Path, tmp_path: Path) -> None:
-    result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), "--set", "model.units=3"])
+    result = cli.invoke(
+        main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), "--set", "model.units=3"]
+    )
     _assert_one_line_error(result, r"unknown config key model\.units; allowed keys are: .*model\.lstm_units")
 
 

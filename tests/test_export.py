@@ -56,7 +56,9 @@ def test_export_loads_without_textlstm_and_matches_predict(exported: Path, train
     assert served["outputs"] == ["label", "probabilities", "score"]
     assert served["probabilities_dtype"] == "float32"
     expected = textlstm.predict(trained_run.output_dir, TEXTS)
-    for row, probs, label, score in zip(expected, served["probabilities"], served["label"], served["score"]):
+    for row, probs, label, score in zip(
+        expected, served["probabilities"], served["label"], served["score"], strict=False
+    ):
         assert list(row["probabilities"].values()) == pytest.approx(probs, abs=1e-5)
         assert row["label"] == label
         assert row["score"] == pytest.approx(score, abs=1e-5)
@@ -67,7 +69,7 @@ def test_export_predict_accepts_export_and_its_parent(exported: Path, trained_ru
     for path in (exported, exported.parent):
         rows = textlstm.predict(path, TEXTS[:2])
         assert [r["label"] for r in rows] == [r["label"] for r in from_run]
-        for a, b in zip(rows, from_run):
+        for a, b in zip(rows, from_run, strict=False):
             assert list(a["probabilities"].values()) == pytest.approx(list(b["probabilities"].values()), abs=1e-5)
 
 

@@ -19,7 +19,12 @@ def test_metrics_hand_checked_three_classes() -> None:
     m = classification_metrics(labels, probs, ["a", "b", "c"])
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
-    assert m["per_label"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert m["per_label"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
     assert m["per_label"]["a"]["f1"] == pytest.approx(0.5)
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     expected_loss = -np.mean(np.log([0.8, 0.2, 0.8, 0.6, 0.4, 0.8]))

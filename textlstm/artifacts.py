@@ -66,7 +66,9 @@ def check_run_dir(path: str | Path) -> Path:
     """Return the run directory path, or raise ModelDirError naming every missing file."""
     path = Path(path)
     if not path.is_dir():
-        raise ModelDirError(f"model directory not found; {describe('a directory written by textlstm train', str(path))}")
+        raise ModelDirError(
+            f"model directory not found; {describe('a directory written by textlstm train', str(path))}"
+        )
     missing = [name for name in RUN_FILES if not (path / name).exists()]
     if missing:
         raise ModelDirError(
@@ -92,7 +94,9 @@ def read_run_info(path: str | Path) -> RunInfo:
     path = check_run_dir(path)
     labels = read_json(path / LABELS_FILE)
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-        raise ModelDirError(f"{path / LABELS_FILE} is invalid; {describe('a JSON list of at least 2 label names', labels)}")
+        raise ModelDirError(
+            f"{path / LABELS_FILE} is invalid; {describe('a JSON list of at least 2 label names', labels)}"
+        )
     return RunInfo(
         path=path,
         config=Config.from_dict(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE)),
@@ -124,7 +128,9 @@ def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
         raise OutputExistsError(f"output path {path} is a file; expected a directory path")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         what = "a different textlstm run" if is_run_dir(path) else "other files"
-        raise OutputExistsError(f"output directory {path} already holds {what}; choose another --output-dir or pass --overwrite")
+        raise OutputExistsError(
+            f"output directory {path} already holds {what}; choose another --output-dir or pass --overwrite"
+        )
     return path
 
 

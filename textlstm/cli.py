@@ -70,17 +70,22 @@ def main() -> None:
     """
 
 
-@main.command(context_settings=CONTEXT, epilog="""\b
+@main.command(
+    context_settings=CONTEXT,
+    epilog="""\b
 Examples:
   textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb
   textlstm train --data tfds:imdb_reviews --output-dir runs/imdb --epochs 3 --seed 7
   textlstm train --data corpus/ --output-dir runs/x --config my.yaml \\
       --set model.lstm_units=32 --set data.limit=2000
-""")
+""",
+)
 @click.option("--data", "data", required=True, metavar="SRC", help="Training data source (see `textlstm --help`).")
 @click.option("--output-dir", required=True, metavar="DIR", help="Model directory to write.")
 @click.option("--config", "config_file", metavar="FILE", help="Config file (.json, .yaml or .toml).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable).")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable)."
+)
 @click.option("--epochs", type=int, help="Maximum epochs (training.epochs).")
 @click.option("--seed", type=int, help="Random seed (training.seed).")
 @click.option("--vocab", metavar="FILE", help="Fixed vocabulary, one token per line (vectorizer.vocab_file).")
@@ -108,7 +113,12 @@ def train(
     level = _setup_logging(verbose, quiet)
     from textlstm.config import load_config
 
-    shortcuts = {"training.epochs": epochs, "training.seed": seed, "vectorizer.vocab_file": vocab, "data.train_split": split}
+    shortcuts = {
+        "training.epochs": epochs,
+        "training.seed": seed,
+        "vectorizer.vocab_file": vocab,
+        "data.train_split": split,
+    }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])
     from textlstm.training import train as run
@@ -118,11 +128,14 @@ def train(
     _print_json(result.summary())
 
 
-@main.command(context_settings=CONTEXT, epilog="""\b
+@main.command(
+    context_settings=CONTEXT,
+    epilog="""\b
 Examples:
   textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz
   textlstm evaluate runs/imdb --data tfds:imdb_reviews --split test --output test.json
-""")
+""",
+)
 @click.argument("model_dir", metavar="DIR")
 @click.option("--data", "data", required=True, metavar="SRC", help="Data source to evaluate on.")
 @click.option("--split", metavar="NAME", help="Split to evaluate (default: data.eval_split, i.e. test).")
@@ -144,12 +157,15 @@ def evaluate(
     _print_json(report)
 
 
-@main.command(context_settings=CONTEXT, epilog="""\b
+@main.command(
+    context_settings=CONTEXT,
+    epilog="""\b
 Examples:
   textlstm predict runs/imdb "an absolute masterpiece, I loved every minute of it"
   textlstm predict exports/imdb "a dull, lifeless waste of two hours"
   cat reviews.txt | textlstm predict runs/imdb -
-""")
+""",
+)
 @click.argument("model", metavar="MODEL")
 @click.argument("texts", nargs=-1, metavar="TEXT... | -")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per batch.")
@@ -170,11 +186,14 @@ def predict(model: str, texts: tuple[str, ...], batch_size: int, verbose: int, q
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
-@main.command(context_settings=CONTEXT, epilog="""\b
+@main.command(
+    context_settings=CONTEXT,
+    epilog="""\b
 Examples:
   textlstm export runs/imdb --export-dir exports/imdb
   textlstm export runs/imdb --export-dir exports/imdb --version 7
-""")
+""",
+)
 @click.argument("model_dir", metavar="DIR")
 @click.option("--export-dir", required=True, metavar="EXPORT", help="Folder of integer version folders.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version folder to write (default: next free).")

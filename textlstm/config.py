@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ class DataConfig:
     val_fraction: float = 0.1
     # Train on at most this many examples of the training split (a seeded random sample
     # when the corpus fits in the shuffle buffer); None uses all. Handy for smoke runs.
-    limit: typing.Optional[int] = None
+    limit: int | None = None
     # Examples held by the shuffle buffer. 50k covers IMDB-sized corpora completely; larger
     # corpora get a bounded, approximate shuffle.
     shuffle_buffer: int = 50_000
@@ -65,7 +66,7 @@ class VectorizerConfig:
     # lower_strip_html_punctuation: lowercase, replace <br /> tags, strip ASCII punctuation.
     standardize: str = "lower_strip_html_punctuation"
     # A fixed vocabulary (one token per line) used instead of adapting on the training data.
-    vocab_file: typing.Optional[str] = None
+    vocab_file: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
@@ -143,7 +144,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Check every section; return self so calls can be chained."""
         for section in dataclasses.fields(self):
             getattr(self, section.name).validate()
@@ -154,23 +155,24 @@ class Config:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], origin: str = "config") -> "Config":
+    def from_dict(cls, data: Mapping[str, Any], origin: str = "config") -> Config:
         """Build a validated Config from a nested mapping; unknown keys are errors."""
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{origin}: the top level must be a mapping of sections; {describe('a mapping', type(data).__name__)}")
+            raise ConfigError(
+                f"{origin}: the top level must be a mapping of sections; {describe('a mapping', type(data).__name__)}"
+            )
         config = cls()
         for section_name, values in data.items():
             section = _section(config, section_name, origin)
             if not isinstance(values, Mapping):
                 raise ConfigError(
-                    f"{origin}: section {section_name!r} must be a mapping of keys; "
-                    f"{describe('a mapping', values)}"
+                    f"{origin}: section {section_name!r} must be a mapping of keys; {describe('a mapping', values)}"
                 )
             for key, value in values.items():
                 _set_field(section, section_name, key, value, origin)
         return config.validate()
 
-    def with_overrides(self, overrides: Iterable[str]) -> "Config":
+    def with_overrides(self, overrides: Iterable[str]) -> Config:
         """Return a copy with ``section.key=value`` overrides applied and validated.
 
         Values are parsed as JSON when they can be (``3``, ``0.5``, ``true``, ``null``,
@@ -254,7 +256,7 @@ def _set_field(section: Any, section_name: str, key: str, value: Any, origin: st
 def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
     origin_type = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin_type is typing.Union:  # Optional[X]
+    if origin_type in (typing.Union, types.UnionType):  # X | None
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         inner = [a for a in args if a is not type(None)][0]

@@ -56,9 +56,7 @@ def evaluate(
     source.check_split(split)
     unknown = sorted(set(source.label_names()) - set(info.labels))
     if unknown:
-        raise DataError(
-            f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}"
-        )
+        raise DataError(f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}")
     model = artifacts.load_text_model(info.path)
     vectorizer_layer, classifier = split_text_model(model)
     vectorizer = make_vectorizer(info.config.vectorizer, vocabulary=vectorizer_layer.get_vocabulary(), ragged=True)

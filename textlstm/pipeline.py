@@ -111,12 +111,7 @@ def id_dataset(texts: Any, vectorizer: Any, max_length: int) -> Any:
         # them into plain tensors that padded_batch accepts.
         return tf.cast(ids, tf.int32), label
 
-    return (
-        texts.batch(_VECTORIZE_BATCH)
-        .map(vectorize, num_parallel_calls=tf.data.AUTOTUNE)
-        .unbatch()
-        .map(densify)
-    )
+    return texts.batch(_VECTORIZE_BATCH).map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).unbatch().map(densify)
 
 
 def bucket_boundaries(max_length: int) -> list[int]:
@@ -144,8 +139,12 @@ def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int =
 
 def label_histogram(dataset: Any, num_labels: int) -> list[int]:
     """Count examples per label by iterating a ``(x, label)`` dataset once."""
-    counts = dataset.map(lambda x, y: y).batch(4096).reduce(
-        tf.zeros([num_labels], tf.int64),
-        lambda acc, y: acc + tf.math.bincount(y, minlength=num_labels, maxlength=num_labels, dtype=tf.int64),
+    counts = (
+        dataset.map(lambda x, y: y)
+        .batch(4096)
+        .reduce(
+            tf.zeros([num_labels], tf.int64),
+            lambda acc, y: acc + tf.math.bincount(y, minlength=num_labels, maxlength=num_labels, dtype=tf.int64),
+        )
     )
     return [int(c) for c in counts.numpy()]

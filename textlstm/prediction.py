@@ -38,9 +38,9 @@ class Predictor:
                 "text": text,
                 "label": self.labels[int(b)],
                 "score": float(p[b]),
-                "probabilities": {name: float(v) for name, v in zip(self.labels, p)},
+                "probabilities": {name: float(v) for name, v in zip(self.labels, p, strict=False)},
             }
-            for text, p, b in zip(texts, probabilities, best)
+            for text, p, b in zip(texts, probabilities, best, strict=False)
         ]
 
 
@@ -65,7 +65,9 @@ def load_predictor(model: str | Path) -> Predictor:
         )
     labels_path = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.LABELS_FILE
     if not labels_path.is_file():
-        raise ModelDirError(f"export {saved} is missing {labels_path.relative_to(saved)}; expected an export written by textlstm")
+        raise ModelDirError(
+            f"export {saved} is missing {labels_path.relative_to(saved)}; expected an export written by textlstm"
+        )
     labels = artifacts.read_json(labels_path)
     loaded = tf.saved_model.load(str(saved))
     serve = loaded.signatures["serving_default"]
@@ -84,9 +86,7 @@ def iter_predictions(predictor: Predictor, texts: Iterable[str], batch_size: int
         yield from predictor.records(batch, predictor.probabilities(batch))
 
 
-def predict_iter(
-    model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64
-) -> Iterator[dict[str, Any]]:
+def predict_iter(model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64) -> Iterator[dict[str, Any]]:
     """Classify a stream of texts batch by batch, yielding one result dict per text in
     input order; raise InputError when the stream holds no text at all.
     """

@@ -343,7 +343,11 @@ class TfdsSource(Source):
         dataset = self.builder.as_dataset(split=split, shuffle_files=False)
         for i, item in enumerate(tfds.as_numpy(dataset)):
             text = item[text_key]
-            yield f"{split}:{i}", text.decode("utf-8") if isinstance(text, bytes) else str(text), names[int(item[label_key])]
+            yield (
+                f"{split}:{i}",
+                text.decode("utf-8") if isinstance(text, bytes) else str(text),
+                names[int(item[label_key])],
+            )
 
     def fingerprint(self) -> str:
         """Dataset name, config and version (TFDS versions its prepared data)."""

@@ -122,8 +122,8 @@ def train(
             ids = {part: ds.cache() for part, ds in ids.items()}
         counts = {part: label_histogram(ds, len(label_names)) for part, ds in ids.items()}
     n_train, n_val = sum(counts["train"]), sum(counts["val"])
-    log.info("training examples: %d %s", n_train, dict(zip(label_names, counts["train"])))
-    log.info("validation examples: %d %s", n_val, dict(zip(label_names, counts["val"])))
+    log.info("training examples: %d %s", n_train, dict(zip(label_names, counts["train"], strict=False)))
+    log.info("validation examples: %d %s", n_val, dict(zip(label_names, counts["val"], strict=False)))
     if n_train == 0:
         raise DataError(f"no training examples left in split {split!r} of {data}; expected at least one")
     if config.data.val_fraction > 0 and n_val == 0:
@@ -133,9 +133,7 @@ def train(
         )
 
     batch_size = config.training.batch_size
-    train_batches = batched(
-        ids["train"], batch_size, max_length, shuffle_buffer=config.data.shuffle_buffer, seed=seed
-    )
+    train_batches = batched(ids["train"], batch_size, max_length, shuffle_buffer=config.data.shuffle_buffer, seed=seed)
     val_batches = batched(ids["val"], batch_size, max_length) if n_val else None
     classifier = build_classifier(config.model, vocab_size=len(vocabulary), num_labels=len(label_names))
     classifier.compile(
@@ -182,8 +180,8 @@ def train(
             "fingerprint": source.fingerprint(),
             "train_examples": n_train,
             "val_examples": n_val,
-            "train_label_counts": dict(zip(label_names, counts["train"])),
-            "val_label_counts": dict(zip(label_names, counts["val"])),
+            "train_label_counts": dict(zip(label_names, counts["train"], strict=False)),
+            "val_label_counts": dict(zip(label_names, counts["val"], strict=False)),
         },
         "seed": seed,
         "versions": library_versions(),

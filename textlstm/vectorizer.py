@@ -17,7 +17,7 @@ tf = tensorflow()
 
 PAD_TOKEN = ""
 OOV_TOKEN = "[UNK]"
-_PUNCTUATION = "[%s]" % re.escape(string.punctuation)
+_PUNCTUATION = f"[{re.escape(string.punctuation)}]"
 _HTML_BREAK = r"<br\s*/?>"
 # Control, format and Unicode space characters (NEL \x85, NBSP, U+2028 ...) would end up
 # inside tokens, and some of them break the one-token-per-line vocabulary file.
@@ -112,11 +112,15 @@ def read_vocabulary(path: str | Path, max_tokens: int | None = None) -> list[str
     if not tokens:
         raise DataError(f"vocabulary file {path} holds no tokens; expected one token per line")
     if "" in tokens:
-        raise DataError(f"vocabulary file {path} has an empty line at {tokens.index('') + 1}; expected one token per line")
+        raise DataError(
+            f"vocabulary file {path} has an empty line at {tokens.index('') + 1}; expected one token per line"
+        )
     seen: set[str] = set()
     for i, token in enumerate(tokens):
         if token in seen:
-            raise DataError(f"vocabulary file {path} repeats the token {token!r} (line {i + 1}); expected unique tokens")
+            raise DataError(
+                f"vocabulary file {path} repeats the token {token!r} (line {i + 1}); expected unique tokens"
+            )
         seen.add(token)
     if max_tokens is not None and len(tokens) + 2 > max_tokens:
         raise ConfigError(
