@@ -92,3 +92,15 @@ def test_export_refuses_incomplete_model_dir(tmp_path: Path) -> None:
     with pytest.raises(ModelDirError, match=r"missing model\.keras, vocab\.txt, labels\.json"):
         textlstm.export(tmp_path / "run", tmp_path / "exports")
     assert not (tmp_path / "exports").exists()
+
+
+def test_export_keep_end_window_matches_predict(corpus_tar: Path, tiny_config, tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    config = tiny_config.with_overrides(["vectorizer.keep=end", "vectorizer.max_length=8", "training.epochs=1"])
+    run = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0).output_dir
+    path = textlstm.export(run, tmp_path / "exports")
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    served = serve(text=tf.constant(TEXTS))["probabilities"].numpy()
+    for row, probs in zip(textlstm.predict(run, TEXTS), served):
+        assert list(row["probabilities"].values()) == pytest.approx(probs.tolist(), abs=1e-5)

@@ -7,9 +7,16 @@ configuration tree in `textlstm.config`. They are imported lazily so that
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# Set before any submodule imports Keras: Keras 3 picks its backend at import time, and
+# textlstm builds TensorFlow graphs (tf.data, SavedModel export) whatever keras.json says.
+os.environ["KERAS_BACKEND"] = "tensorflow"
+# TensorFlow's C++ info logs are noise on a CLI's stderr; warnings and errors stay visible.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 _LAZY = {
     "train": "textlstm.training",

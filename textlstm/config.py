@@ -20,6 +20,8 @@ from textlstm.errors import ConfigError, describe
 
 STANDARDIZE_MODES = ("lower_strip_html_punctuation", "lower_and_strip_punctuation", "lower", "none")
 POOLING_MODES = ("max_mean", "max", "mean", "last")
+LR_SCHEDULES = ("cosine", "constant")
+KEEP_MODES = ("start", "end")
 
 
 @dataclass
@@ -63,6 +65,9 @@ class VectorizerConfig:
     # Longer texts are truncated to this many tokens. 400 keeps the whole review for about
     # 85 % of IMDB and bounds the cost of the sequential LSTM on a CPU.
     max_length: int = 400
+    # Which tokens of a longer text are kept: the first max_length ("start") or the last
+    # ("end"; reviews often end with the verdict).
+    keep: str = "start"
     # lower_strip_html_punctuation: lowercase, replace <br /> tags, strip ASCII punctuation.
     standardize: str = "lower_strip_html_punctuation"
     # A fixed vocabulary (one token per line) used instead of adapting on the training data.
@@ -72,6 +77,7 @@ class VectorizerConfig:
         """Raise ConfigError when a value is out of range."""
         _check(self.max_tokens >= 3, "vectorizer.max_tokens", "an integer >= 3", self.max_tokens)
         _check(self.max_length >= 1, "vectorizer.max_length", "an integer >= 1", self.max_length)
+        _check(self.keep in KEEP_MODES, "vectorizer.keep", f"one of {list(KEEP_MODES)}", self.keep)
         _check(
             self.standardize in STANDARDIZE_MODES,
             "vectorizer.standardize",
@@ -121,6 +127,11 @@ class TrainingConfig:
     batch_size: int = 128
     # Adam. 2e-3 converges in 2-3 epochs on IMDB without instability.
     learning_rate: float = 2e-3
+    # constant, or cosine: decay from learning_rate to 0 over `epochs`, so the last epochs
+    # refine at small steps instead of oscillating (LSTMs on long texts diverge late at 1e-3).
+    lr_schedule: str = "cosine"
+    # Clip each update's global gradient norm; guards the LSTM against exploding gradients.
+    clipnorm: float | None = 1.0
     # Stop after this many epochs without a lower validation loss; the best weights are kept.
     patience: int = 1
     # Seeds Python, NumPy, TensorFlow and the validation hold-out.
@@ -132,6 +143,10 @@ class TrainingConfig:
         _check(self.batch_size >= 1, "training.batch_size", "an integer >= 1", self.batch_size)
         _check(self.learning_rate > 0, "training.learning_rate", "a number > 0", self.learning_rate)
         _check(self.patience >= 0, "training.patience", "an integer >= 0", self.patience)
+        _check(
+            self.lr_schedule in LR_SCHEDULES, "training.lr_schedule", f"one of {list(LR_SCHEDULES)}", self.lr_schedule
+        )
+        _check(self.clipnorm is None or self.clipnorm > 0, "training.clipnorm", "null or a number > 0", self.clipnorm)
         _check(self.seed >= 0, "training.seed", "an integer >= 0", self.seed)
 
 

@@ -63,7 +63,9 @@ def evaluate(
     max_length = info.config.vectorizer.max_length
     with source_errors():
         texts = text_dataset(source, split, info.labels)
-        batches = batched(id_dataset(texts, vectorizer, max_length), batch_size, max_length)
+        batches = batched(
+            id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep), batch_size, max_length
+        )
         metrics = score_dataset(classifier, batches, info.labels)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
     log.info("%s %s: accuracy %.4f on %d examples", data, split, metrics["accuracy"], metrics["examples"])

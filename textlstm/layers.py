@@ -7,33 +7,46 @@ from typing import Any
 import keras
 from keras import ops
 
-from textlstm.config import POOLING_MODES
+from textlstm.config import KEEP_MODES, POOLING_MODES
 from textlstm.errors import ConfigError, describe
 
 
 @keras.saving.register_keras_serializable(package="textlstm")
 class SequenceWindow(keras.layers.Layer):
-    """Truncate id sequences to ``max_length`` and keep at least one time step.
+    """Cut right-padded id sequences to ``max_length`` tokens and keep at least one step.
 
-    TextVectorization pads a batch to its longest text; a batch of empty strings would
-    otherwise have zero time steps, which the LSTM cannot run on.
+    ``keep="start"`` keeps each text's first tokens, ``keep="end"`` its last ones (the
+    padding stays on the right either way). A batch of empty strings would otherwise have
+    zero time steps, which the LSTM cannot run on.
     """
 
-    def __init__(self, max_length: int, **kwargs: Any) -> None:
+    def __init__(self, max_length: int, keep: str = "start", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if max_length < 1:
             raise ConfigError(f"SequenceWindow max_length must be positive; {describe('an integer >= 1', max_length)}")
+        if keep not in KEEP_MODES:
+            raise ConfigError(f"unknown SequenceWindow keep mode; {describe(str(list(KEEP_MODES)), keep)}")
         self.max_length = max_length
+        self.keep = keep
 
     def call(self, ids: Any) -> Any:
-        """Return ids[:, :max_length], right-padded with one 0 column if empty."""
-        ids = ids[:, : self.max_length]
-        pad = ops.maximum(1 - ops.shape(ids)[1], 0)
-        return ops.pad(ids, [[0, 0], [0, pad]])
+        """Return the kept window of each row, right-padded with 0 to at least one column."""
+        ids = ops.pad(ids, [[0, 0], [0, ops.maximum(1 - ops.shape(ids)[1], 0)]])
+        if self.keep == "end":
+            lengths = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
+            width = ops.shape(ids)[1]
+            start = ops.maximum(lengths - self.max_length, 0)
+            positions = ops.expand_dims(start, 1) + ops.expand_dims(ops.arange(self.max_length, dtype="int32"), 0)
+            inside = positions < ops.expand_dims(lengths, 1)
+            taken = ops.take_along_axis(ids, ops.minimum(positions, width - 1), axis=1)
+            ids = ops.where(inside, taken, ops.zeros_like(taken))
+            # Trim the all-padding columns that short batches would otherwise carry.
+            return ids[:, : ops.maximum(ops.max(lengths), 1)]
+        return ids[:, : self.max_length]
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, for saving."""
-        return {**super().get_config(), "max_length": self.max_length}
+        return {**super().get_config(), "max_length": self.max_length, "keep": self.keep}
 
 
 @keras.saving.register_keras_serializable(package="textlstm")

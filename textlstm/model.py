@@ -48,7 +48,7 @@ def build_text_model(vectorizer: Any, classifier: keras.Model, config: Config) -
     """Wrap the classifier so that it takes a batch of raw strings (shape [None])."""
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = vectorizer(text)
-    ids = SequenceWindow(config.vectorizer.max_length, name="window")(ids)
+    ids = SequenceWindow(config.vectorizer.max_length, config.vectorizer.keep, name="window")(ids)
     return keras.Model(text, classifier(ids), name="text_classifier")
 
 

@@ -96,15 +96,17 @@ def texts_only(dataset: Any) -> Any:
     return dataset.map(lambda text, label: text).batch(_VECTORIZE_BATCH)
 
 
-def id_dataset(texts: Any, vectorizer: Any, max_length: int) -> Any:
-    """Vectorize ``(text, label)`` pairs into ``(ids[:max_length], label)`` one example each.
+def id_dataset(texts: Any, vectorizer: Any, max_length: int, keep: str = "start") -> Any:
+    """Vectorize ``(text, label)`` pairs into ``(ids, label)``, one example each, keeping
+    the first (``keep="start"``) or last (``"end"``) ``max_length`` tokens.
 
     ``vectorizer`` must be a ragged TextVectorization layer: batching the strings first
     lets TextVectorization run on 1,024 texts at a time, then the batch is split again.
     """
 
     def vectorize(text: Any, label: Any) -> tuple[Any, Any]:
-        return vectorizer(text)[:, :max_length], label
+        ids = vectorizer(text)
+        return (ids[:, -max_length:] if keep == "end" else ids[:, :max_length]), label
 
     def densify(ids: Any, label: Any) -> tuple[Any, Any]:
         # Unbatching a ragged batch yields ragged rank-0 specs; an identity map turns

@@ -1,24 +1,17 @@
 """TensorFlow start-up, seeding and version reporting, in one place.
 
-Every module that needs TensorFlow imports it through `tensorflow()` here so that the
-environment (backend, log level) is set before the first import.
+The environment (Keras backend, TensorFlow log level) is set in `textlstm/__init__.py`,
+which runs before any module here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import random
 from types import ModuleType
 
 from textlstm import __version__
-
-# Keras 3 picks its backend at import time; textlstm builds TensorFlow graphs (tf.data,
-# SavedModel export) and so needs the TensorFlow backend whatever the user's keras.json says.
-os.environ["KERAS_BACKEND"] = "tensorflow"
-# C++ info logs (oneDNN, missing CUDA) are noise on stderr for a CLI; warnings stay visible.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,15 @@ from textlstm.config import Config
 from textlstm.errors import DataError
 from textlstm.evaluation import score_dataset
 from textlstm.model import build_classifier, build_text_model
-from textlstm.pipeline import batched, id_dataset, label_histogram, source_errors, text_dataset, texts_only
+from textlstm.pipeline import (
+    batched,
+    bucket_boundaries,
+    id_dataset,
+    label_histogram,
+    source_errors,
+    text_dataset,
+    texts_only,
+)
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.sources import open_source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary, write_vocabulary
@@ -117,7 +125,9 @@ def train(
         vectorizer = _fit_vectorizer(config, streams["train"])
         vocabulary = vectorizer.get_vocabulary()
         max_length = config.vectorizer.max_length
-        ids = {part: id_dataset(stream, vectorizer, max_length) for part, stream in streams.items()}
+        ids = {
+            part: id_dataset(stream, vectorizer, max_length, config.vectorizer.keep) for part, stream in streams.items()
+        }
         if config.data.cache:
             ids = {part: ds.cache() for part, ds in ids.items()}
         counts = {part: label_histogram(ds, len(label_names)) for part, ds in ids.items()}
@@ -137,7 +147,7 @@ def train(
     val_batches = batched(ids["val"], batch_size, max_length) if n_val else None
     classifier = build_classifier(config.model, vocab_size=len(vocabulary), num_labels=len(label_names))
     classifier.compile(
-        optimizer=keras.optimizers.Adam(config.training.learning_rate),
+        optimizer=_optimizer(config, n_train),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -209,6 +219,19 @@ def train(
         val_examples=n_val,
         seconds=time.time() - started,
     )
+
+
+def _optimizer(config: Config, n_train: int) -> keras.optimizers.Optimizer:
+    """Adam with the configured schedule and gradient clipping."""
+    training = config.training
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = training.learning_rate
+    if training.lr_schedule == "cosine":
+        # Bucketing leaves one partial batch per length bucket, hence the extra steps.
+        steps = n_train // training.batch_size + len(bucket_boundaries(config.vectorizer.max_length)) + 1
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            training.learning_rate, decay_steps=steps * training.epochs
+        )
+    return keras.optimizers.Adam(learning_rate, clipnorm=training.clipnorm)
 
 
 def _fit_vectorizer(config: Config, train_texts: Any) -> Any:
