@@ -19,7 +19,6 @@ import os
 import tarfile
 import zipfile
 from abc import ABC, abstractmethod
-from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -354,7 +353,3 @@ class TfdsSource(Source):
         info = self.builder.info
         return f"tfds:{info.full_name}"
 
-
-def label_counts(source: Source, split: str) -> dict[str, int]:
-    """Count examples per label in a split (reads the split once)."""
-    return dict(Counter(label for _, _, label in source.examples(split)))
