@@ -59,15 +59,16 @@ class DataConfig:
 class VectorizerConfig:
     """How raw text becomes token ids (Keras TextVectorization)."""
 
-    # Vocabulary size including the padding and [UNK] tokens. 20k covers about 97 % of IMDB
-    # tokens; more mostly adds rare words the model sees too seldom to learn.
-    max_tokens: int = 20_000
+    # Vocabulary size including the padding and [UNK] tokens. Rare words (names, titles)
+    # mostly let the model memorise its training documents: on IMDB the best validation
+    # loss was 0.270 with 20k tokens, 0.260-0.264 with 10k and 0.254 with 5k.
+    max_tokens: int = 5_000
     # Longer texts are truncated to this many tokens. 400 keeps the whole review for about
     # 85 % of IMDB and bounds the cost of the sequential LSTM on a CPU.
     max_length: int = 400
     # Which tokens of a longer text are kept: the first max_length ("start") or the last
     # ("end"; reviews often end with the verdict).
-    keep: str = "start"
+    keep: str = "end"
     # lower_strip_html_punctuation: lowercase, replace <br /> tags, strip ASCII punctuation.
     standardize: str = "lower_strip_html_punctuation"
     # A fixed vocabulary (one token per line) used instead of adapting on the training data.
@@ -90,7 +91,8 @@ class VectorizerConfig:
 class ModelConfig:
     """The classifier: Embedding -> bidirectional LSTM stack -> pooling -> Dense -> head."""
 
-    embedding_dim: int = 128
+    # 64 matched 128 on validation with half the embedding parameters.
+    embedding_dim: int = 64
     # Drops whole embedding channels; regularises better than element dropout on text.
     spatial_dropout: float = 0.2
     # Units per direction of each bidirectional LSTM layer.
@@ -120,20 +122,21 @@ class ModelConfig:
 class TrainingConfig:
     """Optimisation and stopping."""
 
-    # Upper bound; early stopping on validation loss usually ends IMDB runs after 3-4.
+    # Also the length of the cosine schedule; IMDB's best validation loss came at epoch 3-4.
     epochs: int = 5
     # 128 balances CPU throughput (bigger batches run faster per example) with the number
     # of updates per epoch on corpora of a few thousand examples.
     batch_size: int = 128
-    # Adam. 2e-3 converges in 2-3 epochs on IMDB without instability.
-    learning_rate: float = 2e-3
+    # Peak Adam learning rate; with the cosine schedule it gave a lower IMDB validation
+    # loss than 2e-3 (0.254 against 0.257).
+    learning_rate: float = 1e-3
     # constant, or cosine: decay from learning_rate to 0 over `epochs`, so the last epochs
     # refine at small steps instead of oscillating (LSTMs on long texts diverge late at 1e-3).
     lr_schedule: str = "cosine"
     # Clip each update's global gradient norm; guards the LSTM against exploding gradients.
     clipnorm: float | None = 1.0
     # Stop after this many epochs without a lower validation loss; the best weights are kept.
-    patience: int = 1
+    patience: int = 2
     # Seeds Python, NumPy, TensorFlow and the validation hold-out.
     seed: int = 42
 

@@ -352,4 +352,3 @@ class TfdsSource(Source):
         """Dataset name, config and version (TFDS versions its prepared data)."""
         info = self.builder.info
         return f"tfds:{info.full_name}"
-
