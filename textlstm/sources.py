@@ -135,7 +135,26 @@ class _Layout:
         return files
 
 
-class FolderSource(Source):
+class _LayoutSource(Source):
+    """A source whose documents sit in ``SPLIT/LABEL/FILE`` folders (on disk or archived)."""
+
+    layout: _Layout
+
+    def splits(self) -> list[str]:
+        """Split folder names."""
+        return sorted(self.layout.files)
+
+    def label_names(self) -> list[str]:
+        """Class folder names across splits, sorted."""
+        return self.layout.labels
+
+    def count(self, split: str) -> int:
+        """Number of documents in a split's class folders."""
+        self.check_split(split)
+        return sum(len(m) for m in self.layout.files[split].values())
+
+
+class FolderSource(_LayoutSource):
     """``[ROOT/]SPLIT/LABEL/FILE`` on disk."""
 
     def __init__(self, spec: str, root: Path) -> None:
@@ -149,19 +168,6 @@ class FolderSource(Source):
                 continue
             paths.extend(PurePosixPath(*rel.parts, f) for f in filenames)
         self.layout = _Layout(spec, paths)
-
-    def splits(self) -> list[str]:
-        """Split folder names."""
-        return sorted(self.layout.files)
-
-    def label_names(self) -> list[str]:
-        """Class folder names across splits, sorted."""
-        return self.layout.labels
-
-    def count(self, split: str) -> int:
-        """Number of files in a split's class folders."""
-        self.check_split(split)
-        return sum(len(m) for m in self.layout.files[split].values())
 
     def examples(self, split: str) -> Iterator[Example]:
         """Read each document of a split, label by label, files in name order."""
@@ -218,7 +224,7 @@ class _ZipReader:
                 yield name, archive.read(name)
 
 
-class ArchiveSource(Source):
+class ArchiveSource(_LayoutSource):
     """The folder layout inside a tar(.gz) or zip archive, streamed without extraction."""
 
     def __init__(self, spec: str, path: Path, reader: _TarReader | _ZipReader) -> None:
@@ -226,19 +232,6 @@ class ArchiveSource(Source):
         self.path = path
         self.reader = reader
         self.layout = _Layout(spec, reader.names())
-
-    def splits(self) -> list[str]:
-        """Split folder names found in the archive."""
-        return sorted(self.layout.files)
-
-    def label_names(self) -> list[str]:
-        """Class folder names across splits, sorted."""
-        return self.layout.labels
-
-    def count(self, split: str) -> int:
-        """Number of documents in a split's class folders."""
-        self.check_split(split)
-        return sum(len(m) for m in self.layout.files[split].values())
 
     def examples(self, split: str) -> Iterator[Example]:
         """Stream the documents of one split in archive order."""
