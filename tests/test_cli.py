@@ -109,6 +109,7 @@ def test_cli_error_missing_data(cli, tmp_path: Path) -> None:
 def test_cli_error_unknown_scheme(cli, tmp_path: Path) -> None:
     result = cli.invoke(main, ["train", "--data", "hub:foo", "--output-dir", str(tmp_path / "r")])
     _assert_one_line_error(result, r"unknown data source scheme 'hub:'")
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_error_unknown_set_key(cli, corpus_tar: Path, tmp_path: Path) -> None:
@@ -116,6 +117,7 @@ def test_cli_error_unknown_set_key(cli, corpus_tar: Path, tmp_path: Path) -> Non
         main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), "--set", "model.units=3"]
     )
     _assert_one_line_error(result, r"unknown config key model\.units; allowed keys are: .*model\.lstm_units")
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_error_archive_without_class_folders(cli, tmp_path: Path) -> None:
@@ -127,6 +129,7 @@ def test_cli_error_archive_without_class_folders(cli, tmp_path: Path) -> None:
         tar.add(tmp_path / "readme.txt", arcname="readme.txt")
     result = cli.invoke(main, ["train", "--data", str(archive), "--output-dir", str(tmp_path / "r")])
     _assert_one_line_error(result, r"no split folders with class subfolders")
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_error_output_dir_holds_another_run(cli, trained_run, corpus_tar: Path) -> None:
@@ -156,6 +159,31 @@ def test_cli_error_predict_without_texts(cli, trained_run) -> None:
 def test_cli_error_evaluate_unknown_split(cli, trained_run, corpus_tar: Path) -> None:
     result = cli.invoke(main, ["evaluate", str(trained_run.output_dir), "--data", str(corpus_tar), "--split", "dev"])
     _assert_one_line_error(result, r"split 'dev' not found")
+
+
+def test_cli_error_evaluate_output_in_missing_folder(cli, trained_run, corpus_tar: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nowhere" / "report.json"
+    result = cli.invoke(
+        main, ["evaluate", str(trained_run.output_dir), "--data", str(corpus_tar), "--output", str(out)]
+    )
+    _assert_one_line_error(result, r"cannot write the report; expected a file in an existing directory")
+
+
+def test_cli_error_split_fixed_in_spec_conflicts(cli, trained_run) -> None:
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=4):
+        args = ["evaluate", str(trained_run.output_dir), "--data", "tfds:imdb_reviews:train", "--split", "test"]
+        result = cli.invoke(main, args)
+    _assert_one_line_error(result, r"fixes the split 'train' but --split asks for 'test'")
+
+
+def test_cli_error_corrupt_export(cli, tmp_path: Path) -> None:
+    export = tmp_path / "exports" / "1"
+    (export / "assets").mkdir(parents=True)
+    (export / "saved_model.pb").write_bytes(b"not a protobuf")
+    (export / "assets" / "labels.json").write_text('["neg", "pos"]')
+    result = cli.invoke(main, ["predict", str(tmp_path / "exports"), "hello"])
+    _assert_one_line_error(result, r"cannot load the SavedModel .*exports/1")
 
 
 def test_cli_error_model_not_found(cli, tmp_path: Path) -> None:

@@ -34,9 +34,24 @@ def test_sources_folder_parent_of_aclimdb_and_unsup_skipped(corpus_dir: Path, tm
     (root / "aclImdb" / "train" / "neg").mkdir()
     (root / "aclImdb" / "train" / "neg" / "2_1.txt").write_text("bad")
     (root / "aclImdb" / "README").write_text("readme")
-    source = open_source(str(root))
-    assert source.label_names() == ["neg", "pos"]
-    assert source.count("train") == 2
+    # Loose files of the official archive that look like SPLIT/LABEL/FILE one level up.
+    (root / "aclImdb" / "train" / "labeledBow.feat").write_text("0 0:1")
+    (root / "aclImdb" / "train" / "urls_pos.txt").write_text("http://x")
+    (root / "aclImdb" / "imdb.vocab").write_text("the")
+    for spec in (root, root / "aclImdb"):
+        source = open_source(str(spec))
+        assert source.splits() == ["train"]
+        assert source.label_names() == ["neg", "pos"]
+        assert source.count("train") == 2
+    archive = tmp_path / "aclImdb_v1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root / "aclImdb", arcname="aclImdb")
+    source = open_source(str(archive))
+    assert source.splits() == ["train"] and source.label_names() == ["neg", "pos"]
+    assert sorted(key for key, _, _ in source.examples("train")) == [
+        "aclImdb/train/neg/2_1.txt",
+        "aclImdb/train/pos/1_9.txt",
+    ]
 
 
 def test_sources_fingerprint_changes_with_content(tmp_path: Path) -> None:
@@ -104,6 +119,20 @@ def test_sources_tfds_imdb_reviews_mocked() -> None:
     assert all(isinstance(text, str) for _, text, _ in examples)
     assert {label for _, _, label in examples} <= {"neg", "pos"}
     assert examples[0][0] == "train:0"
+
+
+def test_sources_tfds_download_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    def offline(self, *args, **kwargs):
+        raise ConnectionError("Failed to resolve host\nretrying ...")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(
+        DataError, match=r"could not download or prepare tfds:imdb_reviews: Failed to resolve host;"
+    ) as info:
+        open_source("tfds:imdb_reviews").label_names()
+    assert "\n" not in str(info.value)
 
 
 def test_sources_tfds_unknown_dataset() -> None:

@@ -36,23 +36,26 @@ def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
     assert report["accuracy"] >= 0.8, report
 
 
-def test_training_holdout_is_seeded_and_disjoint(corpus_tar: Path) -> None:
+def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     from textlstm.pipeline import text_dataset
     from textlstm.sources import open_source
 
-    source = open_source(str(corpus_tar))
+    for label in ("neg", "pos"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(100):
+            (tmp_path / "train" / label / f"{i}.txt").write_text(f"{label} document {i}")
+    source = open_source(str(tmp_path))
 
-    def texts(part: str, seed: int) -> list[bytes]:
+    def texts(part: str, seed: int) -> set[bytes]:
         ds = text_dataset(source, "train", ["neg", "pos"], part=part, seed=seed, val_fraction=0.25)
-        return [t.numpy() for t, _ in ds]
+        return {t.numpy() for t, _ in ds}
 
     train, val = texts("train", 1), texts("val", 1)
-    assert len(train) + len(val) == 200
+    assert not train & val
+    assert len(train | val) == 200
     assert 20 <= len(val) <= 80
     assert texts("val", 1) == val
     assert texts("val", 2) != val
-    keys = [k for k, _, _ in source.examples("train")]
-    assert len(set(keys)) == 200
 
 
 def test_training_same_seed_same_result(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
@@ -79,7 +82,7 @@ def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Conf
     config = tiny_config.with_overrides(["training.epochs=1", "data.limit=40"])
     out = tmp_path / "run"
     textlstm.train(str(corpus_tar), out, config, verbose=0)
-    (out / "note.txt").write_text("left by the user")
+    (out / "note.txt").write_text("left in the run folder")
     with pytest.raises(OutputExistsError, match="already holds a different textlstm run"):
         textlstm.train(str(corpus_tar), out, config, verbose=0)
     assert (out / "note.txt").exists()
@@ -87,6 +90,34 @@ def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Conf
     assert not (out / "note.txt").exists()
     assert json.loads((out / artifacts.MANIFEST_FILE).read_text())["seed"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_training_failed_save_keeps_the_previous_run(
+    corpus_tar: Path, tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+
+    config = tiny_config.with_overrides(["training.epochs=1", "data.limit=40"])
+    out = tmp_path / "run"
+    textlstm.train(str(corpus_tar), out, config, verbose=0)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken_save(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        textlstm.train(str(corpus_tar), out, config.with_overrides(["training.seed=5"]), overwrite=True, verbose=0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_training_overwrite_never_deletes_other_files(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="is not empty and holds no textlstm run"):
+        textlstm.train(str(corpus_tar), tmp_path / "project", tiny_config, overwrite=True, verbose=0)
+    assert (tmp_path / "project" / "notes.txt").read_text() == "mine"
 
 
 def test_training_failure_leaves_no_output(tmp_path: Path, tiny_config: Config) -> None:

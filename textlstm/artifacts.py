@@ -45,8 +45,11 @@ EXPORT_METADATA_FILE = "metadata.json"
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write pretty, key-sorted JSON followed by a newline."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """Write pretty, key-sorted JSON followed by a newline (via a temporary file, so a
+    reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:
@@ -126,11 +129,17 @@ def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output path {path} is a file; expected a directory path")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        what = "a different textlstm run" if is_run_dir(path) else "other files"
-        raise OutputExistsError(
-            f"output directory {path} already holds {what}; choose another --output-dir or pass --overwrite"
-        )
+    if path.is_dir() and any(path.iterdir()):
+        if not is_run_dir(path):
+            # --overwrite replaces runs only: it must never delete a folder of other files.
+            raise OutputExistsError(
+                f"output directory {path} is not empty and holds no textlstm run; expected an empty or new "
+                "directory, or a previous run to replace with --overwrite"
+            )
+        if not overwrite:
+            raise OutputExistsError(
+                f"output directory {path} already holds a different textlstm run; choose another --output-dir or pass --overwrite"
+            )
     return path
 
 
@@ -144,6 +153,11 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # mkdtemp makes the folder private (0700); give it the permissions of a normal mkdir so
+    # that TensorFlow Serving or other users can read what lands there.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     try:
         yield tmp
         if target.exists():
@@ -151,7 +165,12 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
                 raise OutputExistsError(f"{target} appeared while writing; expected it to stay absent")
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.replace(target, old / target.name)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / target.name, target)  # put the previous run back
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)

@@ -36,8 +36,8 @@ class DataConfig:
     # seed and each example's stable key (file name or index), so it does not depend on
     # read order and never changes between epochs.
     val_fraction: float = 0.1
-    # Train on at most this many examples of the training split (a seeded random sample
-    # when the corpus fits in the shuffle buffer); None uses all. Handy for smoke runs.
+    # Train on at most this many examples of the training split: each example is kept with
+    # probability limit/size by a seeded hash of its key; None uses all. Handy for smoke runs.
     limit: int | None = None
     # Examples held by the shuffle buffer. 50k covers IMDB-sized corpora completely; larger
     # corpora get a bounded, approximate shuffle.

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from textlstm import artifacts
-from textlstm.errors import DataError
+from textlstm.errors import DataError, InputError, describe
 from textlstm.metrics import classification_metrics
 from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
@@ -50,9 +50,16 @@ def evaluate(
     predicted), ``label_names``, ``examples``, plus ``split``, ``data`` and ``seconds``.
     """
     started = time.time()
+    if output is not None and not Path(output).parent.is_dir():
+        raise InputError(f"cannot write the report; {describe('a file in an existing directory', str(output))}")
     info = artifacts.read_run_info(model_dir)
-    split = split or info.config.data.eval_split
     source = open_source(data)
+    fixed = source.fixed_split
+    if split and fixed and split != fixed:
+        raise DataError(
+            f"{data} fixes the split {fixed!r} but --split asks for {split!r}; expected one of them, not both"
+        )
+    split = split or fixed or info.config.data.eval_split
     source.check_split(split)
     unknown = sorted(set(source.label_names()) - set(info.labels))
     if unknown:
@@ -70,5 +77,8 @@ def evaluate(
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
     log.info("%s %s: accuracy %.4f on %d examples", data, split, metrics["accuracy"], metrics["examples"])
     if output is not None:
-        artifacts.write_json(Path(output), metrics)
+        try:
+            artifacts.write_json(Path(output), metrics)
+        except OSError as exc:
+            raise InputError(f"cannot write the report to {output}: {exc.strerror}") from exc
     return metrics

@@ -35,10 +35,10 @@ def source_errors() -> Iterator[None]:
     _pending.clear()
     try:
         yield
-    except tf.errors.OpError as exc:
+    except tf.errors.OpError:
         if _pending:
             raise _pending.pop() from None
-        raise DataError(f"reading the data failed: {exc.message.splitlines()[0]}") from exc
+        raise
 
 
 def text_dataset(

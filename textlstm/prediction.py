@@ -69,8 +69,11 @@ def load_predictor(model: str | Path) -> Predictor:
             f"export {saved} is missing {labels_path.relative_to(saved)}; expected an export written by textlstm"
         )
     labels = artifacts.read_json(labels_path)
-    loaded = tf.saved_model.load(str(saved))
-    serve = loaded.signatures["serving_default"]
+    try:
+        serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    except Exception as exc:  # TensorFlow raises several types for a broken SavedModel
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelDirError(f"cannot load the SavedModel {saved}: {first}") from exc
     return Predictor(labels, lambda t: serve(text=t)["probabilities"].numpy(), "export", saved)
 
 

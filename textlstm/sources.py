@@ -36,6 +36,8 @@ class Source(ABC):
     """A labelled corpus with named splits."""
 
     spec: str
+    # A split named in the spec itself (tfds:NAME:SPLIT); empty when the caller chooses.
+    fixed_split: str = ""
 
     @abstractmethod
     def splits(self) -> list[str]:
@@ -102,11 +104,14 @@ class _Layout:
     """Split and label structure found in a list of member paths (``SPLIT/LABEL/FILE``)."""
 
     def __init__(self, spec: str, paths: list[PurePosixPath]) -> None:
-        self.files: dict[str, dict[str, list[str]]] = self._collect(paths, ())
-        # An archive usually wraps everything in one top folder (aclImdb/).
+        candidates = [self._collect(paths, ())]
+        # An archive usually wraps everything in one top folder (aclImdb/), whose extra
+        # files (aclImdb/train/labeledBow.feat ...) would otherwise look like SPLIT/LABEL/FILE.
         tops = {p.parts[0] for p in paths if len(p.parts) > 1}
-        if not self.files and len(tops) == 1:
-            self.files = self._collect(paths, (tops.pop(),))
+        if len(tops) == 1:
+            candidates.append(self._collect(paths, (tops.pop(),)))
+        standard = [c for c in candidates if {"train", "test"} & set(c)]
+        self.files: dict[str, dict[str, list[str]]] = (standard or [c for c in candidates if c] or [{}])[-1]
         if not self.files:
             top = sorted({p.parts[0] for p in paths})[:10]
             raise DataError(
@@ -274,7 +279,14 @@ class TfdsSource(Source):
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise DataError(f"unknown TFDS dataset in {self.spec}: {first}") from exc
             # Downloads and prepares on first use; a no-op once the data is in ~/tensorflow_datasets.
-            builder.download_and_prepare()
+            try:
+                builder.download_and_prepare()
+            except Exception as exc:  # network, disk and checksum failures all land here
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise DataError(
+                    f"could not download or prepare {self.spec}: {first}; expected network access or a "
+                    "prepared copy under ~/tensorflow_datasets (a local archive works offline)"
+                ) from exc
             self._builder = builder
         return self._builder
 
