@@ -12,7 +12,7 @@ import argparse
 
 from textlstm.config import load_config
 from textlstm.pipeline import source_errors, text_dataset, texts_only
-from textlstm.sources import open_source
+from textlstm.source_spec import open_source
 from textlstm.vectorizer import make_vectorizer, write_vocabulary
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from textlstm.errors import DataError
-from textlstm.sources import open_source
+from textlstm.source_spec import open_source
 
 
 @pytest.mark.parametrize("kind", ["corpus_dir", "corpus_tar", "corpus_zip"])
@@ -65,7 +65,9 @@ def test_sources_fingerprint_changes_with_content(tmp_path: Path) -> None:
 
 
 def test_sources_missing_path() -> None:
-    with pytest.raises(DataError, match=r"data source not found; expected an existing folder.*received 'no/such/dir'"):
+    with pytest.raises(
+        DataError, match=r"data source not found; expected an existing file, folder.*received 'no/such/dir'"
+    ):
         open_source("no/such/dir")
 
 
@@ -85,7 +87,7 @@ def test_sources_archive_without_class_folders(tmp_path: Path) -> None:
 
 
 def test_sources_unsupported_file_and_bad_split(tmp_path: Path, corpus_dir: Path) -> None:
-    path = tmp_path / "data.csv"
+    path = tmp_path / "data.xyz"
     path.write_text("a,b\n")
     with pytest.raises(DataError, match=r"unsupported data file"):
         open_source(str(path))

@@ -38,7 +38,7 @@ def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
 
 def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     from textlstm.pipeline import text_dataset
-    from textlstm.sources import open_source
+    from textlstm.source_spec import open_source
 
     for label in ("neg", "pos"):
         (tmp_path / "train" / label).mkdir(parents=True)

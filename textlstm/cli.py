@@ -35,6 +35,50 @@ def _verbosity(func: Callable) -> Callable:
     return click.option("-q", "--quiet", count=True, help="Less log output on stderr (repeatable).")(func)
 
 
+def _reading(func: Callable) -> Callable:
+    """Options that say how to read a file source; collected into ``read_options``."""
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            metavar="FORMAT",
+            help="File format: csv, tsv, jsonl, json, parquet or lines (default: by extension).",
+        ),
+        click.option(
+            "--text-column",
+            "text_columns",
+            multiple=True,
+            metavar="COL",
+            help="Text column name or 0-based index (repeatable; joined with a space). Default: text.",
+        ),
+        click.option("--label-column", metavar="COL", help="Label column name or 0-based index. Default: label."),
+        click.option("--no-header", is_flag=True, help="The CSV/TSV file has no header row."),
+        click.option("--delimiter", metavar="CHAR", help="CSV/TSV field separator (default , or tab)."),
+        click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
+        click.option("--label-regex", metavar="REGEX", help="Regular expression whose first group extracts the label."),
+        click.option("--label-map", metavar="OLD=NEW,...", help="Rename labels, e.g. 1=World,2=Sports."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _read_options(kwargs: dict[str, Any]) -> Any:
+    """Pop the reading options from a command's keyword arguments into a ReadOptions."""
+    from textlstm.file_sources import ReadOptions, parse_label_map
+
+    return ReadOptions(
+        format=kwargs.pop("fmt"),
+        text_columns=tuple(kwargs.pop("text_columns")),
+        label_column=kwargs.pop("label_column"),
+        header=not kwargs.pop("no_header"),
+        delimiter=kwargs.pop("delimiter"),
+        encoding=kwargs.pop("encoding"),
+        label_regex=kwargs.pop("label_regex"),
+        label_map=parse_label_map(kwargs.pop("label_map")),
+    )
+
+
 def _setup_logging(verbose: int, quiet: int) -> int:
     level = max(logging.DEBUG, logging.INFO - 10 * verbose + 10 * quiet)
     handler = logging.StreamHandler(sys.stderr)
@@ -67,6 +111,8 @@ def main() -> None:
       tfds:NAME[/CONFIG][:SPLIT]   a TensorFlow Datasets dataset, e.g. tfds:imdb_reviews
       FOLDER                       [ROOT/]SPLIT/LABEL/<one document per file> (aclImdb layout)
       ARCHIVE                      the same inside .tar.gz, .tgz, .tar or .zip, read in place
+      FILE                         .csv, .tsv, .jsonl, .json, .parquet (optionally .gz), or any
+                                   file with --format (lines: "LABEL text" per line)
     """
 
 
@@ -76,6 +122,10 @@ def main() -> None:
 Examples:
   textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb
   textlstm train --data tfds:imdb_reviews --output-dir runs/imdb --epochs 3 --seed 7
+  textlstm train --data ../shared/data/sst2/train.tsv --text-column sentence \\
+      --label-column label --output-dir runs/sst2
+  textlstm train --data ../shared/data/trec/TREC.train --format lines --encoding latin-1 \\
+      --label-regex '^([A-Z]+):' --output-dir runs/trec
   textlstm train --data corpus/ --output-dir runs/x --config my.yaml \\
       --set model.lstm_units=32 --set data.limit=2000
 """,
@@ -90,7 +140,10 @@ Examples:
 @click.option("--seed", type=int, help="Random seed (training.seed).")
 @click.option("--vocab", metavar="FILE", help="Fixed vocabulary, one token per line (vectorizer.vocab_file).")
 @click.option("--split", metavar="NAME", help="Training split of the source (data.train_split, default train).")
+@click.option("--val-split", type=float, metavar="FRACTION", help="Share held out for validation (data.val_fraction).")
+@click.option("--limit", type=int, metavar="N", help="Train on at most N examples (data.limit).")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
+@_reading
 @_verbosity
 def train(
     data: str,
@@ -101,16 +154,21 @@ def train(
     seed: int | None,
     vocab: str | None,
     split: str | None,
+    val_split: float | None,
+    limit: int | None,
     overwrite: bool,
     verbose: int,
     quiet: int,
+    **reading: Any,
 ) -> None:
     """Train a classifier on the training split of SRC; write a model directory.
 
     A share of the training split (data.val_fraction, 10 % by default) is held out for
-    validation and early stopping; the test split is never used. Prints a JSON summary.
+    validation and early stopping; the test split is never used. A single file (CSV,
+    TSV, JSONL, parquet, lines) is one split. Prints a JSON summary.
     """
     level = _setup_logging(verbose, quiet)
+    read_options = _read_options(reading)
     from textlstm.config import load_config
 
     shortcuts = {
@@ -118,13 +176,23 @@ def train(
         "training.seed": seed,
         "vectorizer.vocab_file": vocab,
         "data.train_split": split,
+        "data.val_fraction": val_split,
+        "data.limit": limit,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])
     from textlstm.training import train as run
 
     keras_verbose = 0 if level > logging.INFO else "auto"
-    result = run(data, output_dir, config, overwrite=overwrite, command=sys.argv, verbose=keras_verbose)
+    result = run(
+        data,
+        output_dir,
+        config,
+        overwrite=overwrite,
+        command=sys.argv,
+        verbose=keras_verbose,
+        read_options=read_options,
+    )
     _print_json(result.summary())
 
 
@@ -134,6 +202,7 @@ def train(
 Examples:
   textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz
   textlstm evaluate runs/imdb --data tfds:imdb_reviews --split test --output test.json
+  textlstm evaluate runs/sst2 --data ../shared/data/sst2/dev.tsv --text-column sentence --label-column label
 """,
 )
 @click.argument("model_dir", metavar="DIR")
@@ -141,9 +210,17 @@ Examples:
 @click.option("--split", metavar="NAME", help="Split to evaluate (default: data.eval_split, i.e. test).")
 @click.option("--output", metavar="FILE", help="Also write the JSON report to FILE.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per batch.")
+@_reading
 @_verbosity
 def evaluate(
-    model_dir: str, data: str, split: str | None, output: str | None, batch_size: int, verbose: int, quiet: int
+    model_dir: str,
+    data: str,
+    split: str | None,
+    output: str | None,
+    batch_size: int,
+    verbose: int,
+    quiet: int,
+    **reading: Any,
 ) -> None:
     """Score the model in DIR on a split of SRC and print a JSON report.
 
@@ -151,9 +228,10 @@ def evaluate(
     the confusion matrix (rows: true label, columns: predicted) and the label names.
     """
     _setup_logging(verbose, quiet)
+    read_options = _read_options(reading)
     from textlstm.evaluation import evaluate as run
 
-    report = run(model_dir, data, split=split, batch_size=batch_size, output=output)
+    report = run(model_dir, data, split=split, batch_size=batch_size, output=output, read_options=read_options)
     _print_json(report)
 
 

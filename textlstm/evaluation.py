@@ -11,11 +11,12 @@ import numpy as np
 
 from textlstm import artifacts
 from textlstm.errors import DataError, InputError, describe
+from textlstm.file_sources import ReadOptions
 from textlstm.metrics import classification_metrics
 from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
 from textlstm.runtime import tensorflow
-from textlstm.sources import open_source
+from textlstm.source_spec import open_source
 from textlstm.vectorizer import make_vectorizer
 
 tf = tensorflow()
@@ -40,10 +41,12 @@ def evaluate(
     split: str | None = None,
     batch_size: int = 256,
     output: str | Path | None = None,
+    read_options: ReadOptions | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model directory on ``split`` of ``data`` (default: the config's eval split).
 
-    With ``output`` the report is also written there as JSON.
+    With ``output`` the report is also written there as JSON. ``read_options`` tells how
+    to read a file source (columns, format, label rules).
 
     Returns a JSON-ready dict with ``accuracy``, ``loss``, ``macro_f1``, ``weighted_f1``,
     ``per_label`` precision/recall/f1/support, ``confusion_matrix`` (rows true, columns
@@ -53,7 +56,7 @@ def evaluate(
     if output is not None and not Path(output).parent.is_dir():
         raise InputError(f"cannot write the report; {describe('a file in an existing directory', str(output))}")
     info = artifacts.read_run_info(model_dir)
-    source = open_source(data)
+    source = open_source(data, read_options)
     fixed = source.fixed_split
     if split and fixed and split != fixed:
         raise DataError(

@@ -1,6 +1,7 @@
 """Data sources: where labelled examples come from, before any TensorFlow is involved.
 
-A source spec string names one of:
+`textlstm.source_spec.open_source` turns a spec string into one of these. This module
+holds the sources that come in folders or datasets:
 
 * ``tfds:NAME[/CONFIG][:SPLIT]``: a TensorFlow Datasets text-classification dataset
   (downloaded and prepared by TFDS on first use); ``tfds:imdb_reviews`` for IMDB.
@@ -27,7 +28,6 @@ from textlstm.errors import DataError, describe
 # Folders that hold unlabelled documents in the official IMDB archive (train/unsup).
 UNLABELED_FOLDERS = frozenset({"unsup"})
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
-SCHEMES = ("tfds",)
 
 Example = tuple[str, str, str]
 
@@ -63,34 +63,6 @@ class Source(ABC):
         """Raise DataError unless the split exists."""
         if split not in self.splits():
             raise DataError(f"split {split!r} not found in {self.spec}; expected one of {self.splits()}")
-
-
-def open_source(spec: str) -> Source:
-    """Parse a source spec and return the matching Source; raise DataError when it is bad."""
-    if not spec or not spec.strip():
-        raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
-    scheme, sep, rest = spec.partition(":")
-    if sep and len(scheme) > 1 and not Path(spec).exists():
-        if scheme == "tfds":
-            return TfdsSource(spec, rest)
-        raise DataError(
-            f"unknown data source scheme {scheme + ':'!r}; expected one of "
-            f"{[s + ':' for s in SCHEMES]} or a path to a folder or archive; received {spec!r}"
-        )
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise DataError(f"data source not found; {describe('an existing folder, archive or tfds:NAME', spec)}")
-    if path.is_dir():
-        return FolderSource(spec, path)
-    name = path.name.lower()
-    if name.endswith((".tar.gz", ".tgz", ".tar")):
-        return ArchiveSource(spec, path, _TarReader(path))
-    if name.endswith(".zip"):
-        return ArchiveSource(spec, path, _ZipReader(path))
-    raise DataError(
-        f"unsupported data file {spec!r}; expected a folder of class folders, an archive "
-        f"({', '.join(ARCHIVE_SUFFIXES)}) of one, or tfds:NAME"
-    )
 
 
 def _decode(raw: bytes, where: str) -> str:
@@ -357,3 +329,13 @@ class TfdsSource(Source):
         """Dataset name, config and version (TFDS versions its prepared data)."""
         info = self.builder.info
         return f"tfds:{info.full_name}"
+
+
+def open_archive(spec: str, path: Path) -> ArchiveSource | None:
+    """An ArchiveSource when the file name is an archive's, else None."""
+    name = path.name.lower()
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        return ArchiveSource(spec, path, _TarReader(path))
+    if name.endswith(".zip"):
+        return ArchiveSource(spec, path, _ZipReader(path))
+    return None

@@ -19,6 +19,7 @@ from textlstm import artifacts
 from textlstm.config import Config
 from textlstm.errors import DataError
 from textlstm.evaluation import score_dataset
+from textlstm.file_sources import ReadOptions
 from textlstm.model import build_classifier, build_text_model
 from textlstm.pipeline import (
     batched,
@@ -30,7 +31,7 @@ from textlstm.pipeline import (
     texts_only,
 )
 from textlstm.runtime import library_versions, seed_everything, tensorflow
-from textlstm.sources import open_source
+from textlstm.source_spec import open_source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary, write_vocabulary
 
 tf = tensorflow()
@@ -81,6 +82,7 @@ def train(
     overwrite: bool = False,
     command: Sequence[str] | None = None,
     verbose: int | str = "auto",
+    read_options: ReadOptions | None = None,
 ) -> TrainResult:
     """Train a classifier on the training split of ``data`` and write a model directory.
 
@@ -93,6 +95,7 @@ def train(
         overwrite: replace an existing run in ``output_dir``.
         command: the command line to record in the manifest.
         verbose: Keras ``fit`` verbosity (progress goes to stderr).
+        read_options: columns, format and label rules for file sources (CSV, JSONL ...).
 
     Returns:
         A TrainResult with validation metrics, history and timings.
@@ -100,7 +103,8 @@ def train(
     started = time.time()
     config = (config or Config()).validate()
     output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
-    source = open_source(data)
+    read_options = read_options or ReadOptions()
+    source = open_source(data, read_options)
     split = config.data.train_split
     source.check_split(split)
     label_names = source.label_names()
@@ -187,6 +191,7 @@ def train(
         "data": {
             "source": data,
             "split": split,
+            "read_options": read_options.to_dict(),
             "fingerprint": source.fingerprint(),
             "train_examples": n_train,
             "val_examples": n_val,

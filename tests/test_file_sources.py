@@ -1,0 +1,137 @@
+"""Single-file sources: CSV, TSV, JSONL, parquet and lines, their options and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_OVERRIDES
+from textlstm.cli import main
+from textlstm.errors import DataError
+from textlstm.file_sources import ReadOptions, parse_label_map
+from textlstm.source_spec import open_source
+
+ROWS = [("great film", "pos"), ("awful plot", "neg"), ("superb acting", "pos"), ("boring mess", "neg")]
+
+
+def _examples(path: Path, **options) -> list[tuple[str, str, str]]:
+    return list(open_source(str(path), ReadOptions(**options)).examples("train"))
+
+
+def test_file_sources_csv_with_header(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("id,text,label\n" + "".join(f'{i},"{t}",{lab}\n' for i, (t, lab) in enumerate(ROWS)))
+    source = open_source(str(path))
+    assert source.label_names() == ["neg", "pos"]
+    assert source.count("train") == 4
+    assert [(t, lab) for _, t, lab in source.examples("test")] == ROWS
+
+
+def test_file_sources_tsv_without_header_by_index_with_label_map(tmp_path: Path) -> None:
+    path = tmp_path / "data.tsv"
+    path.write_text("".join(f'{1 if lab == "pos" else 2}\t{t}\t"unbalanced\n' for t, lab in ROWS))
+    got = _examples(path, header=False, text_columns=("1",), label_column="0", label_map={"1": "pos", "2": "neg"})
+    assert [(t, lab) for _, t, lab in got] == ROWS
+
+
+def test_file_sources_several_text_columns_are_joined(tmp_path: Path) -> None:
+    path = tmp_path / "news.csv"
+    path.write_text('title,body,label\n"Big win","for the team",sport\n"Rates up","banks react",biz\n')
+    got = _examples(path, text_columns=("title", "body"))
+    assert [t for _, t, _ in got] == ["Big win for the team", "Rates up banks react"]
+
+
+def test_file_sources_jsonl_and_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = tmp_path / "data.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in ROWS))
+    parquet = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": [t for t, _ in ROWS], "label": [lab for _, lab in ROWS]}), parquet)
+    for path in (jsonl, parquet):
+        assert [(t, lab) for _, t, lab in _examples(path)] == ROWS
+
+
+def test_file_sources_integer_labels_become_names(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
+    assert open_source(str(path)).label_names() == ["0", "1"]
+
+
+def test_file_sources_lines_latin1_with_label_regex(tmp_path: Path) -> None:
+    path = tmp_path / "TREC.train"
+    path.write_bytes(
+        "DESC:manner How did serfdom develop ?\nHUM:ind Who was Caf\xe9 Society's star ?\n".encode("latin-1")
+    )
+    got = _examples(path, format="lines", encoding="latin-1", label_regex=r"^([A-Z]+):")
+    assert got == [("0", "How did serfdom develop ?", "DESC"), ("1", "Who was Café Society's star ?", "HUM")]
+
+
+def test_file_sources_empty_texts_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text('text,label\n"good",pos\n"",neg\n"   ",neg\n"bad",neg\n')
+    source = open_source(str(path))
+    assert source.count("train") == 2 and source.skipped() == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "options", "message"),
+    [
+        ("e.csv", "", {}, r"e\.csv is empty"),
+        ("h.csv", "text,label\n", {}, r"has a header but no rows"),
+        ("m.csv", "body,label\nx,pos\n", {}, r"has no text column 'text'; expected one of \['body', 'label'\]"),
+        ("l.csv", "text,label\nx,\n", {}, r"row 2 has no label"),
+        ("r.txt", "XX y\n", {"format": "lines", "label_regex": r"^([0-9]+)"}, r"line|row 1: --label-regex"),
+        ("g.txt", "XX y\n", {"format": "lines", "label_regex": r"^[A-Z]+"}, r"needs a group"),
+        ("f.csv", "text,label\nx,y\n", {"format": "xml"}, r"unknown --format; expected one of"),
+        ("s.csv", "text,label\nx,y\n", {"label_column": "text"}, r"is both text and label"),
+        ("j.jsonl", '{"text": "a", "label": "x"}\nnot json\n', {}, r"cannot read .*j\.jsonl as jsonl"),
+    ],
+)
+def test_file_sources_bad_input(tmp_path: Path, name: str, content: str, options: dict, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as info:
+        list(open_source(str(path), ReadOptions(**options)).examples("train"))
+    assert "\n" not in str(info.value)
+
+
+def test_file_sources_invalid_bytes_name_file_offset_and_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"pos fine\nneg caf\xe9\n")
+    with pytest.raises(DataError, match=r"bad\.txt is not valid utf-8 at byte 16 \(line 2\).*--encoding latin-1"):
+        _examples(path, format="lines")
+
+
+def test_file_sources_label_map_parsing() -> None:
+    assert parse_label_map("1=World, 2=Sports") == {"1": "World", "2": "Sports"}
+    with pytest.raises(DataError, match=r"bad --label-map item; expected OLD=NEW"):
+        parse_label_map("1=World,2")
+
+
+def test_file_sources_cli_train_and_evaluate_csv(cli, tmp_path: Path) -> None:
+    words = {"pos": "good great superb loved", "neg": "bad awful boring hated"}
+    lines = ["review,sentiment"] + [
+        f'"the film was {words[lab].split()[i % 4]} {i}",{lab}' for i in range(60) for lab in words
+    ]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    sets = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+    common = ["--text-column", "review", "--label-column", "sentiment"]
+    run = tmp_path / "run"
+    result = cli.invoke(
+        main, ["train", "--data", str(tmp_path / "train.csv"), "--output-dir", str(run), "-q", *common, *sets]
+    )
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["data"]["read_options"]["text_columns"] == ["review"]
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "train.csv"), "-q", *common])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["examples"] == 120
+
+    (tmp_path / "other.csv").write_text('review,sentiment\n"so so",mixed\n')
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "other.csv"), *common])
+    assert result.exit_code == 2
+    assert "labels the model does not know: ['mixed']; expected labels among ['neg', 'pos']" in result.stderr

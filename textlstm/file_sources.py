@@ -1,0 +1,263 @@
+"""Single-file corpora: CSV, TSV, JSON lines, parquet and "lines" files.
+
+Tabular and JSON files are read through Hugging Face ``datasets`` in streaming mode, so a
+file larger than memory is never loaded whole. A file is one split: whichever split a
+command asks for (train, test) is the whole file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from textlstm.errors import DataError, describe
+from textlstm.sources import Example, Source
+
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "lines")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
+_QUOTE_NONE = 3  # csv.QUOTE_NONE: TSV corpora (GLUE, SMS) carry unbalanced quotes in texts
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to find texts and labels in a file (the CLI's --text-column, --label-column ...)."""
+
+    # csv, tsv, jsonl, json, parquet or lines; None infers it from the file extension.
+    format: str | None = None
+    # Column names or 0-based indices; several are joined with a space. Empty: "text".
+    text_columns: tuple[str, ...] = ()
+    # Column name or 0-based index of the label. None: "label".
+    label_column: str | None = None
+    # The first row of a CSV/TSV file holds column names.
+    header: bool = True
+    # Field separator for csv/tsv (default "," and a tab).
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    # A regular expression whose first group extracts the label from the label field.
+    label_regex: str | None = None
+    # Renames labels after extraction, e.g. {"1": "World"}.
+    label_map: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for manifests."""
+        return {
+            "format": self.format,
+            "text_columns": list(self.text_columns),
+            "label_column": self.label_column,
+            "header": self.header,
+            "delimiter": self.delimiter,
+            "encoding": self.encoding,
+            "label_regex": self.label_regex,
+            "label_map": dict(self.label_map),
+        }
+
+
+def parse_label_map(text: str | None) -> dict[str, str]:
+    """Parse ``OLD=NEW,OLD=NEW`` into a dict; raise DataError on a malformed item."""
+    mapping: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise DataError(f"bad --label-map item; {describe('OLD=NEW[,OLD=NEW...]', item)}")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def file_format(path: Path, options: ReadOptions) -> str | None:
+    """The format named in options, or the one the extension implies (None if unknown)."""
+    if options.format:
+        if options.format not in FORMATS:
+            raise DataError(f"unknown --format; {describe(f'one of {list(FORMATS)}', options.format)}")
+        return options.format
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return _EXTENSIONS.get(Path(name).suffix)
+
+
+class FileSource(Source):
+    """One labelled file; every split name refers to the whole file."""
+
+    def __init__(self, spec: str, path: Path, fmt: str, options: ReadOptions) -> None:
+        self.spec = spec
+        self.path = path
+        self.format = fmt
+        self.options = options
+        self._regex = None
+        if options.label_regex:
+            try:
+                self._regex = re.compile(options.label_regex)
+            except re.error as exc:
+                raise DataError(
+                    f"invalid --label-regex: {exc}; {describe('a regular expression', options.label_regex)}"
+                ) from exc
+            if self._regex.groups < 1:
+                raise DataError(
+                    f"--label-regex needs a group that captures the label; {describe('e.g. ^([A-Z]+):', options.label_regex)}"
+                )
+        if path.stat().st_size == 0:
+            raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
+        self._scan: tuple[list[str], int, int] | None = None
+
+    def splits(self) -> list[str]:
+        """A file has no named splits."""
+        return []
+
+    def check_split(self, split: str) -> None:
+        """Any split name means the whole file."""
+
+    def _scanned(self) -> tuple[list[str], int, int]:
+        if self._scan is None:
+            # One streaming pass: the label set and size must be known before training.
+            labels: set[str] = set()
+            count, skipped = 0, [0]
+            for _, _, label in self._examples(skipped):
+                labels.add(label)
+                count += 1
+            if count == 0:
+                raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
+            self._scan = (sorted(labels), count, skipped[0])
+        return self._scan
+
+    def label_names(self) -> list[str]:
+        """Sorted labels found in the file (read once)."""
+        return self._scanned()[0]
+
+    def count(self, split: str) -> int:
+        """Examples with a non-empty text (read once)."""
+        return self._scanned()[1]
+
+    def skipped(self) -> int:
+        """Rows skipped for an empty text."""
+        return self._scanned()[2]
+
+    def examples(self, split: str) -> Iterator[Example]:
+        """Yield ``(row index, text, label)`` for every row with a non-empty text."""
+        return self._examples([0])
+
+    def _examples(self, skipped: list[int]) -> Iterator[Example]:
+        for index, text, raw_label in self._rows():
+            if text is None or not text.strip():
+                skipped[0] += 1
+                continue
+            yield str(index), text, self._label(raw_label, index)
+
+    def _label(self, raw: Any, index: int) -> str:
+        row = index + (2 if self.format in ("csv", "tsv") and self.options.header else 1)
+        if raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == "":
+            raise DataError(f"{self.spec} row {row} has no label; expected a label in every row")
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        label = str(raw).strip()
+        if self._regex is not None:
+            match = self._regex.search(label)
+            if match is None:
+                raise DataError(
+                    f"{self.spec} row {row}: --label-regex {self.options.label_regex!r} does not match; received {label[:80]!r}"
+                )
+            label = match.group(1)
+        return self.options.label_map.get(label, label)
+
+    def _rows(self) -> Iterator[tuple[int, str | None, Any]]:
+        if self.format == "lines":
+            yield from self._lines()
+            return
+        rows = self._hf_rows()
+        first = True
+        for index, row in enumerate(rows):
+            if first:
+                self._columns = self._resolve(list(row))
+                first = False
+            texts = [row[c] for c in self._columns[0]]
+            text = " ".join(str(t) for t in texts if t is not None and not (isinstance(t, float) and math.isnan(t)))
+            yield index, text, row[self._columns[1]]
+        if first:
+            raise DataError(f"{self.spec} has a header but no rows; expected at least one labelled row")
+
+    def _resolve(self, names: list[str]) -> tuple[list[str], str]:
+        def find(wanted: str, what: str) -> str:
+            if wanted in names:
+                return wanted
+            if wanted.isdigit() and int(wanted) < len(names):
+                return names[int(wanted)]
+            raise DataError(
+                f"{self.spec} has no {what} column {wanted!r}; expected one of {names} (or a 0-based index)"
+            )
+
+        texts = [find(c, "text") for c in (self.options.text_columns or ("text",))]
+        label = find(self.options.label_column or "label", "label")
+        if label in texts:
+            raise DataError(f"{self.spec}: column {label!r} is both text and label; expected different columns")
+        return texts, label
+
+    def _hf_rows(self) -> Iterator[dict[str, Any]]:
+        import datasets
+
+        datasets.logging.set_verbosity_error()
+        datasets.disable_progress_bars()
+        kwargs: dict[str, Any] = {}
+        if self.format in ("csv", "tsv"):
+            builder = "csv"
+            kwargs["delimiter"] = self.options.delimiter or ("\t" if self.format == "tsv" else ",")
+            kwargs["encoding"] = self.options.encoding
+            if not self.options.header:
+                kwargs["header"] = None
+            if self.format == "tsv":
+                kwargs["quoting"] = _QUOTE_NONE
+        elif self.format in ("json", "jsonl"):
+            builder = "json"
+        else:
+            builder = "parquet"
+        try:
+            dataset = datasets.load_dataset(builder, data_files=str(self.path), split="train", streaming=True, **kwargs)
+            yield from dataset
+        except DataError:
+            raise
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{self.spec} is not valid {self.options.encoding} (byte {exc.start} of a block: {exc.reason}); "
+                "expected text in that encoding, try --encoding latin-1"
+            ) from exc
+        except Exception as exc:  # pandas, pyarrow and datasets each raise their own types
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot read {self.spec} as {self.format}: {first[:300]}") from exc
+
+    def _lines(self) -> Iterator[tuple[int, str | None, Any]]:
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        offset = 0
+        try:
+            with opener(self.path, "rb") as handle:
+                for index, raw in enumerate(handle):
+                    try:
+                        line = raw.decode(self.options.encoding).rstrip("\r\n")
+                    except UnicodeDecodeError as exc:
+                        raise DataError(
+                            f"{self.spec} is not valid {self.options.encoding} at byte {offset + exc.start} (line {index + 1}); "
+                            "expected text in that encoding, try --encoding latin-1"
+                        ) from exc
+                    except LookupError as exc:
+                        raise DataError(
+                            f"unknown --encoding; {describe('a Python codec name', self.options.encoding)}"
+                        ) from exc
+                    offset += len(raw)
+                    if not line.strip():
+                        continue
+                    label, _, text = line.strip().partition(" ")
+                    yield index, text, label
+        except (OSError, EOFError) as exc:
+            raise DataError(f"cannot read {self.spec}: {exc}") from exc
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the file."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return "sha256:" + digest.hexdigest()

@@ -1,0 +1,48 @@
+"""The ``--data`` grammar: from a source spec string to a Source.
+
+* ``tfds:NAME[/CONFIG][:SPLIT]``: a TensorFlow Datasets dataset;
+* a folder ``[ROOT/]SPLIT/LABEL/FILE`` or an archive of one (.tar.gz, .tgz, .tar, .zip);
+* a file: ``csv``, ``tsv``, ``jsonl``/``json``, ``parquet`` (by extension, optionally
+  ``.gz``) or any file with ``--format`` (``lines``: label field, a space, then the text).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textlstm.errors import DataError, describe
+from textlstm.file_sources import FORMATS, FileSource, ReadOptions, file_format
+from textlstm.sources import ARCHIVE_SUFFIXES, FolderSource, Source, TfdsSource, open_archive
+
+SCHEMES = ("tfds",)
+
+
+def open_source(spec: str, options: ReadOptions | None = None) -> Source:
+    """Parse a source spec and return the matching Source; raise DataError when it is bad."""
+    options = options or ReadOptions()
+    if not spec or not spec.strip():
+        raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
+    scheme, sep, rest = spec.partition(":")
+    if sep and len(scheme) > 1 and not Path(spec).exists():
+        if scheme == "tfds":
+            return TfdsSource(spec, rest)
+        raise DataError(
+            f"unknown data source scheme {scheme + ':'!r}; expected one of "
+            f"{[s + ':' for s in SCHEMES]} or a path to a file, folder or archive; received {spec!r}"
+        )
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
+    if path.is_dir():
+        return FolderSource(spec, path)
+    fmt = file_format(path, options)
+    if fmt is not None:
+        return FileSource(spec, path, fmt, options)
+    archive = open_archive(spec, path)
+    if archive is not None:
+        return archive
+    raise DataError(
+        f"unsupported data file {spec!r}; expected a folder of class folders, an archive "
+        f"({', '.join(ARCHIVE_SUFFIXES)}), a file ending in .csv, .tsv, .jsonl, .json or .parquet, "
+        f"or --format one of {list(FORMATS)}"
+    )
