@@ -289,5 +289,50 @@ def export(model_dir: str, export_dir: str, version: int | None, verbose: int, q
     _print_json({"export": str(path), "version": int(path.name)})
 
 
+@main.group(context_settings=CONTEXT)
+def data() -> None:
+    """Look at a corpus before training on it."""
+
+
+@data.command(
+    "inspect",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  textlstm data inspect ../shared/data/imdb/aclImdb_labeled.tar.gz
+  textlstm data inspect ../shared/data/imdb/aclImdb_labeled.tar.gz --model runs/imdb --against ../shared/data/imdb/aclImdb_labeled.tar.gz
+  textlstm data inspect ../shared/data/sst2/train.tsv --text-column sentence --label-column label
+""",
+)
+@click.argument("source", metavar="SRC")
+@click.option("--split", default="train", show_default=True, metavar="NAME", help="Split to inspect.")
+@click.option("--model", "model_dir", metavar="DIR", help="Also report the OOV rate and truncation under this model.")
+@click.option("--against", metavar="SRC2", help="Count texts that also occur in SRC2 (train/test leakage).")
+@click.option("--against-split", default="test", show_default=True, metavar="NAME", help="Split of SRC2.")
+@_reading
+@_verbosity
+def inspect(
+    source: str,
+    split: str,
+    model_dir: str | None,
+    against: str | None,
+    against_split: str,
+    verbose: int,
+    quiet: int,
+    **reading: Any,
+) -> None:
+    """Print a JSON summary of a split of SRC: examples, label counts, length percentiles
+    in tokens, empty and duplicate texts; with --model the out-of-vocabulary token rate and
+    the share of texts truncated; with --against the texts shared with SRC2.
+    """
+    _setup_logging(verbose, quiet)
+    read_options = _read_options(reading)
+    from textlstm.inspection import inspect_data
+
+    _print_json(
+        inspect_data(source, split, read_options, model_dir=model_dir, against=against, against_split=against_split)
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

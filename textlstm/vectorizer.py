@@ -63,6 +63,11 @@ _STANDARDIZERS = {
 }
 
 
+def standardizer(name: str) -> Any:
+    """The standardize function registered under a `vectorizer.standardize` name."""
+    return _STANDARDIZERS[name]
+
+
 def make_vectorizer(config: VectorizerConfig, vocabulary: list[str] | None = None, ragged: bool = False) -> Any:
     """Build a TextVectorization layer for ``config``.
 

@@ -1,0 +1,43 @@
+"""`textlstm data inspect`: corpus summaries, coverage under a model, leakage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textlstm.cli import main
+
+
+def _inspect(cli, *args: str) -> dict:
+    result = cli.invoke(main, ["data", "inspect", *args, "-q"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_inspection_counts_labels_lengths_empties_and_duplicates(cli, tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\n"one two three",a\n"one two three",a\n"four",b\n"  ",b\n"five six",b\n')
+    report = _inspect(cli, str(path))
+    assert report["examples"] == 4
+    assert report["labels"] == {"a": 2, "b": 2}
+    assert report["skipped_empty_rows"] == 1
+    assert report["duplicate_texts"] == 1
+    assert report["length_tokens"]["p100"] == 3 and report["length_tokens"]["p50"] == 2
+    assert abs(report["mean_length_tokens"] - (3 + 3 + 1 + 2) / 4) <= 0.05
+
+
+def test_inspection_against_model_and_other_split(cli, trained_run, corpus_tar: Path, tmp_path: Path) -> None:
+    report = _inspect(cli, str(corpus_tar), "--model", str(trained_run.output_dir), "--against", str(corpus_tar))
+    assert report["examples"] == 200
+    assert 0.0 <= report["oov_token_rate"] < 0.05  # the tiny corpus has ~20 distinct words
+    assert report["truncated_share"] == 0.0  # no text is longer than max_length=40
+    assert report["against"]["split"] == "test"
+    assert 0 <= report["against"]["shared_texts"] <= 200
+    same = _inspect(cli, str(corpus_tar), "--against", str(corpus_tar), "--against-split", "train")
+    assert same["against"]["shared_texts"] == 200
+
+
+def test_inspection_bad_split_is_one_line_error(cli, corpus_tar: Path) -> None:
+    result = cli.invoke(main, ["data", "inspect", str(corpus_tar), "--split", "dev"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: split 'dev' not found")
