@@ -128,7 +128,7 @@ def test_cli_error_archive_without_class_folders(cli, tmp_path: Path) -> None:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "readme.txt", arcname="readme.txt")
     result = cli.invoke(main, ["train", "--data", str(archive), "--output-dir", str(tmp_path / "r")])
-    _assert_one_line_error(result, r"no split folders with class subfolders")
+    _assert_one_line_error(result, r"has no class folders; expected SPLIT/LABEL/FILE")
     assert not (tmp_path / "r").exists()
 
 

@@ -54,6 +54,38 @@ def test_sources_folder_parent_of_aclimdb_and_unsup_skipped(corpus_dir: Path, tm
     ]
 
 
+@pytest.mark.parametrize("kind", ["folder", "tar", "zip"])
+def test_sources_class_folders_without_splits(tmp_path: Path, kind: str) -> None:
+    import zipfile
+
+    root = tmp_path / "corpus"
+    for label, n in (("ham", 3), ("spam", 2)):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            (root / label / f"{i}.txt").write_text(f"{label} {i}")
+    spec = root
+    if kind == "tar":
+        spec = tmp_path / "corpus.tgz"
+        with tarfile.open(spec, "w:gz") as tar:
+            tar.add(root, arcname="corpus")
+    elif kind == "zip":
+        spec = tmp_path / "corpus.zip"
+        with zipfile.ZipFile(spec, "w") as archive:
+            for file in sorted(root.rglob("*.txt")):
+                archive.write(file, file.relative_to(tmp_path))
+    source = open_source(str(spec))
+    assert source.label_names() == ["ham", "spam"]
+    assert source.count("train") == source.count("test") == 5
+    assert sorted(text for _, text, _ in source.examples("train")) == ["ham 0", "ham 1", "ham 2", "spam 0", "spam 1"]
+
+
+def test_sources_single_class_folder_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "1.txt").write_text("x")
+    with pytest.raises(DataError, match=r"LABEL/FILE with at least 2 labels"):
+        open_source(str(tmp_path))
+
+
 def test_sources_fingerprint_changes_with_content(tmp_path: Path) -> None:
     for text in ("one", "two"):
         folder = tmp_path / text / "train" / "a"
@@ -82,7 +114,7 @@ def test_sources_archive_without_class_folders(tmp_path: Path) -> None:
     path = tmp_path / "flat.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         tar.add(loose, arcname="notes.txt")
-    with pytest.raises(DataError, match=r"has no split folders with class subfolders; expected train/<label>/<file>"):
+    with pytest.raises(DataError, match=r"has no class folders; expected SPLIT/LABEL/FILE \(e\.g\. train/pos/1\.txt\) or LABEL/FILE"):
         open_source(str(path))
 
 

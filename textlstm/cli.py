@@ -109,7 +109,8 @@ def main() -> None:
     \b
     Data sources (--data):
       tfds:NAME[/CONFIG][:SPLIT]   a TensorFlow Datasets dataset, e.g. tfds:imdb_reviews
-      FOLDER                       [ROOT/]SPLIT/LABEL/<one document per file> (aclImdb layout)
+      FOLDER                       [ROOT/]SPLIT/LABEL/<one document per file> (aclImdb layout),
+                                   or LABEL/<file> without split folders (one split)
       ARCHIVE                      the same inside .tar.gz, .tgz, .tar or .zip, read in place
       FILE                         .csv, .tsv, .jsonl, .json, .parquet (optionally .gz), or any
                                    file with --format (lines: "LABEL text" per line)

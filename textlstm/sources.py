@@ -5,7 +5,8 @@ holds the sources that come in folders or datasets:
 
 * ``tfds:NAME[/CONFIG][:SPLIT]``: a TensorFlow Datasets text-classification dataset
   (downloaded and prepared by TFDS on first use); ``tfds:imdb_reviews`` for IMDB.
-* a folder laid out like aclImdb: ``[ROOT/]SPLIT/LABEL/<one document per file>``;
+* a folder laid out like aclImdb: ``[ROOT/]SPLIT/LABEL/<one document per file>``, or
+  ``LABEL/<file>`` without split folders (one split: the whole corpus);
 * the same inside a ``.tar.gz``/``.tgz``/``.tar`` or ``.zip`` archive, read without
   extracting to disk (the official ``aclImdb_v1.tar.gz`` works as it is).
 
@@ -28,6 +29,8 @@ from textlstm.errors import DataError, describe
 # Folders that hold unlabelled documents in the official IMDB archive (train/unsup).
 UNLABELED_FOLDERS = frozenset({"unsup"})
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+# The one split of a corpus laid out as LABEL/FILE without split folders.
+ALL_SPLIT = ""
 
 Example = tuple[str, str, str]
 
@@ -73,53 +76,67 @@ def _decode(raw: bytes, where: str) -> str:
 
 
 class _Layout:
-    """Split and label structure found in a list of member paths (``SPLIT/LABEL/FILE``)."""
+    """Split and label structure found in a list of member paths: ``SPLIT/LABEL/FILE``, or
+    ``LABEL/FILE`` for a corpus without split folders (then one split, the whole corpus)."""
 
     def __init__(self, spec: str, paths: list[PurePosixPath]) -> None:
-        candidates = [self._collect(paths, ())]
+        prefixes: list[tuple[str, ...]] = [()]
         # An archive usually wraps everything in one top folder (aclImdb/), whose extra
         # files (aclImdb/train/labeledBow.feat ...) would otherwise look like SPLIT/LABEL/FILE.
         tops = {p.parts[0] for p in paths if len(p.parts) > 1}
         if len(tops) == 1:
-            candidates.append(self._collect(paths, (tops.pop(),)))
-        standard = [c for c in candidates if {"train", "test"} & set(c)]
-        self.files: dict[str, dict[str, list[str]]] = (standard or [c for c in candidates if c] or [{}])[-1]
+            prefixes.append((tops.pop(),))
+        with_splits = [self._collect(paths, prefix, 3) for prefix in prefixes]
+        flat = [self._collect(paths, prefix, 2) for prefix in prefixes]
+        standard = [c for c in with_splits if {"train", "test"} & set(c)]
+        by_label = [c for c in flat if c and len(c[ALL_SPLIT]) >= 2]
+        chosen = (standard or by_label or [c for c in with_splits if c] or [{}])[-1]
+        self.files: dict[str, dict[str, list[str]]] = chosen
+        self.single_split = ALL_SPLIT in chosen
         if not self.files:
             top = sorted({p.parts[0] for p in paths})[:10]
             raise DataError(
-                f"{spec} has no split folders with class subfolders; expected "
-                f"train/<label>/<file> and test/<label>/<file>; received top-level entries {top}"
+                f"{spec} has no class folders; expected SPLIT/LABEL/FILE (e.g. train/pos/1.txt) or "
+                f"LABEL/FILE with at least 2 labels; received top-level entries {top}"
             )
-        for by_label in self.files.values():
-            for members in by_label.values():
+        for labels in self.files.values():
+            for members in labels.values():
                 members.sort()
-        labels = {label for by_label in self.files.values() for label in by_label}
-        self.labels = sorted(labels)
+        self.labels = sorted({label for labels in self.files.values() for label in labels})
         self.member_split = {m: split for split, bl in self.files.items() for ms in bl.values() for m in ms}
 
     @staticmethod
-    def _collect(paths: list[PurePosixPath], prefix: tuple[str, ...]) -> dict[str, dict[str, list[str]]]:
+    def _collect(paths: list[PurePosixPath], prefix: tuple[str, ...], depth: int) -> dict[str, dict[str, list[str]]]:
         files: dict[str, dict[str, list[str]]] = {}
         for p in paths:
             if p.parts[: len(prefix)] != prefix:
                 continue
             parts = p.parts[len(prefix) :]
-            if len(parts) != 3 or any(part.startswith(".") for part in parts):
+            if len(parts) != depth or any(part.startswith(".") for part in parts):
                 continue
-            split, label, _ = parts
+            split, label = (parts[0], parts[1]) if depth == 3 else (ALL_SPLIT, parts[0])
             if label not in UNLABELED_FOLDERS:
                 files.setdefault(split, {}).setdefault(label, []).append(str(p))
         return files
 
 
 class _LayoutSource(Source):
-    """A source whose documents sit in ``SPLIT/LABEL/FILE`` folders (on disk or archived)."""
+    """A source whose documents sit in ``SPLIT/LABEL/FILE`` or ``LABEL/FILE`` folders."""
 
     layout: _Layout
 
     def splits(self) -> list[str]:
-        """Split folder names."""
-        return sorted(self.layout.files)
+        """Split folder names (none for a corpus without split folders)."""
+        return [] if self.layout.single_split else sorted(self.layout.files)
+
+    def check_split(self, split: str) -> None:
+        """Without split folders any split name means the whole corpus."""
+        if not self.layout.single_split:
+            super().check_split(split)
+
+    def _members(self, split: str) -> dict[str, list[str]]:
+        self.check_split(split)
+        return self.layout.files[ALL_SPLIT if self.layout.single_split else split]
 
     def label_names(self) -> list[str]:
         """Class folder names across splits, sorted."""
@@ -127,8 +144,7 @@ class _LayoutSource(Source):
 
     def count(self, split: str) -> int:
         """Number of documents in a split's class folders."""
-        self.check_split(split)
-        return sum(len(m) for m in self.layout.files[split].values())
+        return sum(len(m) for m in self._members(split).values())
 
 
 class FolderSource(_LayoutSource):
@@ -148,8 +164,7 @@ class FolderSource(_LayoutSource):
 
     def examples(self, split: str) -> Iterator[Example]:
         """Read each document of a split, label by label, files in name order."""
-        self.check_split(split)
-        for label, members in sorted(self.layout.files[split].items()):
+        for label, members in sorted(self._members(split).items()):
             for member in members:
                 path = self.root / member
                 yield member, _decode(path.read_bytes(), str(path)), label
@@ -212,8 +227,7 @@ class ArchiveSource(_LayoutSource):
 
     def examples(self, split: str) -> Iterator[Example]:
         """Stream the documents of one split in archive order."""
-        self.check_split(split)
-        wanted = {m for ms in self.layout.files[split].values() for m in ms}
+        wanted = {m for ms in self._members(split).values() for m in ms}
         for name, raw in self.reader.read(wanted):
             label = PurePosixPath(name).parts[-2]
             yield name, _decode(raw, f"{self.path}:{name}"), label
