@@ -135,3 +135,31 @@ def test_file_sources_cli_train_and_evaluate_csv(cli, tmp_path: Path) -> None:
     result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "other.csv"), *common])
     assert result.exit_code == 2
     assert "labels the model does not know: ['mixed']; expected labels among ['neg', 'pos']" in result.stderr
+
+
+def test_file_sources_hf_saved_dataset_dict_with_class_labels(tmp_path: Path) -> None:
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
+    parts = {
+        "train": datasets.Dataset.from_dict({"text": ["good", "bad", "fine"], "label": [1, 0, 1]}, features=features),
+        "test": datasets.Dataset.from_dict({"text": ["awful"], "label": [0]}, features=features),
+    }
+    datasets.DatasetDict(parts).save_to_disk(str(tmp_path / "saved"))
+    source = open_source(f"hf:{tmp_path / 'saved'}")
+    assert source.splits() == ["test", "train"]
+    assert source.label_names() == ["neg", "pos"]
+    assert [(t, lab) for _, t, lab in source.examples("train")] == [("good", "pos"), ("bad", "neg"), ("fine", "pos")]
+    assert [(t, lab) for _, t, lab in source.examples("test")] == [("awful", "neg")]
+    with pytest.raises(DataError, match=r"split 'dev' not found"):
+        list(source.examples("dev"))
+
+
+def test_file_sources_hf_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"dataset folder not found; expected hf:PATH"):
+        open_source(f"hf:{tmp_path / 'nothing'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        DataError, match=r"cannot load hf:.*empty: .*expected a folder written by datasets\.save_to_disk"
+    ):
+        open_source(f"hf:{tmp_path / 'empty'}")

@@ -104,7 +104,7 @@ def test_sources_missing_path() -> None:
 
 
 def test_sources_unknown_scheme() -> None:
-    with pytest.raises(DataError, match=r"unknown data source scheme 's3:'; expected one of \['tfds:'\]"):
+    with pytest.raises(DataError, match=r"unknown data source scheme 's3:'; expected one of \['tfds:', 'hf:'\]"):
         open_source("s3://bucket/data")
 
 
@@ -114,7 +114,9 @@ def test_sources_archive_without_class_folders(tmp_path: Path) -> None:
     path = tmp_path / "flat.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         tar.add(loose, arcname="notes.txt")
-    with pytest.raises(DataError, match=r"has no class folders; expected SPLIT/LABEL/FILE \(e\.g\. train/pos/1\.txt\) or LABEL/FILE"):
+    with pytest.raises(
+        DataError, match=r"has no class folders; expected SPLIT/LABEL/FILE \(e\.g\. train/pos/1\.txt\) or LABEL/FILE"
+    ):
         open_source(str(path))
 
 

@@ -109,6 +109,7 @@ def main() -> None:
     \b
     Data sources (--data):
       tfds:NAME[/CONFIG][:SPLIT]   a TensorFlow Datasets dataset, e.g. tfds:imdb_reviews
+      hf:PATH                      a Hugging Face dataset saved with datasets.save_to_disk
       FOLDER                       [ROOT/]SPLIT/LABEL/<one document per file> (aclImdb layout),
                                    or LABEL/<file> without split folders (one split)
       ARCHIVE                      the same inside .tar.gz, .tgz, .tar or .zip, read in place

@@ -102,7 +102,7 @@ class FileSource(Source):
                 raise DataError(
                     f"--label-regex needs a group that captures the label; {describe('e.g. ^([A-Z]+):', options.label_regex)}"
                 )
-        if path.stat().st_size == 0:
+        if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
         self._scan: tuple[list[str], int, int] | None = None
 
@@ -140,10 +140,11 @@ class FileSource(Source):
 
     def examples(self, split: str) -> Iterator[Example]:
         """Yield ``(row index, text, label)`` for every row with a non-empty text."""
-        return self._examples([0])
+        self.check_split(split)
+        return self._examples([0], split)
 
-    def _examples(self, skipped: list[int]) -> Iterator[Example]:
-        for index, text, raw_label in self._rows():
+    def _examples(self, skipped: list[int], split: str = "") -> Iterator[Example]:
+        for index, text, raw_label in self._rows(split):
             if text is None or not text.strip():
                 skipped[0] += 1
                 continue
@@ -165,11 +166,11 @@ class FileSource(Source):
             label = match.group(1)
         return self.options.label_map.get(label, label)
 
-    def _rows(self) -> Iterator[tuple[int, str | None, Any]]:
+    def _rows(self, split: str) -> Iterator[tuple[int, str | None, Any]]:
         if self.format == "lines":
             yield from self._lines()
             return
-        rows = self._hf_rows()
+        rows = self._hf_rows(split)
         first = True
         for index, row in enumerate(rows):
             if first:
@@ -197,7 +198,7 @@ class FileSource(Source):
             raise DataError(f"{self.spec}: column {label!r} is both text and label; expected different columns")
         return texts, label
 
-    def _hf_rows(self) -> Iterator[dict[str, Any]]:
+    def _hf_rows(self, split: str) -> Iterator[dict[str, Any]]:
         import datasets
 
         datasets.logging.set_verbosity_error()
@@ -261,3 +262,65 @@ class FileSource(Source):
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return "sha256:" + digest.hexdigest()
+
+
+class HfDiskSource(FileSource):
+    """``hf:PATH``: a dataset written by ``datasets.save_to_disk`` (a Dataset, one split,
+    or a DatasetDict, one split per key). ClassLabel integers become their names."""
+
+    def __init__(self, spec: str, path: Path, options: ReadOptions) -> None:
+        import datasets
+
+        super().__init__(spec, path, "hf", options)
+        try:
+            self.dataset = datasets.load_from_disk(str(path))
+        except Exception as exc:  # FileNotFoundError or datasets' own errors
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot load {spec}: {first}; expected a folder written by datasets.save_to_disk") from exc
+
+    def _parts(self) -> dict[str, Any] | None:
+        import datasets
+
+        return dict(self.dataset) if isinstance(self.dataset, datasets.DatasetDict) else None
+
+    def splits(self) -> list[str]:
+        """The DatasetDict's keys (none for a single Dataset)."""
+        parts = self._parts()
+        return sorted(parts) if parts is not None else []
+
+    def check_split(self, split: str) -> None:
+        """A DatasetDict must hold the split; a single Dataset is every split."""
+        if self._parts() is not None:
+            Source.check_split(self, split)
+
+    def _scanned(self) -> tuple[list[str], int, int]:
+        # Labels and sizes of every split, so that train and test agree on the label set.
+        if self._scan is None:
+            labels: set[str] = set()
+            count, skipped = 0, [0]
+            for split in self.splits() or [""]:
+                for _, _, label in self._examples(skipped, split):
+                    labels.add(label)
+                    count += 1
+            if count == 0:
+                raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
+            self._scan = (sorted(labels), count, skipped[0])
+        return self._scan
+
+    def _hf_rows(self, split: str) -> Iterator[dict[str, Any]]:
+        import datasets
+
+        parts = self._parts()
+        dataset = parts[split] if parts is not None else self.dataset
+        names = {
+            key: feature.names for key, feature in dataset.features.items() if isinstance(feature, datasets.ClassLabel)
+        }
+        for row in dataset:
+            yield {
+                key: (names[key][value] if key in names and value is not None else value) for key, value in row.items()
+            }
+
+    def fingerprint(self) -> str:
+        """The dataset's own fingerprint(s), which change with its content."""
+        parts = self._parts() or {"": self.dataset}
+        return "hf:" + ",".join(f"{k}={v._fingerprint}" for k, v in sorted(parts.items()))

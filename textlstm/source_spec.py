@@ -1,6 +1,7 @@
 """The ``--data`` grammar: from a source spec string to a Source.
 
 * ``tfds:NAME[/CONFIG][:SPLIT]``: a TensorFlow Datasets dataset;
+* ``hf:PATH``: a Hugging Face dataset written with ``datasets.save_to_disk``;
 * a folder ``[ROOT/]SPLIT/LABEL/FILE`` or an archive of one (.tar.gz, .tgz, .tar, .zip);
 * a file: ``csv``, ``tsv``, ``jsonl``/``json``, ``parquet`` (by extension, optionally
   ``.gz``) or any file with ``--format`` (``lines``: label field, a space, then the text).
@@ -11,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from textlstm.errors import DataError, describe
-from textlstm.file_sources import FORMATS, FileSource, ReadOptions, file_format
+from textlstm.file_sources import FORMATS, FileSource, HfDiskSource, ReadOptions, file_format
 from textlstm.sources import ARCHIVE_SUFFIXES, FolderSource, Source, TfdsSource, open_archive
 
-SCHEMES = ("tfds",)
+SCHEMES = ("tfds", "hf")
 
 
 def open_source(spec: str, options: ReadOptions | None = None) -> Source:
@@ -26,6 +27,13 @@ def open_source(spec: str, options: ReadOptions | None = None) -> Source:
     if sep and len(scheme) > 1 and not Path(spec).exists():
         if scheme == "tfds":
             return TfdsSource(spec, rest)
+        if scheme == "hf":
+            path = Path(rest).expanduser()
+            if not path.is_dir():
+                raise DataError(
+                    f"dataset folder not found; {describe('hf:PATH to a datasets.save_to_disk folder', spec)}"
+                )
+            return HfDiskSource(spec, path, options)
         raise DataError(
             f"unknown data source scheme {scheme + ':'!r}; expected one of "
             f"{[s + ':' for s in SCHEMES]} or a path to a file, folder or archive; received {spec!r}"
