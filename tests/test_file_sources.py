@@ -70,6 +70,31 @@ def test_file_sources_lines_latin1_with_label_regex(tmp_path: Path) -> None:
     assert got == [("0", "How did serfdom develop ?", "DESC"), ("1", "Who was Café Society's star ?", "HUM")]
 
 
+def test_file_sources_fasttext_and_gzip(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "train.ft"
+    path.write_text("__label__pos great film\n\n__label__neg awful plot\n")
+    assert _examples(path, format="fasttext") == [("0", "great film", "pos"), ("2", "awful plot", "neg")]
+    packed = tmp_path / "data.csv.gz"
+    packed.write_bytes(gzip.compress(b'text,label\n"good one",pos\n"bad one",neg\n'))
+    assert [(t, lab) for _, t, lab in _examples(packed)] == [("good one", "pos"), ("bad one", "neg")]
+    lines = tmp_path / "lines.txt.gz"
+    lines.write_bytes(gzip.compress(b"pos good\nneg bad\n"))
+    assert [lab for _, _, lab in _examples(lines, format="lines")] == ["pos", "neg"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("plain text line\n", r"line 1 has no __label__ label"), ("__label__a __label__b x\n", r"line 1 has 2 labels")],
+)
+def test_file_sources_fasttext_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.ft"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        _examples(path, format="fasttext")
+
+
 def test_file_sources_empty_texts_are_skipped_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
     path.write_text('text,label\n"good",pos\n"",neg\n"   ",neg\n"bad",neg\n')

@@ -42,7 +42,7 @@ def _reading(func: Callable) -> Callable:
             "--format",
             "fmt",
             metavar="FORMAT",
-            help="File format: csv, tsv, jsonl, json, parquet or lines (default: by extension).",
+            help="File format: csv, tsv, jsonl, json, parquet, lines or fasttext (default: by extension).",
         ),
         click.option(
             "--text-column",
@@ -114,7 +114,8 @@ def main() -> None:
                                    or LABEL/<file> without split folders (one split)
       ARCHIVE                      the same inside .tar.gz, .tgz, .tar or .zip, read in place
       FILE                         .csv, .tsv, .jsonl, .json, .parquet (optionally .gz), or any
-                                   file with --format (lines: "LABEL text" per line)
+                                   file with --format (lines: "LABEL text" per line;
+                                   fasttext: "__label__LABEL text")
     """
 
 

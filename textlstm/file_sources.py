@@ -18,7 +18,8 @@ from typing import Any, Iterator
 from textlstm.errors import DataError, describe
 from textlstm.sources import Example, Source
 
-FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "lines")
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "lines", "fasttext")
+_FASTTEXT_PREFIX = "__label__"
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 _QUOTE_NONE = 3  # csv.QUOTE_NONE: TSV corpora (GLUE, SMS) carry unbalanced quotes in texts
 
@@ -167,7 +168,7 @@ class FileSource(Source):
         return self.options.label_map.get(label, label)
 
     def _rows(self, split: str) -> Iterator[tuple[int, str | None, Any]]:
-        if self.format == "lines":
+        if self.format in ("lines", "fasttext"):
             yield from self._lines()
             return
         rows = self._hf_rows(split)
@@ -250,10 +251,27 @@ class FileSource(Source):
                     offset += len(raw)
                     if not line.strip():
                         continue
-                    label, _, text = line.strip().partition(" ")
-                    yield index, text, label
+                    if self.format == "fasttext":
+                        yield index, *self._fasttext(line, index)
+                    else:
+                        label, _, text = line.strip().partition(" ")
+                        yield index, text, label
         except (OSError, EOFError) as exc:
             raise DataError(f"cannot read {self.spec}: {exc}") from exc
+
+    def _fasttext(self, line: str, index: int) -> tuple[str, str]:
+        tokens = line.split()
+        labels = []
+        while tokens and tokens[0].startswith(_FASTTEXT_PREFIX):
+            labels.append(tokens.pop(0)[len(_FASTTEXT_PREFIX) :])
+        if not labels:
+            raise DataError(f"{self.spec} line {index + 1} has no {_FASTTEXT_PREFIX} label; expected '__label__X text'")
+        if len(labels) > 1:
+            raise DataError(
+                f"{self.spec} line {index + 1} has {len(labels)} labels {labels}; multi-label training is not "
+                "supported yet; expected one __label__ per line"
+            )
+        return " ".join(tokens), labels[0]
 
     def fingerprint(self) -> str:
         """SHA-256 of the file."""

@@ -4,7 +4,8 @@
 * ``hf:PATH``: a Hugging Face dataset written with ``datasets.save_to_disk``;
 * a folder ``[ROOT/]SPLIT/LABEL/FILE`` or an archive of one (.tar.gz, .tgz, .tar, .zip);
 * a file: ``csv``, ``tsv``, ``jsonl``/``json``, ``parquet`` (by extension, optionally
-  ``.gz``) or any file with ``--format`` (``lines``: label field, a space, then the text).
+  ``.gz``) or any file with ``--format`` (``lines``: label field, a space, then the text;
+  ``fasttext``: ``__label__LABEL text``).
 """
 
 from __future__ import annotations
