@@ -60,3 +60,84 @@ def test_realdata_imdb_export_matches_predict(imdb_run: Path, tmp_path: Path) ->
     served = json.loads(done.stdout.strip().splitlines()[-1])
     for row, probs in zip(textlstm.predict(imdb_run, texts), served):
         assert list(row["probabilities"].values()) == pytest.approx(probs, abs=1e-5)
+
+
+def _one_epoch(data: str, tmp_path: Path, name: str, *, test: str | None = None, **read) -> float:
+    import textlstm
+    from textlstm.config import load_config
+    from textlstm.file_sources import ReadOptions
+
+    options = ReadOptions(**read)
+    run = textlstm.train(
+        data, tmp_path / name, load_config(None, ["training.epochs=1"]), verbose=0, read_options=options
+    )
+    return textlstm.evaluate(run.output_dir, test or data, split="test", read_options=options)["accuracy"]
+
+
+def test_realdata_imdb_in_other_formats_matches_the_archive(tmp_path: Path) -> None:
+    if not IMDB_ARCHIVE.is_file():
+        pytest.skip(f"IMDB archive not found at {IMDB_ARCHIVE}")
+    import tarfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    folder = tmp_path / "folder"
+    with tarfile.open(IMDB_ARCHIVE) as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if member.isfile() and len(parts) == 4 and parts[2] in ("pos", "neg"):
+                text = tar.extractfile(member).read().decode("utf-8")
+                rows[parts[1]].append((text, parts[2]))
+                target = folder.joinpath(*parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    for split, items in rows.items():
+        with open(tmp_path / f"{split}.jsonl", "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in items)
+        pq.write_table(
+            pa.table({"text": [t for t, _ in items], "label": [lab for _, lab in items]}), tmp_path / f"{split}.parquet"
+        )
+        with open(tmp_path / f"{split}.ft", "w", encoding="utf-8") as handle:
+            handle.writelines(f"__label__{lab} {' '.join(t.split())}\n" for t, lab in items)
+    reference = _one_epoch(str(IMDB_ARCHIVE), tmp_path, "archive")
+    results = {
+        "folder": _one_epoch(str(folder), tmp_path, "folder"),
+        "jsonl": _one_epoch(str(tmp_path / "train.jsonl"), tmp_path, "jsonl", test=str(tmp_path / "test.jsonl")),
+        "parquet": _one_epoch(
+            str(tmp_path / "train.parquet"), tmp_path, "parquet", test=str(tmp_path / "test.parquet")
+        ),
+        "fasttext": _one_epoch(
+            str(tmp_path / "train.ft"), tmp_path, "ft", test=str(tmp_path / "test.ft"), format="fasttext"
+        ),
+    }
+    print(json.dumps({"archive": reference, **results}))
+    for name, accuracy in results.items():
+        # Row keys differ between formats, so the hold-out and order differ: noise, not bias.
+        assert abs(accuracy - reference) <= 0.02, (name, accuracy, reference)
+
+
+@pytest.mark.parametrize(
+    ("name", "train", "test", "read", "labels"),
+    [
+        ("sst2", "sst2/train.tsv", "sst2/dev.tsv", {"text_columns": ("sentence",), "label_column": "label"}, 2),
+        (
+            "trec",
+            "trec/TREC.train",
+            "trec/TREC.test",
+            {"format": "lines", "encoding": "latin-1", "label_regex": r"^([A-Z]+):"},
+            6,
+        ),
+    ],
+)
+def test_realdata_file_corpora_train_and_evaluate(
+    tmp_path: Path, name: str, train: str, test: str, read: dict, labels: int
+) -> None:
+    from tests.conftest import SHARED_DATA
+
+    if not (SHARED_DATA / train).is_file():
+        pytest.skip(f"{SHARED_DATA / train} not found")
+    accuracy = _one_epoch(str(SHARED_DATA / train), tmp_path, name, test=str(SHARED_DATA / test), **read)
+    assert len(json.loads((tmp_path / name / "labels.json").read_text())) == labels
+    assert accuracy > 1.0 / labels  # one epoch: better than chance, not a tuned number

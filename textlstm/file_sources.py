@@ -8,7 +8,6 @@ command asks for (train, test) is the whole file.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from textlstm.errors import DataError, describe
-from textlstm.sources import Example, Source
+from textlstm.sources import Example, Source, file_sha256
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "lines", "fasttext")
 _FASTTEXT_PREFIX = "__label__"
@@ -119,13 +118,17 @@ class FileSource(Source):
             # One streaming pass: the label set and size must be known before training.
             labels: set[str] = set()
             count, skipped = 0, [0]
-            for _, _, label in self._examples(skipped):
-                labels.add(label)
-                count += 1
+            for split in self._scan_splits():
+                for _, _, label in self._examples(skipped, split):
+                    labels.add(label)
+                    count += 1
             if count == 0:
                 raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
             self._scan = (sorted(labels), count, skipped[0])
         return self._scan
+
+    def _scan_splits(self) -> list[str]:
+        return [""]
 
     def label_names(self) -> list[str]:
         """Sorted labels found in the file (read once)."""
@@ -275,11 +278,7 @@ class FileSource(Source):
 
     def fingerprint(self) -> str:
         """SHA-256 of the file."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return "sha256:" + digest.hexdigest()
+        return file_sha256(self.path)
 
 
 class HfDiskSource(FileSource):
@@ -311,19 +310,15 @@ class HfDiskSource(FileSource):
         if self._parts() is not None:
             Source.check_split(self, split)
 
-    def _scanned(self) -> tuple[list[str], int, int]:
-        # Labels and sizes of every split, so that train and test agree on the label set.
-        if self._scan is None:
-            labels: set[str] = set()
-            count, skipped = 0, [0]
-            for split in self.splits() or [""]:
-                for _, _, label in self._examples(skipped, split):
-                    labels.add(label)
-                    count += 1
-            if count == 0:
-                raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
-            self._scan = (sorted(labels), count, skipped[0])
-        return self._scan
+    def _scan_splits(self) -> list[str]:
+        # Every split, so that train and test agree on the label set.
+        return self.splits() or [""]
+
+    def count(self, split: str) -> int:
+        """Rows in the split (empty texts included)."""
+        self.check_split(split)
+        parts = self._parts()
+        return len(parts[split] if parts is not None else self.dataset)
 
     def _hf_rows(self, split: str) -> Iterator[dict[str, Any]]:
         import datasets

@@ -68,6 +68,15 @@ class Source(ABC):
             raise DataError(f"split {split!r} not found in {self.spec}; expected one of {self.splits()}")
 
 
+def file_sha256(path: Path) -> str:
+    """``sha256:<hex>`` of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
 def _decode(raw: bytes, where: str) -> str:
     try:
         return raw.decode("utf-8")
@@ -234,11 +243,7 @@ class ArchiveSource(_LayoutSource):
 
     def fingerprint(self) -> str:
         """SHA-256 of the archive file."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return "sha256:" + digest.hexdigest()
+        return file_sha256(self.path)
 
 
 class TfdsSource(Source):
