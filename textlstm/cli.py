@@ -57,6 +57,7 @@ def _reading(func: Callable) -> Callable:
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
         click.option("--label-regex", metavar="REGEX", help="Regular expression whose first group extracts the label."),
         click.option("--label-map", metavar="OLD=NEW,...", help="Rename labels, e.g. 1=World,2=Sports."),
+        click.option("--strict", is_flag=True, help="An empty text is an error (default: skipped and counted)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -76,6 +77,7 @@ def _read_options(kwargs: dict[str, Any]) -> Any:
         encoding=kwargs.pop("encoding"),
         label_regex=kwargs.pop("label_regex"),
         label_map=parse_label_map(kwargs.pop("label_map")),
+        strict=kwargs.pop("strict"),
     )
 
 

@@ -42,6 +42,8 @@ class ReadOptions:
     label_regex: str | None = None
     # Renames labels after extraction, e.g. {"1": "World"}.
     label_map: dict[str, str] = field(default_factory=dict)
+    # An empty text is an error instead of a skipped (and counted) row.
+    strict: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for manifests."""
@@ -54,6 +56,7 @@ class ReadOptions:
             "encoding": self.encoding,
             "label_regex": self.label_regex,
             "label_map": dict(self.label_map),
+            "strict": self.strict,
         }
 
 
@@ -150,6 +153,10 @@ class FileSource(Source):
     def _examples(self, skipped: list[int], split: str = "") -> Iterator[Example]:
         for index, text, raw_label in self._rows(split):
             if text is None or not text.strip():
+                if self.options.strict:
+                    raise DataError(
+                        f"{self.spec} row {index + 1} has an empty text; expected text in every row (--strict)"
+                    )
                 skipped[0] += 1
                 continue
             yield str(index), text, self._label(raw_label, index)
