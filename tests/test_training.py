@@ -78,6 +78,19 @@ def test_training_limit_and_fixed_vocabulary(corpus_tar: Path, tiny_config: Conf
     assert (result.output_dir / artifacts.VOCAB_FILE).read_text() == "\n[UNK]\ngreat\nawful\nfilm\n"
 
 
+def test_training_streaming_options(corpus_tar: Path, tiny_config: Config, tmp_path: Path, trained_run) -> None:
+    config = tiny_config.with_overrides(
+        ["data.cache=false", "data.vocab_sample=5", "training.steps_per_epoch=3", "training.epochs=2"]
+    )
+    result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
+    assert len(result.history["loss"]) == 2
+    assert result.train_examples + result.val_examples == 200
+    sampled = (tmp_path / "run" / artifacts.VOCAB_FILE).read_text().split("\n")
+    full = (trained_run.output_dir / artifacts.VOCAB_FILE).read_text().split("\n")
+    # Five short documents hold fewer distinct words than the whole training part.
+    assert len(sampled) < len(full)
+
+
 def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
     config = tiny_config.with_overrides(["training.epochs=1", "data.limit=40"])
     out = tmp_path / "run"

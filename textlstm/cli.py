@@ -147,6 +147,9 @@ Examples:
 @click.option("--split", metavar="NAME", help="Training split of the source (data.train_split, default train).")
 @click.option("--val-split", type=float, metavar="FRACTION", help="Share held out for validation (data.val_fraction).")
 @click.option("--limit", type=int, metavar="N", help="Train on at most N examples (data.limit).")
+@click.option(
+    "--vocab-sample", type=int, metavar="N", help="Adapt the vocabulary on at most N examples (data.vocab_sample)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @_reading
 @_verbosity
@@ -161,6 +164,7 @@ def train(
     split: str | None,
     val_split: float | None,
     limit: int | None,
+    vocab_sample: int | None,
     overwrite: bool,
     verbose: int,
     quiet: int,
@@ -183,6 +187,7 @@ def train(
         "data.train_split": split,
         "data.val_fraction": val_split,
         "data.limit": limit,
+        "data.vocab_sample": vocab_sample,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])

@@ -45,9 +45,18 @@ class DataConfig:
     # Keep vectorized examples in memory after the first epoch. Turn off for corpora that
     # do not fit in memory (they are then re-read and re-vectorized every epoch).
     cache: bool = True
+    # Adapt the vocabulary on at most this many training examples (the first ones read);
+    # None reads all of them. Bounds the adaptation pass on corpora of many gigabytes.
+    vocab_sample: int | None = None
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
+        _check(
+            self.vocab_sample is None or self.vocab_sample >= 1,
+            "data.vocab_sample",
+            "null or an integer >= 1",
+            self.vocab_sample,
+        )
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", "a number in [0, 1)", self.val_fraction)
         _check(self.limit is None or self.limit >= 2, "data.limit", "null or an integer >= 2", self.limit)
         _check(self.shuffle_buffer >= 1, "data.shuffle_buffer", "an integer >= 1", self.shuffle_buffer)
@@ -139,6 +148,9 @@ class TrainingConfig:
     patience: int = 2
     # Seeds Python, NumPy, TensorFlow and the validation hold-out.
     seed: int = 42
+    # Batches per epoch; None is one pass over the training part. Set it to train on a
+    # corpus too large to pass over in one epoch (the data then repeats as needed).
+    steps_per_epoch: int | None = None
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
@@ -151,6 +163,12 @@ class TrainingConfig:
         )
         _check(self.clipnorm is None or self.clipnorm > 0, "training.clipnorm", "null or a number > 0", self.clipnorm)
         _check(self.seed >= 0, "training.seed", "an integer >= 0", self.seed)
+        _check(
+            self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+            "training.steps_per_epoch",
+            "null or an integer >= 1",
+            self.steps_per_epoch,
+        )
 
 
 @dataclass

@@ -134,7 +134,10 @@ def train(
         }
         if config.data.cache:
             ids = {part: ds.cache() for part, ds in ids.items()}
-        counts = {part: label_histogram(ds, len(label_names)) for part, ds in ids.items()}
+        # With the cache this pass also fills it; without, counting the raw stream spares
+        # vectorizing everything twice.
+        counted = ids if config.data.cache else streams
+        counts = {part: label_histogram(ds, len(label_names)) for part, ds in counted.items()}
     n_train, n_val = sum(counts["train"]), sum(counts["val"])
     log.info("training examples: %d %s", n_train, dict(zip(label_names, counts["train"], strict=False)))
     log.info("validation examples: %d %s", n_val, dict(zip(label_names, counts["val"], strict=False)))
@@ -167,10 +170,12 @@ def train(
         # The first epoch over a stream of unknown length ends with a harmless
         # "input ran out of data" warning.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
+        steps = config.training.steps_per_epoch
         fit = classifier.fit(
-            train_batches,
+            train_batches.repeat() if steps else train_batches,
             validation_data=val_batches,
             epochs=config.training.epochs,
+            steps_per_epoch=steps,
             callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles, with the seed
             verbose=verbose,
@@ -232,7 +237,9 @@ def _optimizer(config: Config, n_train: int) -> keras.optimizers.Optimizer:
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = training.learning_rate
     if training.lr_schedule == "cosine":
         # Bucketing leaves one partial batch per length bucket, hence the extra steps.
-        steps = n_train // training.batch_size + len(bucket_boundaries(config.vectorizer.max_length)) + 1
+        steps = training.steps_per_epoch or (
+            n_train // training.batch_size + len(bucket_boundaries(config.vectorizer.max_length)) + 1
+        )
         learning_rate = keras.optimizers.schedules.CosineDecay(
             training.learning_rate, decay_steps=steps * training.epochs
         )
@@ -247,6 +254,8 @@ def _fit_vectorizer(config: Config, train_texts: Any) -> Any:
         return make_vectorizer(config.vectorizer, vocabulary=tokens, ragged=True)
     vectorizer = make_vectorizer(config.vectorizer, ragged=True)
     started = time.time()
+    if config.data.vocab_sample:
+        train_texts = train_texts.take(config.data.vocab_sample)
     vectorizer.adapt(texts_only(train_texts))
     size = vectorizer.vocabulary_size()
     log.info("vocabulary adapted on the training part: %d tokens in %.1f s", size, time.time() - started)
