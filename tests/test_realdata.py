@@ -69,11 +69,12 @@ def _one_epoch(data: str, tmp_path: Path, name: str, *, test: str | None = None,
 
     options = ReadOptions(**read)
     run = textlstm.train(
-        data, tmp_path / name, load_config(None, ["training.epochs=1"]), verbose=0, read_options=options
+        data, tmp_path / "runs" / name, load_config(None, ["training.epochs=1"]), verbose=0, read_options=options
     )
     return textlstm.evaluate(run.output_dir, test or data, split="test", read_options=options)["accuracy"]
 
 
+@pytest.mark.timeout(3600)  # five one-epoch IMDB trainings
 def test_realdata_imdb_in_other_formats_matches_the_archive(tmp_path: Path) -> None:
     if not IMDB_ARCHIVE.is_file():
         pytest.skip(f"IMDB archive not found at {IMDB_ARCHIVE}")
@@ -139,5 +140,5 @@ def test_realdata_file_corpora_train_and_evaluate(
     if not (SHARED_DATA / train).is_file():
         pytest.skip(f"{SHARED_DATA / train} not found")
     accuracy = _one_epoch(str(SHARED_DATA / train), tmp_path, name, test=str(SHARED_DATA / test), **read)
-    assert len(json.loads((tmp_path / name / "labels.json").read_text())) == labels
+    assert len(json.loads((tmp_path / "runs" / name / "labels.json").read_text())) == labels
     assert accuracy > 1.0 / labels  # one epoch: better than chance, not a tuned number
