@@ -126,6 +126,31 @@ def test_file_sources_bad_input(tmp_path: Path, name: str, content: str, options
     assert "\n" not in str(info.value)
 
 
+def test_file_sources_damaged_files(tmp_path: Path) -> None:
+    import gzip
+
+    dup = tmp_path / "dup.csv"
+    dup.write_text("text,text,label\na,b,c\n")
+    with pytest.raises(DataError, match=r"repeats the column name\(s\) \['text'\]; expected unique names"):
+        open_source(str(dup))
+    packed = gzip.compress(b"text,label\n" + b'"good one",pos\n' * 20000)
+    truncated = tmp_path / "cut.csv.gz"
+    truncated.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match=r"cannot read .*cut\.csv\.gz as csv: Compressed file ended"):
+        _examples(truncated)
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(bytes([0xFF, 0xFE, 0x00, 0x81]) + bytes(range(256)) * 8)
+    with pytest.raises(DataError, match=r"bin\.csv is not valid utf-8 .*try --encoding latin-1"):
+        _examples(binary)
+
+
+def test_file_sources_truncated_tar_archive(corpus_tar: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(corpus_tar.read_bytes()[:6000])
+    with pytest.raises(DataError, match=r"cannot read archive .*cut\.tar\.gz: Compressed file ended"):
+        open_source(str(cut))
+
+
 def test_file_sources_invalid_bytes_name_file_offset_and_encoding(tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_bytes(b"pos fine\nneg caf\xe9\n")

@@ -7,6 +7,7 @@ command asks for (train, test) is the whole file.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
 import re
@@ -107,7 +108,25 @@ class FileSource(Source):
                 )
         if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
+        if fmt in ("csv", "tsv") and options.header:
+            self._check_header()
         self._scan: tuple[list[str], int, int] | None = None
+
+    def _check_header(self) -> None:
+        # pandas silently renames a repeated column ("text" -> "text.1"), so the wrong
+        # column could be read without a word; look at the header row ourselves.
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        delimiter = self.options.delimiter or ("\t" if self.format == "tsv" else ",")
+        try:
+            with opener(self.path, "rt", encoding=self.options.encoding, errors="replace", newline="") as handle:
+                header = next(csv.reader(handle, delimiter=delimiter), [])
+        except (OSError, EOFError, csv.Error, LookupError):
+            return  # the reader proper reports unreadable files with more detail
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise DataError(
+                f"{self.spec} repeats the column name(s) {repeated}; expected unique names in the header row"
+            )
 
     def splits(self) -> list[str]:
         """A file has no named splits."""
