@@ -86,7 +86,7 @@ def test_file_sources_fasttext_and_gzip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("plain text line\n", r"line 1 has no __label__ label"), ("__label__a __label__b x\n", r"line 1 has 2 labels")],
+    [("plain text line\n", r"line 1 has no __label__ label"), ("__label__ some text\n", r"row 1 has no label")],
 )
 def test_file_sources_fasttext_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.ft"
@@ -115,7 +115,12 @@ def test_file_sources_empty_texts_are_skipped_and_counted(tmp_path: Path) -> Non
         ("g.txt", "XX y\n", {"format": "lines", "label_regex": r"^[A-Z]+"}, r"needs a group"),
         ("f.csv", "text,label\nx,y\n", {"format": "xml"}, r"unknown --format; expected one of"),
         ("s.csv", "text,label\nx,y\n", {"label_column": "text"}, r"is both text and label"),
-        ("j.jsonl", '{"text": "a", "label": "x"}\nnot json\n', {}, r"cannot read .*j\.jsonl as jsonl"),
+        (
+            "j.jsonl",
+            '{"text": "a", "label": "x"}\nnot json\n',
+            {},
+            r"j\.jsonl line 2 is not valid JSON \(Expecting value\); expected one JSON object per line; received 'not json'",
+        ),
     ],
 )
 def test_file_sources_bad_input(tmp_path: Path, name: str, content: str, options: dict, message: str) -> None:
@@ -215,3 +220,51 @@ def test_file_sources_hf_missing_folder(tmp_path: Path) -> None:
         DataError, match=r"cannot load hf:.*empty: .*expected a folder written by datasets\.save_to_disk"
     ):
         open_source(f"hf:{tmp_path / 'empty'}")
+
+
+_PEAK_RSS = """
+import json, resource, sys
+from textlstm.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), file=sys.stderr)
+"""
+
+
+def test_file_sources_10mb_single_line_is_truncated(cli, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rows = [
+        {"text": f"{'good great fine' if i % 2 else 'bad awful dull'} film {i}", "label": "pn"[i % 2]}
+        for i in range(60)
+    ]
+    rows.insert(30, {"text": "great film " * 1_000_000 + "awful", "label": "p"})
+    data = tmp_path / "big.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert data.stat().st_size > 10_000_000
+    run = tmp_path / "run"
+    sets = [arg for item in [*TINY_OVERRIDES, "training.epochs=1"] for arg in ("--set", item)]
+    # A subprocess, so that its peak RSS is this training run's alone.
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, "train", "--data", str(data), "--output-dir", str(run), "-q", *sets],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak = json.loads(done.stderr.strip().splitlines()[-1])["max_rss_mb"]
+    # About 0.8 GB for TensorFlow and a tiny run, plus under 0.2 GB for the 2M-token line
+    # (measured); padding a batch to that line's length would need gigabytes.
+    assert peak < 2048, f"peak RSS {peak:.0f} MB"
+    assert json.loads(done.stdout)["train_examples"] + json.loads(done.stdout)["val_examples"] == 61
+
+    result = cli.invoke(main, ["data", "inspect", str(data), "--model", str(run)])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["length_tokens"]["p100"] == 2_000_001
+    assert report["truncated_share"] == round(1 / 61, 4)
+    result = cli.invoke(main, ["predict", str(run), rows[30]["text"], "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["label"] in ("n", "p")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -174,3 +175,38 @@ def test_sources_tfds_download_failure_is_one_line(monkeypatch: pytest.MonkeyPat
 def test_sources_tfds_unknown_dataset() -> None:
     with pytest.raises(DataError, match=r"unknown TFDS dataset in tfds:no_such_dataset_xyz"):
         open_source("tfds:no_such_dataset_xyz").label_names()
+
+
+def test_sources_tfds_features_named_by_columns(cli, tmp_path: Path) -> None:
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from tests.conftest import TINY_OVERRIDES
+    from textlstm.cli import main
+    from textlstm.file_sources import ReadOptions
+
+    with tfds.testing.mock_data(num_examples=24):
+        # ag_news_subset has two Text features (title, description): ambiguous on its own.
+        with pytest.raises(
+            DataError,
+            match=r"cannot tell the text and label features apart; .*received features \['description', 'label', 'title'\]",
+        ):
+            open_source("tfds:ag_news_subset").label_names()
+        with pytest.raises(
+            DataError, match=r"has no feature 'body'; expected one of \['description', 'label', 'title'\]"
+        ):
+            open_source("tfds:ag_news_subset", ReadOptions(text_columns=("body",))).label_names()
+        with pytest.raises(DataError, match=r"label feature 'title' is not a ClassLabel"):
+            open_source(
+                "tfds:ag_news_subset", ReadOptions(text_columns=("description",), label_column="title")
+            ).label_names()
+        both = open_source("tfds:ag_news_subset", ReadOptions(text_columns=("title", "description")))
+        one = open_source("tfds:ag_news_subset", ReadOptions(text_columns=("title",)))
+        joined = [text for _, text, _ in both.examples("train")]
+        titles = [text for _, text, _ in one.examples("train")]
+        assert len(joined) == 24 and all(j.startswith(t + " ") for j, t in zip(joined, titles, strict=True))
+
+        sets = [arg for item in [*TINY_OVERRIDES, "training.epochs=1"] for arg in ("--set", item)]
+        run = tmp_path / "run"
+        args = ["train", "--data", "tfds:ag_news_subset", "--text-column", "description", "--output-dir", str(run)]
+        result = cli.invoke(main, [*args, "-q", *sets])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((run / "labels.json").read_text()) == ["World", "Sports", "Business", "Sci/Tech"]

@@ -57,6 +57,11 @@ def _reading(func: Callable) -> Callable:
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
         click.option("--label-regex", metavar="REGEX", help="Regular expression whose first group extracts the label."),
         click.option("--label-map", metavar="OLD=NEW,...", help="Rename labels, e.g. 1=World,2=Sports."),
+        click.option(
+            "--label-sep",
+            metavar="SEP",
+            help="Split the label field into several labels (multi-label), e.g. '|'.",
+        ),
         click.option("--strict", is_flag=True, help="An empty text is an error (default: skipped and counted)."),
     ]
     for option in reversed(options):
@@ -77,6 +82,7 @@ def _read_options(kwargs: dict[str, Any]) -> Any:
         encoding=kwargs.pop("encoding"),
         label_regex=kwargs.pop("label_regex"),
         label_map=parse_label_map(kwargs.pop("label_map")),
+        label_sep=kwargs.pop("label_sep"),
         strict=kwargs.pop("strict"),
     )
 
@@ -118,6 +124,11 @@ def main() -> None:
       FILE                         .csv, .tsv, .jsonl, .json, .parquet (optionally .gz), or any
                                    file with --format (lines: "LABEL text" per line;
                                    fasttext: "__label__LABEL text")
+
+    \b
+    Multi-label corpora (labels that are not mutually exclusive) are found by themselves: a
+    JSON list of labels, several __label__ tags on a fastText line, or --label-sep for a
+    label column such as "sports|politics". They train one sigmoid per label.
     """
 
 
@@ -235,7 +246,9 @@ def evaluate(
     """Score the model in DIR on a split of SRC and print a JSON report.
 
     The report holds accuracy, loss, macro_f1, per-label precision/recall/f1/support,
-    the confusion matrix (rows: true label, columns: predicted) and the label names.
+    the confusion matrix (rows: true label, columns: predicted) and the label names; for a
+    multi-label model micro_f1, macro_f1, subset_accuracy, hamming_loss and per-label
+    scores instead.
     """
     _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
@@ -261,8 +274,9 @@ Examples:
 def predict(model: str, texts: tuple[str, ...], batch_size: int, verbose: int, quiet: int) -> None:
     """Classify TEXTs (or stdin lines, with -) using a run directory or an export.
 
-    Prints one JSON object per text: text, label, score and probabilities (label name to
-    probability), in input order.
+    Prints one JSON object per text, in input order: text, label, score, labels (for a
+    multi-label model: every label with probability >= 0.5) and probabilities (label name
+    to probability).
     """
     _setup_logging(verbose, quiet)
     from textlstm.prediction import predict_iter

@@ -48,6 +48,11 @@ class DataConfig:
     # Adapt the vocabulary on at most this many training examples (the first ones read);
     # None reads all of them. Bounds the adaptation pass on corpora of many gigabytes.
     vocab_sample: int | None = None
+    # Labels that are not mutually exclusive: each example has a set of labels (multi-hot
+    # target, one sigmoid per label, binary cross-entropy). None decides from the data
+    # (a JSON list, --label-sep, several fastText labels on a line); a trained model's
+    # config.json records what was decided.
+    multi_label: bool | None = None
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""

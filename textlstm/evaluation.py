@@ -12,7 +12,7 @@ import numpy as np
 from textlstm import artifacts
 from textlstm.errors import DataError, InputError, describe
 from textlstm.file_sources import ReadOptions
-from textlstm.metrics import classification_metrics
+from textlstm.metrics import classification_metrics, headline, multilabel_metrics
 from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
 from textlstm.runtime import tensorflow
@@ -23,8 +23,9 @@ tf = tensorflow()
 log = logging.getLogger(__name__)
 
 
-def score_dataset(classifier: Any, batches: Any, label_names: list[str]) -> dict[str, Any]:
-    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it."""
+def score_dataset(classifier: Any, batches: Any, label_names: list[str], multi_label: bool = False) -> dict[str, Any]:
+    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it
+    (``label`` multi-hot and multi-label metrics with ``multi_label``)."""
     predict = tf.function(lambda ids: classifier(ids, training=False), reduce_retracing=True)
     probabilities, labels = [], []
     for ids, y in batches:
@@ -32,7 +33,8 @@ def score_dataset(classifier: Any, batches: Any, label_names: list[str]) -> dict
         labels.append(y.numpy())
     if not labels:
         raise DataError("no examples to evaluate; expected a split with at least one example")
-    return classification_metrics(np.concatenate(labels), np.concatenate(probabilities), label_names)
+    score = multilabel_metrics if multi_label else classification_metrics
+    return score(np.concatenate(labels), np.concatenate(probabilities), label_names)
 
 
 def evaluate(
@@ -51,6 +53,8 @@ def evaluate(
     Returns a JSON-ready dict with ``accuracy``, ``loss``, ``macro_f1``, ``weighted_f1``,
     ``per_label`` precision/recall/f1/support, ``confusion_matrix`` (rows true, columns
     predicted), ``label_names``, ``examples``, plus ``split``, ``data`` and ``seconds``.
+    A multi-label model reports ``micro_f1``, ``macro_f1``, ``subset_accuracy``,
+    ``hamming_loss``, ``loss`` and ``per_label`` instead (see `multilabel_metrics`).
     """
     started = time.time()
     if output is not None and not Path(output).parent.is_dir():
@@ -72,13 +76,14 @@ def evaluate(
     vectorizer = make_vectorizer(info.config.vectorizer, vocabulary=vectorizer_layer.get_vocabulary(), ragged=True)
     max_length = info.config.vectorizer.max_length
     with source_errors():
-        texts = text_dataset(source, split, info.labels)
+        multi_label = bool(info.config.data.multi_label)
+        texts = text_dataset(source, split, info.labels, multi_label=multi_label)
         batches = batched(
             id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep), batch_size, max_length
         )
-        metrics = score_dataset(classifier, batches, info.labels)
+        metrics = score_dataset(classifier, batches, info.labels, multi_label)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
-    log.info("%s %s: accuracy %.4f on %d examples", data, split, metrics["accuracy"], metrics["examples"])
+    log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:
         try:
             artifacts.write_json(Path(output), metrics)

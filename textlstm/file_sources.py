@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from textlstm.errors import DataError, describe
-from textlstm.sources import Example, Source, file_sha256
+from textlstm.sources import Example, Label, Source, file_sha256
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "lines", "fasttext")
 _FASTTEXT_PREFIX = "__label__"
@@ -43,6 +44,8 @@ class ReadOptions:
     label_regex: str | None = None
     # Renames labels after extraction, e.g. {"1": "World"}.
     label_map: dict[str, str] = field(default_factory=dict)
+    # Splits the label field into several labels (a multi-label corpus), e.g. "|".
+    label_sep: str | None = None
     # An empty text is an error instead of a skipped (and counted) row.
     strict: bool = False
 
@@ -57,6 +60,7 @@ class ReadOptions:
             "encoding": self.encoding,
             "label_regex": self.label_regex,
             "label_map": dict(self.label_map),
+            "label_sep": self.label_sep,
             "strict": self.strict,
         }
 
@@ -110,7 +114,11 @@ class FileSource(Source):
             raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
         if fmt in ("csv", "tsv") and options.header:
             self._check_header()
-        self._scan: tuple[list[str], int, int] | None = None
+        if options.label_sep is not None and not options.label_sep:
+            raise DataError(
+                f"--label-sep must not be empty; {describe('a separator such as | or ,', options.label_sep)}"
+            )
+        self._scan: tuple[list[str], int, int, bool] | None = None
 
     def _check_header(self) -> None:
         # pandas silently renames a repeated column ("text" -> "text.1"), so the wrong
@@ -135,18 +143,22 @@ class FileSource(Source):
     def check_split(self, split: str) -> None:
         """Any split name means the whole file."""
 
-    def _scanned(self) -> tuple[list[str], int, int]:
+    def _scanned(self) -> tuple[list[str], int, int, bool]:
         if self._scan is None:
             # One streaming pass: the label set and size must be known before training.
             labels: set[str] = set()
-            count, skipped = 0, [0]
+            count, skipped, multi = 0, [0], self.options.label_sep is not None
             for split in self._scan_splits():
                 for _, _, label in self._examples(skipped, split):
-                    labels.add(label)
+                    if isinstance(label, str):
+                        labels.add(label)
+                    else:
+                        labels.update(label)
+                        multi = True
                     count += 1
             if count == 0:
                 raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
-            self._scan = (sorted(labels), count, skipped[0])
+            self._scan = (sorted(labels), count, skipped[0], multi)
         return self._scan
 
     def _scan_splits(self) -> list[str]:
@@ -164,6 +176,10 @@ class FileSource(Source):
         """Rows skipped for an empty text."""
         return self._scanned()[2]
 
+    def multi_label(self) -> bool:
+        """True when a row holds a list of labels (JSON list, --label-sep, several fastText labels)."""
+        return self._scanned()[3]
+
     def examples(self, split: str) -> Iterator[Example]:
         """Yield ``(row index, text, label)`` for every row with a non-empty text."""
         self.check_split(split)
@@ -180,12 +196,24 @@ class FileSource(Source):
                 continue
             yield str(index), text, self._label(raw_label, index)
 
-    def _label(self, raw: Any, index: int) -> str:
+    def _label(self, raw: Any, index: int) -> Label:
         row = index + (2 if self.format in ("csv", "tsv") and self.options.header else 1)
+        if isinstance(raw, (list, tuple)):
+            # A list of labels (JSON, parquet); an empty list is an example with no label set.
+            return tuple(dict.fromkeys(self._one_label(value, row) for value in raw))
+        label = self._one_label(raw, row)
+        if self.options.label_sep is None:
+            return label
+        parts = [part.strip() for part in label.split(self.options.label_sep)]
+        return tuple(dict.fromkeys(self._one_label(part, row) for part in parts if part))
+
+    def _one_label(self, raw: Any, row: int) -> str:
         if raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == "":
             raise DataError(f"{self.spec} row {row} has no label; expected a label in every row")
         if isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
+        if isinstance(raw, (dict, list, tuple)):
+            raise DataError(f"{self.spec} row {row} has a nested label; {describe('a label or a list of labels', raw)}")
         label = str(raw).strip()
         if self._regex is not None:
             match = self._regex.search(label)
@@ -257,8 +285,47 @@ class FileSource(Source):
                 "expected text in that encoding, try --encoding latin-1"
             ) from exc
         except Exception as exc:  # pandas, pyarrow and datasets each raise their own types
+            if builder == "json":
+                self._raise_json_error()
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"cannot read {self.spec} as {self.format}: {first[:300]}") from exc
+
+    def _raise_json_error(self) -> None:
+        """After the JSON reader failed: find the offending line ourselves, since pyarrow's
+        message names a byte block rather than a line."""
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        try:
+            with opener(self.path, "rt", encoding="utf-8", errors="replace") as handle:
+                head = handle.read(1)
+                while head.isspace():
+                    head = handle.read(1)
+                handle.seek(0)
+                if head == "[":  # one JSON document, not JSON lines
+                    try:
+                        json.load(handle)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(
+                            f"{self.spec} line {exc.lineno} is not valid JSON ({exc.msg}); expected a JSON array "
+                            "of objects or one JSON object per line"
+                        ) from exc
+                    return
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(
+                            f"{self.spec} line {number} is not valid JSON ({exc.msg}); expected one JSON object "
+                            f"per line; received {line.strip()[:60]!r}"
+                        ) from exc
+                    if not isinstance(value, dict):
+                        raise DataError(
+                            f"{self.spec} line {number} is a JSON {type(value).__name__}, not an object; "
+                            f"expected one JSON object per line; received {line.strip()[:60]!r}"
+                        )
+        except (OSError, EOFError):
+            return
 
     def _lines(self) -> Iterator[tuple[int, str | None, Any]]:
         opener = gzip.open if self.path.name.lower().endswith(".gz") else open
@@ -288,19 +355,14 @@ class FileSource(Source):
         except (OSError, EOFError) as exc:
             raise DataError(f"cannot read {self.spec}: {exc}") from exc
 
-    def _fasttext(self, line: str, index: int) -> tuple[str, str]:
+    def _fasttext(self, line: str, index: int) -> tuple[str, str | list[str]]:
         tokens = line.split()
         labels = []
         while tokens and tokens[0].startswith(_FASTTEXT_PREFIX):
             labels.append(tokens.pop(0)[len(_FASTTEXT_PREFIX) :])
         if not labels:
             raise DataError(f"{self.spec} line {index + 1} has no {_FASTTEXT_PREFIX} label; expected '__label__X text'")
-        if len(labels) > 1:
-            raise DataError(
-                f"{self.spec} line {index + 1} has {len(labels)} labels {labels}; multi-label training is not "
-                "supported yet; expected one __label__ per line"
-            )
-        return " ".join(tokens), labels[0]
+        return " ".join(tokens), labels if len(labels) > 1 else labels[0]
 
     def fingerprint(self) -> str:
         """SHA-256 of the file."""
@@ -351,13 +413,22 @@ class HfDiskSource(FileSource):
 
         parts = self._parts()
         dataset = parts[split] if parts is not None else self.dataset
-        names = {
-            key: feature.names for key, feature in dataset.features.items() if isinstance(feature, datasets.ClassLabel)
-        }
+        names: dict[str, list[str]] = {}
+        for key, feature in dataset.features.items():
+            # A ClassLabel, or a list of them (a multi-label column).
+            inner = getattr(feature, "feature", feature)
+            if isinstance(inner, datasets.ClassLabel):
+                names[key] = inner.names
+
+        def named(key: str, value: Any) -> Any:
+            if key not in names or value is None:
+                return value
+            if isinstance(value, list):
+                return [names[key][v] for v in value]
+            return names[key][value]
+
         for row in dataset:
-            yield {
-                key: (names[key][value] if key in names and value is not None else value) for key, value in row.items()
-            }
+            yield {key: named(key, value) for key, value in row.items()}
 
     def fingerprint(self) -> str:
         """The dataset's own fingerprint(s), which change with its content."""

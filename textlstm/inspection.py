@@ -15,7 +15,7 @@ from textlstm.config import VectorizerConfig
 from textlstm.file_sources import ReadOptions
 from textlstm.runtime import tensorflow
 from textlstm.source_spec import open_source
-from textlstm.sources import Source
+from textlstm.sources import Label, Source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary, standardizer
 
 tf = tensorflow()
@@ -27,9 +27,9 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).digest()
 
 
-def _batches(source: Source, split: str) -> Iterator[tuple[list[str], list[str]]]:
+def _batches(source: Source, split: str) -> Iterator[tuple[list[str], list[Label]]]:
     texts: list[str] = []
-    labels: list[str] = []
+    labels: list[Label] = []
     for _, text, label in source.examples(split):
         texts.append(text)
         labels.append(label)
@@ -67,11 +67,17 @@ def inspect_data(
     lookup = make_vectorizer(vectorizer_config, vocabulary=vocabulary, ragged=True) if vocabulary else None
 
     labels: Counter[str] = Counter()
+    sizes: Counter[int] = Counter()
+    multi = False
     lengths: list[np.ndarray] = []
     seen: Counter[bytes] = Counter()
     empty = tokens = oov = 0
     for texts, batch_labels in _batches(source, split):
-        labels.update(batch_labels)
+        for label in batch_labels:
+            names = (label,) if isinstance(label, str) else label
+            multi = multi or not isinstance(label, str)
+            labels.update(names)
+            sizes[len(names)] += 1
         seen.update(_digest(t) for t in texts)
         empty += sum(1 for t in texts if not t.strip())
         batch = tf.constant(texts)
@@ -88,11 +94,14 @@ def inspect_data(
         "split": split,
         "examples": n,
         "labels": dict(sorted(labels.items())),
+        "multi_label": multi,
         "length_tokens": {f"p{p}": int(np.percentile(all_lengths, p)) for p in _PERCENTILES} if n else {},
         "mean_length_tokens": round(float(all_lengths.mean()), 1) if n else 0.0,
         "empty_texts": empty,
         "duplicate_texts": int(sum(c - 1 for c in seen.values() if c > 1)),
     }
+    if report["multi_label"]:
+        report["labels_per_example"] = {str(k): v for k, v in sorted(sizes.items())}
     skipped = getattr(source, "skipped", None)
     if skipped is not None:
         report["skipped_empty_rows"] = skipped()

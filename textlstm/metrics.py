@@ -52,3 +52,62 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_
         },
         "confusion_matrix": confusion.tolist(),
     }
+
+
+# Multi-label predictions are the labels whose probability reaches this threshold.
+DEFAULT_THRESHOLD = 0.5
+
+
+def multilabel_metrics(
+    targets: np.ndarray, probabilities: np.ndarray, label_names: list[str], threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, Any]:
+    """Metrics for multi-hot targets that stay honest on sparse labels: micro and macro F1,
+    per-label precision/recall/F1/support, subset accuracy (every label of an example
+    right), Hamming loss (share of wrong label decisions) and binary cross-entropy.
+
+    Binary accuracy over all label slots is left out on purpose: with few positives,
+    predicting nothing scores close to 1. Like scikit-learn with ``zero_division=0``,
+    macro F1 averages over every label, and a label never predicted has precision 0.
+    """
+    targets = np.asarray(targets, dtype=np.float64) > 0.5
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if targets.shape[0] == 0:
+        raise ValueError("no examples to score")
+    predicted = probabilities >= threshold
+    tp = (predicted & targets).sum(axis=0).astype(np.float64)
+    predicted_count = predicted.sum(axis=0).astype(np.float64)
+    support = targets.sum(axis=0).astype(np.float64)
+    n = len(label_names)
+    precision = np.divide(tp, predicted_count, out=np.zeros(n), where=predicted_count > 0)
+    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(n), where=denominator > 0)
+    micro_denominator = predicted_count.sum() + support.sum()
+    clipped = np.clip(probabilities, _EPSILON, 1.0 - _EPSILON)
+    loss = -np.mean(targets * np.log(clipped) + (~targets) * np.log(1.0 - clipped))
+    return {
+        "examples": int(targets.shape[0]),
+        "multi_label": True,
+        "threshold": float(threshold),
+        "loss": float(loss),
+        "micro_f1": float(2 * tp.sum() / micro_denominator) if micro_denominator else 0.0,
+        "macro_f1": float(f1.mean()),
+        "subset_accuracy": float((predicted == targets).all(axis=1).mean()),
+        "hamming_loss": float((predicted != targets).mean()),
+        "label_names": list(label_names),
+        "per_label": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(label_names)
+        },
+    }
+
+
+def headline(metrics: dict[str, Any]) -> tuple[str, float]:
+    """The one number to log for a report: accuracy, or micro F1 for multi-label."""
+    name = "micro_f1" if metrics.get("multi_label") else "accuracy"
+    return name, float(metrics[name])

@@ -13,11 +13,12 @@ CLASSIFIER_NAME = "classifier"
 VECTORIZER_NAME = "vectorizer"
 
 
-def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int) -> keras.Model:
-    """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> softmax.
+def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False) -> keras.Model:
+    """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> head.
 
     The head is a softmax over ``num_labels`` classes (two for binary tasks, which is the
-    same model as a sigmoid unit and keeps one output layout for every task).
+    same model as a sigmoid unit and keeps one output layout for every task), or, with
+    ``multi_label``, one independent sigmoid per label.
     """
     ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
@@ -40,7 +41,9 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int) -> k
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i + 1}")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dense_dropout_{i + 1}")(x)
-    probabilities = keras.layers.Dense(num_labels, activation="softmax", name="probabilities")(x)
+    probabilities = keras.layers.Dense(
+        num_labels, activation="sigmoid" if multi_label else "softmax", name="probabilities"
+    )(x)
     return keras.Model(ids, probabilities, name=CLASSIFIER_NAME)
 
 

@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 from typing import Any, Iterator, Literal
 
+import numpy as np
+
 from textlstm.errors import DataError, TextlstmError
 from textlstm.runtime import tensorflow
 from textlstm.sources import Source
@@ -50,8 +52,10 @@ def text_dataset(
     seed: int = 0,
     val_fraction: float = 0.0,
     limit: int | None = None,
+    multi_label: bool = False,
 ) -> Any:
-    """A tf.data.Dataset of ``(text: tf.string, label: tf.int32)`` for one split.
+    """A tf.data.Dataset of ``(text: tf.string, label: tf.int32)`` for one split, or of
+    ``(text, target: tf.float32 [num_labels])`` multi-hot targets with ``multi_label``.
 
     ``part`` selects the training or validation side of the seeded hold-out. With
     ``limit`` the split is first thinned at random (by the same hash) to about that many
@@ -73,6 +77,22 @@ def text_dataset(
                 is_val = u < keep * val_fraction
                 if part == "train" and is_val or part == "val" and not is_val:
                     continue
+                if multi_label:
+                    names = (label,) if isinstance(label, str) else label
+                    unknown = [name for name in names if name not in index]
+                    if unknown:
+                        raise DataError(
+                            f"{source.spec} has an example labelled {unknown}; expected labels among {label_names}"
+                        )
+                    target = np.zeros(len(label_names), np.float32)
+                    target[[index[name] for name in names]] = 1.0
+                    yield text, target
+                    continue
+                if not isinstance(label, str):
+                    raise DataError(
+                        f"{source.spec} example {key} has {len(label)} labels {list(label)}; expected one label "
+                        "per example, or a multi-label run (data.multi_label=true)"
+                    )
                 if label not in index:
                     raise DataError(f"{source.spec} has an example labelled {label!r}; expected one of {label_names}")
                 yield text, index[label]
@@ -80,9 +100,10 @@ def text_dataset(
             _pending.append(exc)
             raise
 
+    label_spec = tf.TensorSpec((len(label_names),), tf.float32) if multi_label else tf.TensorSpec((), tf.int32)
     dataset = tf.data.Dataset.from_generator(
         generate,
-        output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int32)),
+        output_signature=(tf.TensorSpec((), tf.string), label_spec),
     )
     if limit is not None:
         # Keep the bound exact when the per-example sampling overshoots.
@@ -139,14 +160,19 @@ def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int =
     return ids.prefetch(tf.data.AUTOTUNE)
 
 
-def label_histogram(dataset: Any, num_labels: int) -> list[int]:
-    """Count examples per label by iterating a ``(x, label)`` dataset once."""
-    counts = (
-        dataset.map(lambda x, y: y)
-        .batch(4096)
-        .reduce(
-            tf.zeros([num_labels], tf.int64),
-            lambda acc, y: acc + tf.math.bincount(y, minlength=num_labels, maxlength=num_labels, dtype=tf.int64),
-        )
-    )
-    return [int(c) for c in counts.numpy()]
+def label_counts(dataset: Any, num_labels: int) -> tuple[int, list[int]]:
+    """Iterate a ``(x, label)`` dataset once; return the number of examples and the count
+    of examples per label (integer labels, or multi-hot targets with several per example)."""
+    labels = dataset.map(lambda x, y: y).batch(4096)
+    multi_hot = len(labels.element_spec.shape) == 2
+
+    def add(acc: Any, y: Any) -> Any:
+        total, counts = acc
+        if multi_hot:
+            counts += tf.cast(tf.reduce_sum(y, axis=0), tf.int64)
+        else:
+            counts += tf.math.bincount(y, minlength=num_labels, maxlength=num_labels, dtype=tf.int64)
+        return total + tf.cast(tf.shape(y)[0], tf.int64), counts
+
+    total, counts = labels.reduce((tf.constant(0, tf.int64), tf.zeros([num_labels], tf.int64)), add)
+    return int(total), [int(c) for c in counts.numpy()]

@@ -10,6 +10,7 @@ import numpy as np
 
 from textlstm import artifacts
 from textlstm.errors import InputError, ModelDirError, describe
+from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.runtime import tensorflow
 
 tf = tensorflow()
@@ -18,11 +19,16 @@ tf = tensorflow()
 class Predictor:
     """Texts in, probabilities out, from either kind of model on disk."""
 
-    def __init__(self, labels: list[str], probabilities_fn: Any, kind: str, path: Path) -> None:
+    def __init__(
+        self, labels: list[str], probabilities_fn: Any, kind: str, path: Path, multi_label: bool = False
+    ) -> None:
         self.labels = labels
         self._fn = probabilities_fn
         self.kind = kind
         self.path = path
+        # Multi-label models predict every label whose probability reaches the threshold.
+        self.multi_label = multi_label
+        self.threshold = DEFAULT_THRESHOLD
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape [len(texts), len(labels)]."""
@@ -31,17 +37,17 @@ class Predictor:
         return np.asarray(self._fn(tf.constant(texts, dtype=tf.string)))
 
     def records(self, texts: list[str], probabilities: np.ndarray) -> list[dict[str, Any]]:
-        """One result dict per text: text, label, score, probabilities by label name."""
+        """One result dict per text: text, label, score, probabilities by label name, and
+        for a multi-label model ``labels``, every label at or above the threshold."""
         best = probabilities.argmax(axis=1)
-        return [
-            {
-                "text": text,
-                "label": self.labels[int(b)],
-                "score": float(p[b]),
-                "probabilities": {name: float(v) for name, v in zip(self.labels, p, strict=False)},
-            }
-            for text, p, b in zip(texts, probabilities, best, strict=False)
-        ]
+        records = []
+        for text, p, b in zip(texts, probabilities, best, strict=False):
+            record: dict[str, Any] = {"text": text, "label": self.labels[int(b)], "score": float(p[b])}
+            if self.multi_label:
+                record["labels"] = [name for name, v in zip(self.labels, p, strict=False) if v >= self.threshold]
+            record["probabilities"] = {name: float(v) for name, v in zip(self.labels, p, strict=False)}
+            records.append(record)
+        return records
 
 
 def load_predictor(model: str | Path) -> Predictor:
@@ -56,7 +62,7 @@ def load_predictor(model: str | Path) -> Predictor:
             lambda text: text_model(text, training=False),
             input_signature=[tf.TensorSpec([None], tf.string)],
         )
-        return Predictor(info.labels, lambda t: fn(t).numpy(), "run", path)
+        return Predictor(info.labels, lambda t: fn(t).numpy(), "run", path, bool(info.config.data.multi_label))
     saved = artifacts.find_saved_model(path)
     if saved is None:
         raise ModelDirError(
@@ -69,12 +75,15 @@ def load_predictor(model: str | Path) -> Predictor:
             f"export {saved} is missing {labels_path.relative_to(saved)}; expected an export written by textlstm"
         )
     labels = artifacts.read_json(labels_path)
+    metadata_path = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.EXPORT_METADATA_FILE
+    metadata = artifacts.read_json(metadata_path) if metadata_path.is_file() else {}
+    multi_label = bool(metadata.get("config", {}).get("data", {}).get("multi_label"))
     try:
         serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
     except Exception as exc:  # TensorFlow raises several types for a broken SavedModel
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelDirError(f"cannot load the SavedModel {saved}: {first}") from exc
-    return Predictor(labels, lambda t: serve(text=t)["probabilities"].numpy(), "export", saved)
+    return Predictor(labels, lambda t: serve(text=t)["probabilities"].numpy(), "export", saved, multi_label)
 
 
 def iter_predictions(predictor: Predictor, texts: Iterable[str], batch_size: int = 64) -> Iterator[dict[str, Any]]:

@@ -12,6 +12,7 @@ import keras
 
 from textlstm import artifacts
 from textlstm.errors import ExportError, OutputExistsError, describe
+from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.runtime import library_versions, tensorflow
 
 tf = tensorflow()
@@ -25,7 +26,9 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
 
     ``serving_default`` takes ``text`` (tf.string, shape [None]) and returns
     ``probabilities`` (float32 [None, num_labels]), ``label`` (string [None], the label
-    with the highest probability) and ``score`` (float32 [None], that probability).
+    with the highest probability) and ``score`` (float32 [None], that probability); a
+    multi-label model also returns ``labels_multi_hot`` (int32 [None, num_labels], 1 where
+    the probability reaches the threshold).
     ``version`` defaults to the next free integer. The folder is written under a
     temporary name and renamed into place, so TensorFlow Serving never sees a partial one.
     """
@@ -42,16 +45,20 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
         raise OutputExistsError(f"export version {target} already exists; choose another --version or leave it out")
     model = artifacts.load_text_model(info.path)
     labels = tf.constant(info.labels)
+    multi_label = bool(info.config.data.multi_label)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     def serve(text: Any) -> dict[str, Any]:
         probabilities = model(text, training=False)
         best = tf.argmax(probabilities, axis=-1)
-        return {
+        outputs = {
             "probabilities": probabilities,
             "label": tf.gather(labels, best),
             "score": tf.reduce_max(probabilities, axis=-1),
         }
+        if multi_label:
+            outputs["labels_multi_hot"] = tf.cast(probabilities >= DEFAULT_THRESHOLD, tf.int32)
+        return outputs
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -78,7 +85,9 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
                         "probabilities": "float32 [None, num_labels]",
                         "label": "string [None]",
                         "score": "float32 [None]",
+                        **({"labels_multi_hot": "int32 [None, num_labels]"} if multi_label else {}),
                     },
+                    **({"threshold": DEFAULT_THRESHOLD} if multi_label else {}),
                 },
             },
         )

@@ -27,7 +27,7 @@ def open_source(spec: str, options: ReadOptions | None = None) -> Source:
     scheme, sep, rest = spec.partition(":")
     if sep and len(scheme) > 1 and not Path(spec).exists():
         if scheme == "tfds":
-            return TfdsSource(spec, rest)
+            return TfdsSource(spec, rest, options.text_columns, options.label_column)
         if scheme == "hf":
             path = Path(rest).expanduser()
             if not path.is_dir():

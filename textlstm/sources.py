@@ -10,7 +10,8 @@ holds the sources that come in folders or datasets:
 * the same inside a ``.tar.gz``/``.tgz``/``.tar`` or ``.zip`` archive, read without
   extracting to disk (the official ``aclImdb_v1.tar.gz`` works as it is).
 
-Every source yields ``(key, text, label_name)`` triples, where ``key`` is stable across
+Every source yields ``(key, text, label)`` triples (``label`` a name, or a tuple of
+names in a multi-label corpus), where ``key`` is stable across
 runs (a member path or an index) so that the validation hold-out can hash it.
 """
 
@@ -32,7 +33,9 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 # The one split of a corpus laid out as LABEL/FILE without split folders.
 ALL_SPLIT = ""
 
-Example = tuple[str, str, str]
+# One label name, or a set of them (as a tuple, in file order) for a multi-label corpus.
+Label = str | tuple[str, ...]
+Example = tuple[str, str, Label]
 
 
 class Source(ABC):
@@ -61,6 +64,10 @@ class Source(ABC):
     @abstractmethod
     def fingerprint(self) -> str:
         """A string that changes when the data changes (a content hash where affordable)."""
+
+    def multi_label(self) -> bool:
+        """True when examples carry sets of labels rather than one label each."""
+        return False
 
     def check_split(self, split: str) -> None:
         """Raise DataError unless the split exists."""
@@ -249,14 +256,18 @@ class ArchiveSource(_LayoutSource):
 class TfdsSource(Source):
     """``tfds:NAME[/CONFIG][:SPLIT]`` through tensorflow-datasets (downloads on first use)."""
 
-    def __init__(self, spec: str, rest: str) -> None:
+    def __init__(
+        self, spec: str, rest: str, text_columns: tuple[str, ...] = (), label_column: str | None = None
+    ) -> None:
         self.spec = spec
+        self.text_columns = tuple(text_columns)
+        self.label_column = label_column
         name, _, self.fixed_split = rest.partition(":")
         if not name:
             raise DataError(f"missing dataset name; {describe('tfds:NAME[/CONFIG][:SPLIT]', spec)}")
         self.name = name
         self._builder = None
-        self._features: tuple[str, str] | None = None
+        self._features: tuple[list[str], str] | None = None
 
     @property
     def builder(self):  # noqa: ANN201 - a tfds DatasetBuilder; tfds is imported lazily
@@ -281,19 +292,37 @@ class TfdsSource(Source):
             self._builder = builder
         return self._builder
 
-    def _text_and_label(self) -> tuple[str, str]:
+    def _text_and_label(self) -> tuple[list[str], str]:
+        """Text feature(s) and the label feature: named by the caller, else found by type."""
         if self._features is None:
             import tensorflow_datasets as tfds
 
             features = self.builder.info.features
-            texts = [k for k, f in features.items() if isinstance(f, tfds.features.Text)]
-            labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
-            if len(texts) != 1 or len(labels) != 1:
+            names = sorted(features.keys())
+            for wanted in (*self.text_columns, *([self.label_column] if self.label_column else [])):
+                if wanted not in features:
+                    raise DataError(f"{self.spec} has no feature {wanted!r}; expected one of {names}")
+            texts = list(self.text_columns) or [k for k, f in features.items() if isinstance(f, tfds.features.Text)]
+            labels = (
+                [self.label_column]
+                if self.label_column
+                else [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+            )
+            if len(texts) < 1 or len(labels) != 1 or (len(texts) > 1 and not self.text_columns):
                 raise DataError(
-                    f"{self.spec}: cannot tell the text and label features apart; expected one Text "
-                    f"and one ClassLabel feature; received {sorted(features.keys())}"
+                    f"{self.spec}: cannot tell the text and label features apart; expected one Text and one "
+                    f"ClassLabel feature, or --text-column and --label-column; received features {names}"
                 )
-            self._features = (texts[0], labels[0])
+            if not isinstance(features[labels[0]], tfds.features.ClassLabel):
+                raise DataError(
+                    f"{self.spec}: label feature {labels[0]!r} is not a ClassLabel; expected a ClassLabel "
+                    f"feature (one of {[k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]})"
+                )
+            if labels[0] in texts:
+                raise DataError(
+                    f"{self.spec}: feature {labels[0]!r} is both text and label; expected different features"
+                )
+            self._features = (texts, labels[0])
         return self._features
 
     def splits(self) -> list[str]:
@@ -333,16 +362,13 @@ class TfdsSource(Source):
 
         self.check_split(split)
         split = self.resolve_split(split)
-        text_key, label_key = self._text_and_label()
+        text_keys, label_key = self._text_and_label()
         names = self.label_names()
         dataset = self.builder.as_dataset(split=split, shuffle_files=False)
         for i, item in enumerate(tfds.as_numpy(dataset)):
-            text = item[text_key]
-            yield (
-                f"{split}:{i}",
-                text.decode("utf-8") if isinstance(text, bytes) else str(text),
-                names[int(item[label_key])],
-            )
+            parts = [item[key] for key in text_keys]
+            text = " ".join(p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in parts)
+            yield f"{split}:{i}", text, names[int(item[label_key])]
 
     def fingerprint(self) -> str:
         """Dataset name, config and version (TFDS versions its prepared data)."""

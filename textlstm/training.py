@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import sys
@@ -20,12 +21,13 @@ from textlstm.config import Config
 from textlstm.errors import DataError
 from textlstm.evaluation import score_dataset
 from textlstm.file_sources import ReadOptions
+from textlstm.metrics import DEFAULT_THRESHOLD, headline
 from textlstm.model import build_classifier, build_text_model
 from textlstm.pipeline import (
     batched,
     bucket_boundaries,
     id_dataset,
-    label_histogram,
+    label_counts,
     source_errors,
     text_dataset,
     texts_only,
@@ -54,7 +56,7 @@ class TrainResult:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready digest for the CLI."""
-        keep = ("accuracy", "loss", "macro_f1", "examples")
+        keep = ("accuracy", "loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "examples")
         return {
             "output_dir": str(self.output_dir),
             "validation": {k: self.metrics[k] for k in keep if k in self.metrics},
@@ -108,8 +110,11 @@ def train(
     split = config.data.train_split
     source.check_split(split)
     label_names = source.label_names()
-    if len(label_names) < 2:
+    multi_label = _multi_label(config, source, data)
+    if len(label_names) < (1 if multi_label else 2):
         raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least 2 to classify")
+    # The saved config records the decision, so evaluate/predict/export read targets the same way.
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, multi_label=multi_label))
     seed = config.training.seed
     seed_everything(seed)
 
@@ -123,6 +128,7 @@ def train(
                 seed=seed,
                 val_fraction=config.data.val_fraction,
                 limit=config.data.limit,
+                multi_label=multi_label,
             )
             for part in ("train", "val")
         }
@@ -137,8 +143,9 @@ def train(
         # With the cache this pass also fills it; without, counting the raw stream spares
         # vectorizing everything twice.
         counted = ids if config.data.cache else streams
-        counts = {part: label_histogram(ds, len(label_names)) for part, ds in counted.items()}
-    n_train, n_val = sum(counts["train"]), sum(counts["val"])
+        tallies = {part: label_counts(ds, len(label_names)) for part, ds in counted.items()}
+    (n_train, train_counts), (n_val, val_counts) = tallies["train"], tallies["val"]
+    counts = {"train": train_counts, "val": val_counts}
     log.info("training examples: %d %s", n_train, dict(zip(label_names, counts["train"], strict=False)))
     log.info("validation examples: %d %s", n_val, dict(zip(label_names, counts["val"], strict=False)))
     if n_train == 0:
@@ -152,12 +159,17 @@ def train(
     batch_size = config.training.batch_size
     train_batches = batched(ids["train"], batch_size, max_length, shuffle_buffer=config.data.shuffle_buffer, seed=seed)
     val_batches = batched(ids["val"], batch_size, max_length) if n_val else None
-    classifier = build_classifier(config.model, vocab_size=len(vocabulary), num_labels=len(label_names))
-    classifier.compile(
-        optimizer=_optimizer(config, n_train),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    classifier = build_classifier(
+        config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
     )
+    if multi_label:
+        loss, fit_metrics = (
+            "binary_crossentropy",
+            [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")],
+        )
+    else:
+        loss, fit_metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    classifier.compile(optimizer=_optimizer(config, n_train), loss=loss, metrics=fit_metrics)
     callbacks: list[keras.callbacks.Callback] = [_EpochLog()]
     if val_batches is not None:
         callbacks.append(
@@ -185,8 +197,8 @@ def train(
     best_epoch = int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run
     metrics: dict[str, Any] = {}
     if val_batches is not None:
-        metrics = score_dataset(classifier, val_batches, label_names)
-        log.info("validation accuracy %.4f at best epoch %d", metrics["accuracy"], best_epoch)
+        metrics = score_dataset(classifier, val_batches, label_names, multi_label)
+        log.info("validation %s %.4f at best epoch %d", *headline(metrics), best_epoch)
 
     serving_vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary)
     text_model = build_text_model(serving_vectorizer, classifier, config)
@@ -198,6 +210,7 @@ def train(
             "split": split,
             "read_options": read_options.to_dict(),
             "fingerprint": source.fingerprint(),
+            "multi_label": multi_label,
             "train_examples": n_train,
             "val_examples": n_val,
             "train_label_counts": dict(zip(label_names, counts["train"], strict=False)),
@@ -229,6 +242,21 @@ def train(
         val_examples=n_val,
         seconds=time.time() - started,
     )
+
+
+def _multi_label(config: Config, source: Any, data: str) -> bool:
+    """The configured label mode, or the data's when data.multi_label is null."""
+    found = source.multi_label()
+    if config.data.multi_label is None:
+        if found:
+            log.info("%s holds label sets: training a multi-label model (one sigmoid per label)", data)
+        return found
+    if found and not config.data.multi_label:
+        raise DataError(
+            f"{data} has examples with several labels; expected one label per example with data.multi_label=false "
+            "(set it to true or null)"
+        )
+    return config.data.multi_label
 
 
 def _optimizer(config: Config, n_train: int) -> keras.optimizers.Optimizer:
