@@ -189,3 +189,27 @@ def test_cli_error_corrupt_export(cli, tmp_path: Path) -> None:
 def test_cli_error_model_not_found(cli, tmp_path: Path) -> None:
     result = cli.invoke(main, ["predict", str(tmp_path / "missing"), "hi"])
     _assert_one_line_error(result, r"model not found")
+
+
+def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
+    words = {"pos": "good great superb", "neg": "bad awful dull"}
+    rows = [
+        (f"the film was {words[lab].split()[i % 3]} number {i}", lab)
+        for i in range(30)
+        for lab in [("pos", "neg")[i % 2]]
+    ]
+    rows += rows[:6]  # six duplicate texts
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--output-dir", str(run), "--val-split", "0", "--epochs", "1", *_sets()]
+    result = cli.invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    logged = [line.split("training data: ", 1)[1] for line in result.stderr.splitlines() if "training data: " in line]
+    assert len(logged) == 1
+    summary = json.loads(logged[0])
+    assert summary == json.loads((run / "manifest.json").read_text())["data"]["train_summary"]
+    assert summary["examples"] == 36 and summary["duplicate_texts"] == 6
+    assert summary["labels"] == {"neg": 18, "pos": 18}
+    assert summary["length_tokens"]["p100"] == 6 and summary["empty_texts"] == 0
+    assert "validation data: " in result.stderr

@@ -23,8 +23,14 @@ _BATCH = 1024
 _PERCENTILES = (50, 90, 95, 99, 100)
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).digest()
+def _digests(texts: list[str]) -> np.ndarray:
+    # 8-byte hashes of whitespace-normalised texts, kept in arrays rather than a Python
+    # set, so that counting duplicates over millions of rows stays within tens of MB.
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(" ".join(t.split()).encode(), digest_size=8).digest(), "big") for t in texts),
+        dtype=np.uint64,
+        count=len(texts),
+    )
 
 
 def _batches(source: Source, split: str) -> Iterator[tuple[list[str], list[Label]]]:
@@ -38,6 +44,82 @@ def _batches(source: Source, split: str) -> Iterator[tuple[list[str], list[Label
             texts, labels = [], []
     if texts:
         yield texts, labels
+
+
+class TextSummary:
+    """Accumulates what `data inspect` reports, batch by batch: label counts, token
+    lengths (after the vectorizer's standardization), empty and duplicate texts, and with
+    a model's vocabulary the out-of-vocabulary token rate and the share of texts longer
+    than its ``max_length``."""
+
+    def __init__(self, vectorizer: VectorizerConfig, vocabulary: list[str] | None = None) -> None:
+        self._standardize = standardizer(vectorizer.standardize)
+        self._lookup = None
+        if vocabulary is not None:
+            self._lookup = make_vectorizer(vectorizer, vocabulary=vocabulary, ragged=True)
+        self.max_length = vectorizer.max_length
+        self.labels: Counter[str] = Counter()
+        self.sizes: Counter[int] = Counter()
+        self.multi = False
+        self._lengths: list[np.ndarray] = []
+        self._digests: list[np.ndarray] = []
+        self.empty = self.tokens = self.oov = 0
+
+    def add(self, texts: list[str], labels: list[Label]) -> None:
+        """Take one batch of texts and their labels (names, or tuples of names)."""
+        for label in labels:
+            names = (label,) if isinstance(label, str) else label
+            self.multi = self.multi or not isinstance(label, str)
+            self.labels.update(names)
+            self.sizes[len(names)] += 1
+        self._digests.append(_digests(texts))
+        self.empty += sum(1 for t in texts if not t.strip())
+        batch = tf.constant(texts)
+        words = tf.strings.split(self._standardize(batch) if self._standardize else batch)
+        self._lengths.append(words.row_lengths().numpy())
+        if self._lookup is not None:
+            ids = self._lookup(batch)
+            self.tokens += int(ids.values.shape[0])
+            self.oov += int(tf.reduce_sum(tf.cast(tf.equal(ids.values, 1), tf.int64)))
+
+    def digests(self) -> np.ndarray:
+        """Hashes of every text seen so far (for overlap with another corpus)."""
+        return np.concatenate(self._digests) if self._digests else np.zeros(0, dtype=np.uint64)
+
+    def report(self) -> dict[str, Any]:
+        """The JSON-ready summary of everything added."""
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int64)
+        n = int(lengths.size)
+        _, repeats = np.unique(self.digests(), return_counts=True)
+        report: dict[str, Any] = {
+            "examples": n,
+            "labels": dict(sorted(self.labels.items())),
+            "multi_label": self.multi,
+            "length_tokens": {f"p{p}": int(np.percentile(lengths, p)) for p in _PERCENTILES} if n else {},
+            "mean_length_tokens": round(float(lengths.mean()), 1) if n else 0.0,
+            "empty_texts": self.empty,
+            "duplicate_texts": int((repeats - 1).sum()),
+        }
+        if self.multi:
+            report["labels_per_example"] = {str(k): v for k, v in sorted(self.sizes.items())}
+        if self._lookup is not None:
+            report["oov_token_rate"] = round(self.oov / self.tokens, 4) if self.tokens else 0.0
+            report["truncated_share"] = round(float((lengths > self.max_length).mean()), 4) if n else 0.0
+        return report
+
+
+def summarize_stream(stream: Any, label_names: list[str], vectorizer: VectorizerConfig) -> dict[str, Any]:
+    """`TextSummary.report` over a tf.data stream of ``(text, label)`` pairs as made by
+    `textlstm.pipeline.text_dataset` (integer labels, or multi-hot targets)."""
+    summary = TextSummary(vectorizer)
+    for texts, labels in stream.batch(_BATCH).as_numpy_iterator():
+        decoded = [t.decode("utf-8") for t in texts]
+        if labels.ndim == 2:
+            names: list[Label] = [tuple(label_names[i] for i in np.flatnonzero(row)) for row in labels]
+        else:
+            names = [label_names[int(i)] for i in labels]
+        summary.add(decoded, names)
+    return summary.report()
 
 
 def inspect_data(
@@ -57,65 +139,25 @@ def inspect_data(
     """
     source = open_source(data, read_options)
     source.check_split(split)
-    vectorizer_config = VectorizerConfig()
-    vocabulary = None
+    summary = TextSummary(VectorizerConfig())
     if model_dir is not None:
         info = artifacts.read_run_info(model_dir)
-        vectorizer_config = info.config.vectorizer
-        vocabulary = read_vocabulary(info.path / artifacts.VOCAB_FILE)
-    standardize = standardizer(vectorizer_config.standardize)
-    lookup = make_vectorizer(vectorizer_config, vocabulary=vocabulary, ragged=True) if vocabulary else None
-
-    labels: Counter[str] = Counter()
-    sizes: Counter[int] = Counter()
-    multi = False
-    lengths: list[np.ndarray] = []
-    seen: Counter[bytes] = Counter()
-    empty = tokens = oov = 0
-    for texts, batch_labels in _batches(source, split):
-        for label in batch_labels:
-            names = (label,) if isinstance(label, str) else label
-            multi = multi or not isinstance(label, str)
-            labels.update(names)
-            sizes[len(names)] += 1
-        seen.update(_digest(t) for t in texts)
-        empty += sum(1 for t in texts if not t.strip())
-        batch = tf.constant(texts)
-        words = tf.strings.split(standardize(batch) if standardize else batch)
-        lengths.append(words.row_lengths().numpy())
-        if lookup is not None:
-            ids = lookup(batch)
-            tokens += int(ids.values.shape[0])
-            oov += int(tf.reduce_sum(tf.cast(tf.equal(ids.values, 1), tf.int64)))
-    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
-    n = int(all_lengths.size)
-    report: dict[str, Any] = {
-        "data": data,
-        "split": split,
-        "examples": n,
-        "labels": dict(sorted(labels.items())),
-        "multi_label": multi,
-        "length_tokens": {f"p{p}": int(np.percentile(all_lengths, p)) for p in _PERCENTILES} if n else {},
-        "mean_length_tokens": round(float(all_lengths.mean()), 1) if n else 0.0,
-        "empty_texts": empty,
-        "duplicate_texts": int(sum(c - 1 for c in seen.values() if c > 1)),
-    }
-    if report["multi_label"]:
-        report["labels_per_example"] = {str(k): v for k, v in sorted(sizes.items())}
+        summary = TextSummary(info.config.vectorizer, read_vocabulary(info.path / artifacts.VOCAB_FILE))
+    for texts, labels in _batches(source, split):
+        summary.add(texts, labels)
+    report: dict[str, Any] = {"data": data, "split": split, **summary.report()}
     skipped = getattr(source, "skipped", None)
     if skipped is not None:
         report["skipped_empty_rows"] = skipped()
-    if lookup is not None:
+    if model_dir is not None:
         report["model"] = str(model_dir)
-        report["oov_token_rate"] = round(oov / tokens, 4) if tokens else 0.0
-        report["truncated_share"] = round(float((all_lengths > vectorizer_config.max_length).mean()), 4) if n else 0.0
     if against is not None:
         other = open_source(against, read_options)
         other.check_split(against_split)
-        other_seen = {_digest(text) for _, text, _ in other.examples(against_split)}
+        theirs = np.concatenate([_digests(texts) for texts, _ in _batches(other, against_split)] or [_digests([])])
         report["against"] = {
             "data": against,
             "split": against_split,
-            "shared_texts": int(sum(c for d, c in seen.items() if d in other_seen)),
+            "shared_texts": int(np.isin(summary.digests(), theirs).sum()),
         }
     return report

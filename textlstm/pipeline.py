@@ -158,21 +158,3 @@ def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int =
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
     )
     return ids.prefetch(tf.data.AUTOTUNE)
-
-
-def label_counts(dataset: Any, num_labels: int) -> tuple[int, list[int]]:
-    """Iterate a ``(x, label)`` dataset once; return the number of examples and the count
-    of examples per label (integer labels, or multi-hot targets with several per example)."""
-    labels = dataset.map(lambda x, y: y).batch(4096)
-    multi_hot = len(labels.element_spec.shape) == 2
-
-    def add(acc: Any, y: Any) -> Any:
-        total, counts = acc
-        if multi_hot:
-            counts += tf.cast(tf.reduce_sum(y, axis=0), tf.int64)
-        else:
-            counts += tf.math.bincount(y, minlength=num_labels, maxlength=num_labels, dtype=tf.int64)
-        return total + tf.cast(tf.shape(y)[0], tf.int64), counts
-
-    total, counts = labels.reduce((tf.constant(0, tf.int64), tf.zeros([num_labels], tf.int64)), add)
-    return int(total), [int(c) for c in counts.numpy()]

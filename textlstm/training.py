@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import json
 import logging
 import sys
 import time
@@ -21,13 +22,13 @@ from textlstm.config import Config
 from textlstm.errors import DataError
 from textlstm.evaluation import score_dataset
 from textlstm.file_sources import ReadOptions
+from textlstm.inspection import summarize_stream
 from textlstm.metrics import DEFAULT_THRESHOLD, headline
 from textlstm.model import build_classifier, build_text_model
 from textlstm.pipeline import (
     batched,
     bucket_boundaries,
     id_dataset,
-    label_counts,
     source_errors,
     text_dataset,
     texts_only,
@@ -132,6 +133,10 @@ def train(
             )
             for part in ("train", "val")
         }
+        # The `data inspect` summary of both parts; its counts also size the LR schedule.
+        summaries = {part: summarize_stream(stream, label_names, config.vectorizer) for part, stream in streams.items()}
+        for part, name in (("train", "training"), ("val", "validation")):
+            log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
         vectorizer = _fit_vectorizer(config, streams["train"])
         vocabulary = vectorizer.get_vocabulary()
         max_length = config.vectorizer.max_length
@@ -139,15 +144,9 @@ def train(
             part: id_dataset(stream, vectorizer, max_length, config.vectorizer.keep) for part, stream in streams.items()
         }
         if config.data.cache:
+            # Filled during the first epoch.
             ids = {part: ds.cache() for part, ds in ids.items()}
-        # With the cache this pass also fills it; without, counting the raw stream spares
-        # vectorizing everything twice.
-        counted = ids if config.data.cache else streams
-        tallies = {part: label_counts(ds, len(label_names)) for part, ds in counted.items()}
-    (n_train, train_counts), (n_val, val_counts) = tallies["train"], tallies["val"]
-    counts = {"train": train_counts, "val": val_counts}
-    log.info("training examples: %d %s", n_train, dict(zip(label_names, counts["train"], strict=False)))
-    log.info("validation examples: %d %s", n_val, dict(zip(label_names, counts["val"], strict=False)))
+    n_train, n_val = summaries["train"]["examples"], summaries["val"]["examples"]
     if n_train == 0:
         raise DataError(f"no training examples left in split {split!r} of {data}; expected at least one")
     if config.data.val_fraction > 0 and n_val == 0:
@@ -213,8 +212,8 @@ def train(
             "multi_label": multi_label,
             "train_examples": n_train,
             "val_examples": n_val,
-            "train_label_counts": dict(zip(label_names, counts["train"], strict=False)),
-            "val_label_counts": dict(zip(label_names, counts["val"], strict=False)),
+            "train_summary": summaries["train"],
+            "val_summary": summaries["val"],
         },
         "seed": seed,
         "versions": library_versions(),

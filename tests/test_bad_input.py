@@ -1,0 +1,186 @@
+"""Bad input through the CLI: every case ends in one `error:` line naming the problem and
+what was expected, exit code 2, and no output directory or report left behind."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import tarfile
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import TINY_OVERRIDES
+from textlstm.cli import main
+
+GOOD_CSV = "text,label\n" + "".join(f'"text number {i}",{"ab"[i % 2]}\n' for i in range(20))
+
+
+def _write(name: str, content: str | bytes) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    return make
+
+
+def _truncated_gzip(folder: Path) -> Path:
+    packed = gzip.compress(GOOD_CSV.encode() * 2000)
+    return _write("cut.csv.gz", packed[: len(packed) // 2])(folder)
+
+
+def _truncated_tar(folder: Path) -> Path:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for i in range(200):
+            data = f"document {i} ".encode() * 50
+            info = tarfile.TarInfo(f"corpus/train/{'ab'[i % 2]}/{i}.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = buffer.getvalue()
+    return _write("cut.tar.gz", raw[: len(raw) // 3])(folder)
+
+
+def _no_class_folders(folder: Path) -> Path:
+    root = folder / "flat"
+    root.mkdir()
+    for i in range(3):
+        (root / f"{i}.txt").write_text("a document")
+    return root
+
+
+CASES = [
+    ("empty file", _write("e.csv", ""), [], r"e\.csv is empty; expected a csv file"),
+    ("header-only CSV", _write("h.csv", "text,label\n"), [], r"has a header but no rows; expected at least one"),
+    (
+        "missing column",
+        _write("m.csv", "body,tag\nx,a\n"),
+        [],
+        r"has no text column 'text'; expected one of \['body', 'tag'\]",
+    ),
+    ("missing label column", _write("m2.csv", "text,tag\nx,a\n"), [], r"no label column 'label'; expected one of"),
+    ("unknown extension", _write("d.xml", "<a/>"), [], r"unsupported data file .*d\.xml.*expected .*--format one of"),
+    ("unknown format", _write("d.csv", GOOD_CSV), ["--format", "xlsx"], r"unknown --format; expected one of"),
+    (
+        "invalid bytes (lines)",
+        _write("t.txt", b"a fine\nb caf\xe9\n"),
+        ["--format", "lines"],
+        r"t\.txt is not valid utf-8 at byte 12 \(line 2\); .*try --encoding latin-1",
+    ),
+    (
+        "invalid bytes (csv)",
+        _write("b.csv", b"text,label\ncaf\xe9,a\nx,b\n"),
+        [],
+        r"b\.csv is not valid utf-8 .*try --encoding latin-1",
+    ),
+    (
+        "empty text with --strict",
+        _write("s.csv", 'text,label\n"x",a\n"",b\n'),
+        ["--strict"],
+        r"row 2 has an empty text; expected text in every row \(--strict\)",
+    ),
+    ("missing label", _write("l.csv", "text,label\nx,a\ny,\n"), [], r"row 3 has no label; expected a label"),
+    (
+        "null label in JSONL",
+        _write("n.jsonl", '{"text": "x", "label": "a"}\n{"text": "y", "label": null}\n'),
+        [],
+        r"row 2 has no label",
+    ),
+    ("NaN label", _write("nan.csv", "text,label\nx,a\ny,NaN\n"), [], r"row 3 has no label"),
+    (
+        "single class",
+        _write("one.csv", "text,label\nx,a\ny,a\n"),
+        [],
+        r"has 1 label\(s\) \['a'\]; expected at least 2 to classify",
+    ),
+    (
+        "binary file",
+        _write("bin.csv", bytes([0xFF, 0xFE, 0x00, 0x81]) + bytes(range(256)) * 8),
+        [],
+        r"bin\.csv is not valid utf-8",
+    ),
+    ("truncated gzip", _truncated_gzip, [], r"cannot read .*cut\.csv\.gz as csv: Compressed file ended"),
+    ("truncated tar", _truncated_tar, [], r"cannot read archive .*cut\.tar\.gz: .*expected a valid tar"),
+    ("corrupt zip", _write("c.zip", b"PK\x03\x04 not really a zip"), [], r"cannot read archive .*expected a valid zip"),
+    ("no class folders", _no_class_folders, [], r"flat has no class folders; expected SPLIT/LABEL/FILE"),
+    (
+        "duplicate columns",
+        _write("dup.csv", "text,text,label\na,b,c\n"),
+        [],
+        r"repeats the column name\(s\) \['text'\]; expected unique names",
+    ),
+    (
+        "JSONL line not JSON",
+        _write("j.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{oops\n'),
+        [],
+        r"j\.jsonl line 3 is not valid JSON .*; expected one JSON object per line",
+    ),
+    (
+        "JSONL line not an object",
+        _write("k.jsonl", '{"text": "a", "label": "x"}\n[1, 2]\n'),
+        [],
+        r"k\.jsonl line 2 is a JSON list, not an object",
+    ),
+    (
+        "label regex does not match",
+        _write("r.txt", "DESC:x how ?\nwhat ?\n"),
+        ["--format", "lines", "--label-regex", "^([A-Z]+):"],
+        r"row 2: --label-regex .* does not match; received 'what'",
+    ),
+    (
+        "label regex without group",
+        _write("g.txt", "A x\n"),
+        ["--format", "lines", "--label-regex", "^[A-Z]+"],
+        r"--label-regex needs a group that captures the label",
+    ),
+    (
+        "fastText line without label",
+        _write("f.ft", "__label__a fine\nno label here\n"),
+        ["--format", "fasttext"],
+        r"line 2 has no __label__ label; expected '__label__X text'",
+    ),
+    (
+        "bad label map",
+        _write("d.csv", GOOD_CSV),
+        ["--label-map", "1=World,2"],
+        r"bad --label-map item; expected OLD=NEW",
+    ),
+    ("same text and label column", _write("d.csv", GOOD_CSV), ["--label-column", "text"], r"is both text and label"),
+    (
+        "label sets in a single-label run",
+        _write("ml.jsonl", '{"text": "a", "label": ["x", "y"]}\n{"text": "b", "label": ["y"]}\n'),
+        ["--set", "data.multi_label=false"],
+        r"has examples with several labels; expected one label per example",
+    ),
+    ("missing source", lambda folder: folder / "nothing.csv", [], r"data source not found; expected an existing file"),
+    ("unknown scheme", lambda folder: Path("s3:bucket/x"), [], r"unknown data source scheme 's3:'"),
+]
+
+
+@pytest.mark.parametrize(("make", "args", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_train(cli, tmp_path: Path, make: Callable[[Path], Path], args: list[str], message: str) -> None:
+    data = make(tmp_path)
+    out = tmp_path / "run"
+    sets = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+    result = cli.invoke(main, ["train", "--data", str(data), "--output-dir", str(out), "-q", *sets, *args])
+    assert result.exit_code == 2, (result.exit_code, result.stderr, repr(result.exception))
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_bad_input_unknown_label_at_evaluate(cli, trained_run, tmp_path: Path) -> None:
+    data = tmp_path / "other.csv"
+    data.write_text('text,label\n"so so",mixed\n"great",pos\n')
+    report = tmp_path / "report.json"
+    result = cli.invoke(main, ["evaluate", str(trained_run.output_dir), "--data", str(data), "--output", str(report)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {data} has labels the model does not know: ['mixed']; expected labels among ['neg', 'pos']"
+    )
+    assert not report.exists()
