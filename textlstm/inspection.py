@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -108,18 +108,25 @@ class TextSummary:
         return report
 
 
-def summarize_stream(stream: Any, label_names: list[str], vectorizer: VectorizerConfig) -> dict[str, Any]:
-    """`TextSummary.report` over a tf.data stream of ``(text, label)`` pairs as made by
-    `textlstm.pipeline.text_dataset` (integer labels, or multi-hot targets)."""
-    summary = TextSummary(vectorizer)
-    for texts, labels in stream.batch(_BATCH).as_numpy_iterator():
-        decoded = [t.decode("utf-8") for t in texts]
-        if labels.ndim == 2:
-            names: list[Label] = [tuple(label_names[i] for i in np.flatnonzero(row)) for row in labels]
-        else:
-            names = [label_names[int(i)] for i in labels]
-        summary.add(decoded, names)
-    return summary.report()
+def summarize_parts(
+    examples: Iterable[tuple[str, str, Label, Any]], vectorizer: VectorizerConfig, parts: Iterable[str] = ()
+) -> dict[str, Any]:
+    """`TextSummary.report` per part, in one pass over ``(part, text, label, ...)``
+    tuples as yielded by `textlstm.pipeline.labelled_examples`; every name in ``parts``
+    gets a report even when no example falls in it."""
+    summaries = {part: TextSummary(vectorizer) for part in parts}
+    batches: dict[str, tuple[list[str], list[Label]]] = {}
+    for part, text, label, *_ in examples:
+        texts, labels = batches.setdefault(part, ([], []))
+        texts.append(text)
+        labels.append(label)
+        if len(texts) == _BATCH:
+            summaries.setdefault(part, TextSummary(vectorizer)).add(texts, labels)
+            batches[part] = ([], [])
+    for part, (texts, labels) in batches.items():
+        if texts:
+            summaries.setdefault(part, TextSummary(vectorizer)).add(texts, labels)
+    return {part: summary.report() for part, summary in summaries.items()}
 
 
 def inspect_data(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 from typing import Any, Iterator, Literal
 
 import numpy as np
 
 from textlstm.errors import DataError, TextlstmError
 from textlstm.runtime import tensorflow
-from textlstm.sources import Source
+from textlstm.sources import Label, Source
 
 tf = tensorflow()
 
@@ -43,6 +44,67 @@ def source_errors() -> Iterator[None]:
         raise
 
 
+def labelled_examples(
+    source: Source,
+    split: str,
+    label_names: list[str],
+    *,
+    parts: tuple[Part, ...] = ("all",),
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    limit: int | None = None,
+    multi_label: bool = False,
+) -> Iterator[tuple[Part, str, Label, Any]]:
+    """Read a split once and yield ``(part, text, label, target)`` for the examples of the
+    requested ``parts``: "train" or "val" (the two sides of the seeded hold-out), or
+    "all". ``target`` is the label's index, or a float32 multi-hot vector with
+    ``multi_label``. With ``limit`` the split is thinned at random (by the same hash) to
+    about that many examples, and each part is cut at its share of ``limit``.
+    """
+    source.check_split(split)
+    index = {name: i for i, name in enumerate(label_names)}
+    keep = 1.0
+    size = source.count(split) if limit is not None else None
+    if limit is not None and size is not None:
+        keep = min(1.0, limit / max(size, 1))
+    share = {"all": 1.0, "train": 1.0 - val_fraction, "val": val_fraction}
+    bounds = {
+        part: math.inf if limit is None else limit if part == "all" else max(1, round(limit * share[part]))
+        for part in parts
+    }
+    taken = dict.fromkeys(parts, 0)
+    for key, text, label in source.examples(split):
+        u = holdout_value(key, seed)
+        if u >= keep:
+            continue
+        part: Part = "all" if "all" in parts else "val" if u < keep * val_fraction else "train"
+        if part not in parts or taken[part] >= bounds[part]:
+            if all(taken[p] >= bounds[p] for p in parts):
+                return  # every part is full: spare reading the rest
+            continue
+        taken[part] += 1
+        yield part, text, label, _target(source, key, label, index, label_names, multi_label)
+
+
+def _target(source: Source, key: str, label: Label, index: dict[str, int], names: list[str], multi: bool) -> Any:
+    if multi:
+        wanted = (label,) if isinstance(label, str) else label
+        unknown = [name for name in wanted if name not in index]
+        if unknown:
+            raise DataError(f"{source.spec} has an example labelled {unknown}; expected labels among {names}")
+        target = np.zeros(len(names), np.float32)
+        target[[index[name] for name in wanted]] = 1.0
+        return target
+    if not isinstance(label, str):
+        raise DataError(
+            f"{source.spec} example {key} has {len(label)} labels {list(label)}; expected one label "
+            "per example, or a multi-label run (data.multi_label=true)"
+        )
+    if label not in index:
+        raise DataError(f"{source.spec} has an example labelled {label!r}; expected one of {names}")
+    return index[label]
+
+
 def text_dataset(
     source: Source,
     split: str,
@@ -54,62 +116,30 @@ def text_dataset(
     limit: int | None = None,
     multi_label: bool = False,
 ) -> Any:
-    """A tf.data.Dataset of ``(text: tf.string, label: tf.int32)`` for one split, or of
-    ``(text, target: tf.float32 [num_labels])`` multi-hot targets with ``multi_label``.
-
-    ``part`` selects the training or validation side of the seeded hold-out. With
-    ``limit`` the split is first thinned at random (by the same hash) to about that many
-    examples, and never more.
-    """
+    """A tf.data.Dataset of ``(text: tf.string, label: tf.int32)`` for one part of a split
+    (see `labelled_examples`), or of ``(text, target: tf.float32 [num_labels])`` multi-hot
+    targets with ``multi_label``."""
     source.check_split(split)
-    index = {name: i for i, name in enumerate(label_names)}
-    keep = 1.0
-    size = source.count(split) if limit is not None else None
-    if limit is not None and size is not None:
-        keep = min(1.0, limit / max(size, 1))
 
-    def generate() -> Iterator[tuple[str, int]]:
+    def generate() -> Iterator[tuple[str, Any]]:
         try:
-            for key, text, label in source.examples(split):
-                u = holdout_value(key, seed)
-                if u >= keep:
-                    continue
-                is_val = u < keep * val_fraction
-                if part == "train" and is_val or part == "val" and not is_val:
-                    continue
-                if multi_label:
-                    names = (label,) if isinstance(label, str) else label
-                    unknown = [name for name in names if name not in index]
-                    if unknown:
-                        raise DataError(
-                            f"{source.spec} has an example labelled {unknown}; expected labels among {label_names}"
-                        )
-                    target = np.zeros(len(label_names), np.float32)
-                    target[[index[name] for name in names]] = 1.0
-                    yield text, target
-                    continue
-                if not isinstance(label, str):
-                    raise DataError(
-                        f"{source.spec} example {key} has {len(label)} labels {list(label)}; expected one label "
-                        "per example, or a multi-label run (data.multi_label=true)"
-                    )
-                if label not in index:
-                    raise DataError(f"{source.spec} has an example labelled {label!r}; expected one of {label_names}")
-                yield text, index[label]
+            for _, text, _, target in labelled_examples(
+                source,
+                split,
+                label_names,
+                parts=(part,),
+                seed=seed,
+                val_fraction=val_fraction,
+                limit=limit,
+                multi_label=multi_label,
+            ):
+                yield text, target
         except TextlstmError as exc:
             _pending.append(exc)
             raise
 
     label_spec = tf.TensorSpec((len(label_names),), tf.float32) if multi_label else tf.TensorSpec((), tf.int32)
-    dataset = tf.data.Dataset.from_generator(
-        generate,
-        output_signature=(tf.TensorSpec((), tf.string), label_spec),
-    )
-    if limit is not None:
-        # Keep the bound exact when the per-example sampling overshoots.
-        share = {"all": 1.0, "train": 1.0 - val_fraction, "val": val_fraction}[part]
-        dataset = dataset.take(max(1, round(limit * share)) if part != "all" else limit)
-    return dataset
+    return tf.data.Dataset.from_generator(generate, output_signature=(tf.TensorSpec((), tf.string), label_spec))
 
 
 def texts_only(dataset: Any) -> Any:

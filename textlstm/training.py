@@ -22,13 +22,14 @@ from textlstm.config import Config
 from textlstm.errors import DataError
 from textlstm.evaluation import score_dataset
 from textlstm.file_sources import ReadOptions
-from textlstm.inspection import summarize_stream
+from textlstm.inspection import summarize_parts
 from textlstm.metrics import DEFAULT_THRESHOLD, headline
 from textlstm.model import build_classifier, build_text_model
 from textlstm.pipeline import (
     batched,
     bucket_boundaries,
     id_dataset,
+    labelled_examples,
     source_errors,
     text_dataset,
     texts_only,
@@ -133,8 +134,19 @@ def train(
             )
             for part in ("train", "val")
         }
-        # The `data inspect` summary of both parts; its counts also size the LR schedule.
-        summaries = {part: summarize_stream(stream, label_names, config.vectorizer) for part, stream in streams.items()}
+        # The `data inspect` summary of both parts, in one read; its counts also size the
+        # learning-rate schedule.
+        parts = labelled_examples(
+            source,
+            split,
+            label_names,
+            parts=("train", "val"),
+            seed=seed,
+            val_fraction=config.data.val_fraction,
+            limit=config.data.limit,
+            multi_label=multi_label,
+        )
+        summaries = summarize_parts(parts, config.vectorizer, ("train", "val"))
         for part, name in (("train", "training"), ("val", "validation")):
             log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
         vectorizer = _fit_vectorizer(config, streams["train"])
