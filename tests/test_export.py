@@ -53,7 +53,7 @@ def test_export_loads_without_textlstm_and_matches_predict(exported: Path, train
     served = json.loads(done.stdout.strip().splitlines()[-1])
     assert served["textlstm_imported"] is False
     assert served["input_dtype"] == "string" and served["input_shape"] == [None]
-    assert served["outputs"] == ["label", "probabilities", "score"]
+    assert served["outputs"] == ["label", "probabilities", "score", "top_k_labels", "top_k_scores"]
     assert served["probabilities_dtype"] == "float32"
     expected = textlstm.predict(trained_run.output_dir, TEXTS)
     for row, probs, label, score in zip(
@@ -104,3 +104,72 @@ def test_export_keep_end_window_matches_predict(corpus_tar: Path, tiny_config, t
     served = serve(text=tf.constant(TEXTS))["probabilities"].numpy()
     for row, probs in zip(textlstm.predict(run, TEXTS), served):
         assert list(row["probabilities"].values()) == pytest.approx(probs.tolist(), abs=1e-5)
+
+
+def test_export_verify_top_k_and_curl_example(cli, trained_run, tmp_path: Path) -> None:
+    from textlstm.cli import main
+
+    args = ["export", str(trained_run.output_dir), "--export-dir", str(tmp_path / "exp"), "-q"]
+    result = cli.invoke(main, [*args, "--name", "sentiment", "--verify", "--top-k", "1"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["export"] == str(tmp_path / "exp" / "1") and report["version"] == 1 and report["top_k"] == 1
+    verify = report["verify"]
+    assert verify["passed"] is True and verify["max_abs_diff"] <= 1e-5 and verify["texts"] >= 40
+    assert verify["input"] == {"text": "DT_STRING [None]"}
+    assert "http://localhost:8501/v1/models/sentiment:predict" in verify["curl"]
+    assert json.loads(verify["curl"].split("-d '", 1)[1].rstrip("'")) == verify["request"]
+    predictions = verify["expected_response"]["predictions"]
+    texts = verify["request"]["instances"]
+    assert len(predictions) == len(texts) == 2
+    for prediction, row in zip(predictions, textlstm.predict(trained_run.output_dir, texts), strict=True):
+        assert prediction["label"] == row["label"] and prediction["top_k_labels"] == [row["label"]]
+        assert prediction["probabilities"] == pytest.approx(list(row["probabilities"].values()), abs=1e-5)
+        assert prediction["top_k_scores"] == pytest.approx([row["score"]], abs=1e-5)
+
+    result = cli.invoke(main, [*args, "--version", "auto"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["version"] == 2
+    metadata = json.loads((tmp_path / "exp" / "2" / "assets" / "metadata.json").read_text())
+    assert metadata["name"] == "exp" and metadata["top_k"] == 2 and metadata["version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--top-k", "3"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels); received 3"),
+        (["--top-k", "0"], "invalid --top-k; expected an integer from 1 to 2"),
+        (["--version", "latest"], "expected auto or an integer >= 1; received 'latest'"),
+        (["--version", "0"], "expected auto or an integer >= 1; received '0'"),
+    ],
+)
+def test_export_bad_options(cli, trained_run, tmp_path: Path, extra: list[str], message: str) -> None:
+    from textlstm.cli import main
+
+    result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(tmp_path / "exp"), *extra])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
+
+
+def test_export_interrupted_or_unverified_leaves_no_version(
+    trained_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textlstm import saved_model, verification
+    from textlstm.errors import ExportError
+
+    def killed_midway(path: Path) -> None:
+        assert (path / "saved_model.pb").is_file()  # written, but not yet moved into place
+        raise KeyboardInterrupt  # what SIGINT does; SIGKILL leaves only a hidden .N.tmp-* folder
+
+    export_dir = tmp_path / "exp"
+    monkeypatch.setattr(saved_model, "_check_signature", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        textlstm.export(trained_run.output_dir, export_dir)
+    assert list(export_dir.iterdir()) == []
+    monkeypatch.undo()
+
+    monkeypatch.setattr(verification, "TOLERANCE", -1.0)  # any difference, even 0, now fails
+    with pytest.raises(ExportError, match=r"verification: the SavedModel differs from the model by 0\.00e\+00"):
+        textlstm.export(trained_run.output_dir, export_dir, verify=True)
+    assert list(export_dir.iterdir()) == []
+    assert textlstm.export(trained_run.output_dir, export_dir).name == "1"

@@ -288,29 +288,66 @@ def predict(model: str, texts: tuple[str, ...], batch_size: int, verbose: int, q
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
+def _version(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    """--version: "auto" (None) or an integer >= 1."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"expected auto or an integer >= 1; received {value!r}")
+    return int(value)
+
+
 @main.command(
     context_settings=CONTEXT,
     epilog="""\b
 Examples:
   textlstm export runs/imdb --export-dir exports/imdb
-  textlstm export runs/imdb --export-dir exports/imdb --version 7
+  textlstm export runs/imdb --export-dir exports/imdb --version 7 --top-k 1
+  textlstm export runs/imdb --export-dir exports/imdb --name imdb --verify
 """,
 )
-@click.argument("model_dir", metavar="DIR")
-@click.option("--export-dir", required=True, metavar="EXPORT", help="Folder of integer version folders.")
-@click.option("--version", "version", type=click.IntRange(min=1), help="Version folder to write (default: next free).")
+@click.argument("model_dir", metavar="MODEL")
+@click.option(
+    "--export-dir", required=True, metavar="DIR", help="Folder of integer version folders (TF Serving's base path)."
+)
+@click.option("--name", metavar="NAME", help="Model name for TF Serving (default: the export folder's name).")
+@click.option(
+    "--version",
+    "version",
+    default="auto",
+    show_default=True,
+    metavar="auto|N",
+    callback=_version,
+    help="Version folder to write (auto: next free integer).",
+)
+@click.option("--top-k", type=int, metavar="K", help="Labels in the top_k outputs (default: min(5, number of labels)).")
+@click.option(
+    "--verify", is_flag=True, help="Reload in a TensorFlow-only process and check outputs; print a curl example."
+)
 @_verbosity
-def export(model_dir: str, export_dir: str, version: int | None, verbose: int, quiet: int) -> None:
-    """Export the model in DIR as a SavedModel for TensorFlow Serving.
+def export(
+    model_dir: str,
+    export_dir: str,
+    name: str | None,
+    version: int | None,
+    top_k: int | None,
+    verify: bool,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Export the model in MODEL (a run directory) as a SavedModel for TensorFlow Serving.
 
     The serving_default signature takes raw strings (text: tf.string [None]) and returns
-    probabilities, label and score. Prints the version folder written.
+    probabilities, label, score, top_k_labels and top_k_scores (and labels_multi_hot for a
+    multi-label model). The version folder appears only when complete. Prints JSON: the
+    folder written, name, version, top_k and, with --verify, the check's report and a curl
+    command for TensorFlow Serving's REST API with the response to expect.
     """
     _setup_logging(verbose, quiet)
-    from textlstm.saved_model import export as run
+    from textlstm.saved_model import export_model
 
-    path = run(model_dir, export_dir, version=version)
-    _print_json({"export": str(path), "version": int(path.name)})
+    result = export_model(model_dir, export_dir, version, top_k=top_k, name=name, verify=verify)
+    _print_json(result.summary())
 
 
 @main.group(context_settings=CONTEXT)

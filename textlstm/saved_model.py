@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,90 @@ from textlstm import artifacts
 from textlstm.errors import ExportError, OutputExistsError, describe
 from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.runtime import library_versions, tensorflow
+from textlstm.vectorizer import read_vocabulary
+from textlstm.verification import SAMPLE_TEXTS, curl_example, probe_texts, verify_saved_model
 
 tf = tensorflow()
 log = logging.getLogger(__name__)
 SIGNATURE = "serving_default"
 INPUT_NAME = "text"
+# Labels ranked in the top_k outputs unless --top-k says otherwise (fewer if the model has fewer).
+DEFAULT_TOP_K = 5
 
 
-def export(model_dir: str | Path, export_dir: str | Path, version: int | None = None) -> Path:
-    """Export a run directory to ``export_dir/<version>/`` and return that folder.
+@dataclass
+class ExportResult:
+    """What `export_model` wrote."""
+
+    path: Path
+    name: str
+    version: int
+    top_k: int
+    # The `export --verify` report, with the TensorFlow Serving curl example; None unverified.
+    verification: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready digest for the CLI."""
+        result: dict[str, Any] = {"export": str(self.path), "name": self.name, "version": self.version}
+        result["top_k"] = self.top_k
+        if self.verification is not None:
+            result["verify"] = self.verification
+        return result
+
+
+def export(
+    model_dir: str | Path,
+    export_dir: str | Path,
+    version: int | None = None,
+    *,
+    top_k: int | None = None,
+    name: str | None = None,
+    verify: bool = False,
+) -> Path:
+    """Export a run directory to ``export_dir/<version>/`` and return that folder (see
+    `export_model`, which also returns the verification report)."""
+    return export_model(model_dir, export_dir, version, top_k=top_k, name=name, verify=verify).path
+
+
+def export_model(
+    model_dir: str | Path,
+    export_dir: str | Path,
+    version: int | None = None,
+    *,
+    top_k: int | None = None,
+    name: str | None = None,
+    verify: bool = False,
+) -> ExportResult:
+    """Export a run directory to ``export_dir/<version>/``.
 
     ``serving_default`` takes ``text`` (tf.string, shape [None]) and returns
     ``probabilities`` (float32 [None, num_labels]), ``label`` (string [None], the label
-    with the highest probability) and ``score`` (float32 [None], that probability); a
+    with the highest probability), ``score`` (float32 [None], that probability),
+    ``top_k_labels`` (string [None, K]) and ``top_k_scores`` (float32 [None, K]), the K
+    most probable labels in order (K = ``top_k``, default min(5, num_labels)); a
     multi-label model also returns ``labels_multi_hot`` (int32 [None, num_labels], 1 where
-    the probability reaches the threshold).
+    the probability reaches the threshold). ``name`` is the model name recorded in the
+    metadata (TensorFlow Serving's ``--model_name``; default: the export folder's name).
     ``version`` defaults to the next free integer. The folder is written under a
     temporary name and renamed into place, so TensorFlow Serving never sees a partial one.
+
+    With ``verify`` the SavedModel is loaded, before it is renamed into place, in a
+    subprocess that imports only TensorFlow; probe texts (empty, very long, out of
+    vocabulary ...) must give the in-memory model's probabilities within 1e-5, else
+    ExportError and no version folder. The report includes a TensorFlow Serving ``curl``
+    example with the response this model gives.
     """
     info = artifacts.read_run_info(model_dir)
     export_dir = Path(export_dir)
+    num_labels = len(info.labels)
+    k = min(DEFAULT_TOP_K, num_labels) if top_k is None else top_k
+    if not 1 <= k <= num_labels:
+        raise ExportError(
+            f"invalid --top-k; {describe(f'an integer from 1 to {num_labels} (the number of labels)', k)}"
+        )
+    name = name or export_dir.resolve().name
+    if not name or "/" in name:
+        raise ExportError(f"invalid model name; {describe('a name without slashes', name)}")
     if export_dir.exists() and not export_dir.is_dir():
         raise OutputExistsError(f"export path {export_dir} is a file; expected a directory")
     if version is None:
@@ -56,6 +121,9 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
             "label": tf.gather(labels, best),
             "score": tf.reduce_max(probabilities, axis=-1),
         }
+        top_scores, top_indices = tf.math.top_k(probabilities, k=k)
+        outputs["top_k_labels"] = tf.gather(labels, top_indices)
+        outputs["top_k_scores"] = top_scores
         if multi_label:
             outputs["labels_multi_hot"] = tf.cast(probabilities >= DEFAULT_THRESHOLD, tf.int32)
         return outputs
@@ -67,8 +135,8 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
         archive.write_out(str(tmp), verbose=False)
         assets = tmp / artifacts.EXPORT_ASSETS_DIR
         assets.mkdir(exist_ok=True)
-        for name in (artifacts.LABELS_FILE, artifacts.VOCAB_FILE):
-            shutil.copyfile(info.path / name, assets / name)
+        for asset in (artifacts.LABELS_FILE, artifacts.VOCAB_FILE):
+            shutil.copyfile(info.path / asset, assets / asset)
         artifacts.write_json(
             assets / artifacts.EXPORT_METADATA_FILE,
             {
@@ -78,6 +146,9 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
                 "training": info.manifest,
                 "versions": library_versions(),
                 "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "name": name,
+                "version": version,
+                "top_k": k,
                 "signature": {
                     "name": SIGNATURE,
                     "inputs": {INPUT_NAME: "string [None]"},
@@ -85,6 +156,8 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
                         "probabilities": "float32 [None, num_labels]",
                         "label": "string [None]",
                         "score": "float32 [None]",
+                        "top_k_labels": f"string [None, {k}]",
+                        "top_k_scores": f"float32 [None, {k}]",
                         **({"labels_multi_hot": "int32 [None, num_labels]"} if multi_label else {}),
                     },
                     **({"threshold": DEFAULT_THRESHOLD} if multi_label else {}),
@@ -92,8 +165,16 @@ def export(model_dir: str | Path, export_dir: str | Path, version: int | None = 
             },
         )
         _check_signature(tmp)
+        report = None
+        if verify:
+            texts = probe_texts(read_vocabulary(info.path / artifacts.VOCAB_FILE)) + SAMPLE_TEXTS
+            report = verify_saved_model(
+                tmp, texts, lambda t: model(tf.constant(t), training=False).numpy(), SIGNATURE, INPUT_NAME
+            )
+            report.update(curl_example(name, report.pop("sample_outputs")))
+            log.info("verified: %d texts, max difference %.1e", report["texts"], report["max_abs_diff"])
     log.info("exported %s to %s", info.path, target)
-    return target
+    return ExportResult(path=target, name=name, version=version, top_k=k, verification=report)
 
 
 def _check_signature(path: Path) -> None:
