@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import TINY_OVERRIDES
 from textlstm.cli import main
 
-COMMANDS = ["train", "evaluate", "predict", "export"]
+COMMANDS = ["train", "evaluate", "predict", "export", "serve"]
 
 
 def _sets() -> list[str]:
@@ -80,7 +80,12 @@ def test_cli_train_evaluate_predict_export(cli, corpus_tar: Path, tmp_path: Path
 
     result = cli.invoke(main, ["export", str(run), "--export-dir", str(tmp_path / "exports"), "-q"])
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"export": str(tmp_path / "exports" / "1"), "version": 1}
+    assert json.loads(result.stdout) == {
+        "export": str(tmp_path / "exports" / "1"),
+        "name": "exports",
+        "version": 1,
+        "top_k": 2,
+    }
 
 
 def test_cli_predict_reads_stdin_lines_in_order(cli, trained_run) -> None:

@@ -37,6 +37,9 @@ LABELS_FILE = "labels.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
+# The IMDB sentiment model shipped in the package (scripts/build_pretrained.py builds it);
+# `textlstm predict TEXT` without a MODEL uses it.
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "imdb"
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, LABELS_FILE, HISTORY_FILE, METRICS_FILE, MANIFEST_FILE)
 
 SAVED_MODEL_FILE = "saved_model.pb"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import click
 
@@ -262,30 +262,87 @@ def evaluate(
     context_settings=CONTEXT,
     epilog="""\b
 Examples:
+  textlstm predict "loved it"
   textlstm predict runs/imdb "an absolute masterpiece, I loved every minute of it"
   textlstm predict exports/imdb "a dull, lifeless waste of two hours"
   cat reviews.txt | textlstm predict runs/imdb -
+  textlstm predict runs/imdb --input reviews.jsonl --id-key id --top-k 2 --output out.jsonl
+  textlstm predict exports/imdb --input reviews.csv --text-key review --output-format tsv
 """,
 )
-@click.argument("model", metavar="MODEL")
-@click.argument("texts", nargs=-1, metavar="TEXT... | -")
+@click.argument("model", metavar="[MODEL]", required=False)
+@click.argument("texts", nargs=-1, metavar="[TEXT... | -]")
+@click.option("--input", "input_path", metavar="FILE", help="Read texts from FILE (one per line, JSONL or CSV).")
+@click.option(
+    "--input-format",
+    type=click.Choice(["text", "jsonl", "csv"]),
+    help="Format of --input (default: by extension, .jsonl/.csv, else text).",
+)
+@click.option(
+    "--text-key", default="text", show_default=True, metavar="KEY", help="JSONL key or CSV column of the text."
+)
+@click.option("--id-key", metavar="KEY", help="JSONL key or CSV column passed through to each result as id.")
+@click.option("--top-k", type=int, metavar="K", help="Also list the K most probable labels with their scores.")
+@click.option(
+    "--threshold", type=float, metavar="T", help="List every label with probability >= T (multi-label default 0.5)."
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per batch.")
+@click.option("--output", metavar="FILE", help="Write results to FILE (a new file) instead of stdout.")
+@click.option(
+    "--output-format", type=click.Choice(["jsonl", "tsv"]), default="jsonl", show_default=True, help="Result format."
+)
 @_verbosity
-def predict(model: str, texts: tuple[str, ...], batch_size: int, verbose: int, quiet: int) -> None:
-    """Classify TEXTs (or stdin lines, with -) using a run directory or an export.
+def predict(
+    model: str | None,
+    texts: tuple[str, ...],
+    input_path: str | None,
+    input_format: str | None,
+    text_key: str,
+    id_key: str | None,
+    top_k: int | None,
+    threshold: float | None,
+    batch_size: int,
+    output: str | None,
+    output_format: str,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Classify TEXTs, stdin lines (with -) or an --input file with MODEL, a run directory
+    or an export (a version folder, or its parent: the highest version). Without MODEL the
+    bundled IMDB sentiment model answers (pos/neg), offline.
 
-    Prints one JSON object per text, in input order: text, label, score, labels (for a
-    multi-label model: every label with probability >= 0.5) and probabilities (label name
-    to probability).
+    Prints one result per text, in input order: JSON with text, label, score and
+    probabilities (label name to probability), plus id (--id-key), labels (multi-label
+    models, or --threshold) and top_k (--top-k); or TSV with --output-format tsv. Results
+    are written batch by batch, and stdin lines as soon as they arrive, so predict works
+    in a pipe. With --output, a progress bar goes to stderr (on a terminal) and a JSON
+    summary (texts, seconds, texts per second) to stdout.
     """
-    _setup_logging(verbose, quiet)
-    from textlstm.prediction import predict_iter
+    level = _setup_logging(verbose, quiet)
+    from textlstm.prediction import predict_command
 
-    stream: Iterator[str] | tuple[str, ...] = texts
-    if texts == ("-",):
-        stream = (line.rstrip("\r\n") for line in sys.stdin)
-    for record in predict_iter(model, stream, batch_size=batch_size):
-        click.echo(json.dumps(record, ensure_ascii=False))
+    options = {
+        "input_path": input_path,
+        "input_format_name": input_format,
+        "text_key": text_key,
+        "id_key": id_key,
+        "top_k": top_k,
+        "threshold": threshold,
+        "batch_size": batch_size,
+        "output": output,
+        "output_format": output_format,
+    }
+    # A bar only where someone watches it: a file read into --output, on a terminal.
+    if input_path is None or output is None or level > logging.INFO or not sys.stderr.isatty():
+        summary = predict_command(model, texts, **options)
+    else:
+        from pathlib import Path
+
+        size = Path(input_path).stat().st_size if Path(input_path).is_file() else 0
+        with click.progressbar(length=size, label="predicting", file=sys.stderr) as bar:
+            summary = predict_command(model, texts, on_bytes=bar.update, **options)
+    if output is not None:
+        _print_json(summary)
 
 
 def _version(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -348,6 +405,79 @@ def export(
 
     result = export_model(model_dir, export_dir, version, top_k=top_k, name=name, verify=verify)
     _print_json(result.summary())
+
+
+@main.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  textlstm serve exports/imdb
+  textlstm serve exports/imdb --name imdb --port 8501
+  curl -s -X POST http://127.0.0.1:8501/v1/models/imdb:predict -d '{"instances": ["great film"]}'
+""",
+)
+@click.argument("export_dir", metavar="EXPORT_DIR")
+@click.option("--name", metavar="NAME", help="Model name in the URLs (default: the export folder's name).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 for every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="TCP port.")
+@click.option(
+    "--max-body-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Larger requests get 413."
+)
+@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per model call.")
+@click.option(
+    "--batch-delay-ms",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="How long the first request of a batch waits for others to join it.",
+)
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="How often EXPORT_DIR is checked for new version folders.",
+)
+@_verbosity
+def serve(
+    export_dir: str,
+    name: str | None,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    max_batch: int,
+    batch_delay_ms: float,
+    poll_seconds: float,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Serve the exports in EXPORT_DIR with TensorFlow Serving's REST API.
+
+    \b
+    GET  /v1/models/NAME[/versions/N]            version status
+    GET  /v1/models/NAME[/versions/N]/metadata   signature definitions
+    POST /v1/models/NAME[/versions/N]:predict    {"instances": [...]} or {"inputs": ...}
+
+    The highest version answers unless one is named; a new version folder is picked up
+    without a restart. Concurrent requests are predicted together in batches. Errors are
+    {"error": "..."} with status 400, 404 or 413. Runs until interrupted (Ctrl-C).
+    """
+    _setup_logging(verbose, quiet)
+    from textlstm.serving import serve as run
+
+    try:
+        run(
+            export_dir,
+            name,
+            host,
+            port,
+            max_body_bytes=max_body_bytes,
+            max_batch=max_batch,
+            batch_delay_ms=batch_delay_ms,
+            poll_seconds=poll_seconds,
+        )
+    except KeyboardInterrupt:
+        click.echo("textlstm: stopped", err=True)
 
 
 @main.group(context_settings=CONTEXT)

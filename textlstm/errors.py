@@ -40,3 +40,7 @@ def describe(expected: str, received: Any) -> str:
 
 class ExportError(TextlstmError):
     """An export could not be written or did not come out as specified."""
+
+
+class ServeError(TextlstmError):
+    """`serve` cannot start: no loadable export, the port is taken, ..."""

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
+import os
+import sys
+import tempfile
+import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from textlstm import artifacts
-from textlstm.errors import InputError, ModelDirError, describe
+from textlstm.errors import InputError, ModelDirError, OutputExistsError, describe
 from textlstm.metrics import DEFAULT_THRESHOLD
+from textlstm.predict_io import FLUSH, RecordWriter, input_format, read_file, read_stdin
 from textlstm.runtime import tensorflow
 
 tf = tensorflow()
+log = logging.getLogger(__name__)
+# Batches gathered and sorted by length before predicting (output order is kept).
+SORT_WINDOW = 16
 
 
 class Predictor:
@@ -26,9 +36,26 @@ class Predictor:
         self._fn = probabilities_fn
         self.kind = kind
         self.path = path
-        # Multi-label models predict every label whose probability reaches the threshold.
+        # Multi-label models predict every label whose probability reaches the threshold;
+        # setting one lists those labels for a single-label model too.
         self.multi_label = multi_label
-        self.threshold = DEFAULT_THRESHOLD
+        self.threshold: float | None = DEFAULT_THRESHOLD if multi_label else None
+        # Also rank the k most probable labels in each record (None: leave them out).
+        self.top_k: int | None = None
+
+    def configure(self, top_k: int | None = None, threshold: float | None = None) -> Predictor:
+        """Set --top-k and --threshold; raise InputError when out of range."""
+        if top_k is not None:
+            if not 1 <= top_k <= len(self.labels):
+                raise InputError(
+                    f"invalid --top-k; {describe(f'an integer from 1 to {len(self.labels)} (the number of labels)', top_k)}"
+                )
+            self.top_k = top_k
+        if threshold is not None:
+            if not 0.0 <= threshold <= 1.0:
+                raise InputError(f"invalid --threshold; {describe('a probability in [0, 1]', threshold)}")
+            self.threshold = threshold
+        return self
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape [len(texts), len(labels)]."""
@@ -43,8 +70,11 @@ class Predictor:
         records = []
         for text, p, b in zip(texts, probabilities, best, strict=False):
             record: dict[str, Any] = {"text": text, "label": self.labels[int(b)], "score": float(p[b])}
-            if self.multi_label:
+            if self.threshold is not None:
                 record["labels"] = [name for name, v in zip(self.labels, p, strict=False) if v >= self.threshold]
+            if self.top_k is not None:
+                ranked = np.argsort(-p, kind="stable")[: self.top_k]
+                record["top_k"] = [{"label": self.labels[int(i)], "score": float(p[i])} for i in ranked]
             record["probabilities"] = {name: float(v) for name, v in zip(self.labels, p, strict=False)}
             records.append(record)
         return records
@@ -86,16 +116,46 @@ def load_predictor(model: str | Path) -> Predictor:
     return Predictor(labels, lambda t: serve(text=t)["probabilities"].numpy(), "export", saved, multi_label)
 
 
-def iter_predictions(predictor: Predictor, texts: Iterable[str], batch_size: int = 64) -> Iterator[dict[str, Any]]:
-    """Yield result dicts in input order, computing one batch at a time (for pipes)."""
-    batch: list[str] = []
-    for text in texts:
-        batch.append(text)
-        if len(batch) >= batch_size:
-            yield from predictor.records(batch, predictor.probabilities(batch))
-            batch = []
-    if batch:
-        yield from predictor.records(batch, predictor.probabilities(batch))
+def iter_predictions(
+    predictor: Predictor, items: Iterable[Any], batch_size: int = 64, sort_window: int = 1
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield lists of result dicts in input order, one list per flush.
+
+    ``items`` are texts or ``(id, text)`` pairs (the id is passed through as ``id``), with
+    `FLUSH` (None) meaning "predict what you have now". Up to ``sort_window`` batches are
+    gathered and sorted by length before predicting, so that batches are not mostly
+    padding; the output order is restored.
+    """
+    window: list[tuple[Any, str]] = []
+    limit = batch_size * max(1, sort_window)
+    for item in items:
+        if item is FLUSH:
+            if window:
+                yield _predict_window(predictor, window, batch_size)
+                window = []
+            continue
+        window.append(item if isinstance(item, tuple) else (None, item))
+        if len(window) >= limit:
+            yield _predict_window(predictor, window, batch_size)
+            window = []
+    if window:
+        yield _predict_window(predictor, window, batch_size)
+
+
+def _predict_window(predictor: Predictor, window: list[tuple[Any, str]], batch_size: int) -> list[dict[str, Any]]:
+    for _, text in window:
+        if not isinstance(text, str):
+            raise InputError(f"texts must be strings; {describe('str', type(text).__name__)}")
+    order = sorted(range(len(window)), key=lambda i: len(window[i][1]))
+    records: list[dict[str, Any] | None] = [None] * len(window)
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
+        texts = [window[i][1] for i in chosen]
+        for i, record in zip(chosen, predictor.records(texts, predictor.probabilities(texts)), strict=True):
+            if window[i][0] is not None:
+                record = {"id": window[i][0], **record}
+            records[i] = record
+    return records  # type: ignore[return-value]
 
 
 def predict_iter(model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64) -> Iterator[dict[str, Any]]:
@@ -107,14 +167,8 @@ def predict_iter(model: str | Path | Predictor, texts: Iterable[str], batch_size
     if first is None:
         raise InputError("no texts to predict; expected at least one text (arguments, or lines on stdin with -)")
     predictor = model if isinstance(model, Predictor) else load_predictor(model)
-
-    def checked() -> Iterator[str]:
-        for text in itertools.chain([first], texts):
-            if not isinstance(text, str):
-                raise InputError(f"texts must be strings; {describe('str', type(text).__name__)}")
-            yield text
-
-    yield from iter_predictions(predictor, checked(), batch_size)
+    for records in iter_predictions(predictor, itertools.chain([first], texts), batch_size):
+        yield from records
 
 
 def predict(model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64) -> list[dict[str, Any]]:
@@ -122,3 +176,114 @@ def predict(model: str | Path | Predictor, texts: Iterable[str], batch_size: int
     ``probabilities`` (label name -> probability), in input order.
     """
     return list(predict_iter(model, texts, batch_size))
+
+
+def split_model_argument(first: str | None, rest: Sequence[str]) -> tuple[Path, tuple[str, ...]]:
+    """Tell ``textlstm predict [MODEL] [TEXT...]`` apart: an existing path is the model;
+    a word with a slash that names nothing is a mistyped model path (an error); anything
+    else is the first text, classified with the bundled IMDB model."""
+    if first is None:
+        return artifacts.BUNDLED_MODEL_DIR, tuple(rest)
+    if Path(first).expanduser().exists():
+        return Path(first).expanduser(), tuple(rest)
+    if not any(c.isspace() for c in first) and ("/" in first or os.sep in first):
+        raise ModelDirError(
+            f"model not found; {describe('a run directory or an export (or a sentence, for the bundled model)', first)}"
+        )
+    if not artifacts.BUNDLED_MODEL_DIR.is_dir():
+        raise ModelDirError(
+            f"the bundled model is missing from this installation ({artifacts.BUNDLED_MODEL_DIR}); expected "
+            "a MODEL argument, or a model built by scripts/build_pretrained.py"
+        )
+    log.info("no MODEL given: using the bundled IMDB sentiment model (%s)", artifacts.BUNDLED_MODEL_DIR)
+    return artifacts.BUNDLED_MODEL_DIR, (first, *rest)
+
+
+def predict_command(
+    model: str | Path | None,
+    texts: Sequence[str] = (),
+    *,
+    input_path: str | Path | None = None,
+    input_format_name: str | None = None,
+    text_key: str = "text",
+    id_key: str | None = None,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    batch_size: int = 64,
+    output: str | Path | None = None,
+    output_format: str = "jsonl",
+    stdin: IO[bytes] | None = None,
+    stdout: IO[str] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """`textlstm predict`: classify TEXTs, stdin lines (``texts == ("-",)``) or an
+    ``input_path`` file (text, jsonl or csv), writing records to ``output`` (written under a
+    temporary name, renamed when complete; an existing file is refused) or ``stdout``,
+    batch by batch. Returns a summary: texts, load_seconds (opening the model), seconds
+    and texts per second (reading, predicting and writing), output."""
+    started = time.time()
+    if model is None or isinstance(model, str):
+        model, texts = split_model_argument(model, texts)
+    if input_path is not None and texts:
+        raise InputError("give texts as arguments or --input FILE, not both; expected one source of texts")
+    fmt = input_format(Path(input_path), input_format_name) if input_path is not None else "text"
+    if input_path is None and input_format_name not in (None, "text"):
+        raise InputError(f"--input-format {input_format_name} needs --input FILE; expected a file to read")
+    if id_key and fmt == "text":
+        raise InputError("--id-key needs --input-format jsonl or csv; expected a file with named fields")
+    if input_path is not None:
+        items: Iterable[Any] = read_file(Path(input_path), fmt, text_key, id_key, on_bytes)
+    elif tuple(texts) == ("-",):
+        items = read_stdin(stdin if stdin is not None else sys.stdin.buffer)
+    elif texts:
+        items = list(texts)
+    else:
+        raise InputError("no texts to predict; expected TEXT arguments, - for stdin lines, or --input FILE")
+    target = Path(output) if output is not None else None
+    if target is not None:
+        if target.exists():
+            raise OutputExistsError(
+                f"{target} already exists; expected a new file (remove it or choose another --output)"
+            )
+        if not target.parent.is_dir():
+            raise InputError(f"cannot write --output; {describe('a file in an existing directory', str(target))}")
+    predictor = (model if isinstance(model, Predictor) else load_predictor(model)).configure(top_k, threshold)
+    loaded = time.time()
+    with _output_stream(target, stdout) as stream:
+        writer = RecordWriter(stream, output_format, predictor.labels, with_id=id_key is not None)
+        for records in iter_predictions(predictor, items, batch_size, SORT_WINDOW):
+            writer.write(records)
+        if not writer.written:
+            raise InputError("no texts to predict; expected at least one text in the input")
+    seconds = time.time() - loaded
+    summary = {
+        "texts": writer.written,
+        "load_seconds": round(loaded - started, 2),
+        "seconds": round(seconds, 2),
+        "texts_per_second": round(writer.written / seconds, 1) if seconds > 0 else None,
+        "output": str(target) if target is not None else None,
+    }
+    log.info(
+        "predicted %d texts in %.1f s (%.0f texts/s)", writer.written, seconds, writer.written / max(seconds, 1e-9)
+    )
+    return summary
+
+
+@contextlib.contextmanager
+def _output_stream(target: Path | None, stdout: IO[str] | None) -> Iterator[IO[str]]:
+    """stdout, or a temporary sibling of ``target`` renamed into place on success, so an
+    interrupted run never leaves a partial results file under the requested name."""
+    if target is None:
+        yield stdout if stdout is not None else sys.stdout
+        return
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; results are ordinary files
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,158 @@
+"""`predict` at scale: stdin as it arrives, files in three formats, ids, top-k,
+thresholds, TSV, output files written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import textlstm
+from textlstm.cli import main
+
+TEXTS = ["great superb film", "awful boring waste", "", "the " * 300 + "good", "dull", "loved it, brilliant"]
+
+
+def _wait_line(proc: subprocess.Popen, seconds: float = 300) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], seconds)
+    assert ready, "no result line arrived"
+    return proc.stdout.readline()
+
+
+def test_predict_stdin_answers_each_line_as_it_arrives(trained_run) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textlstm", "predict", str(trained_run.output_dir), "-", "-q"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        # The second line is written only after the first result came back: a tool that
+        # waited for a full batch or for EOF would never answer.
+        proc.stdin.write("great superb film\n")
+        proc.stdin.flush()
+        first = json.loads(_wait_line(proc))
+        proc.stdin.write("awful boring waste\n")
+        proc.stdin.flush()
+        second = json.loads(_wait_line(proc))
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0
+    finally:
+        proc.kill()
+    assert [first["text"], second["text"]] == ["great superb film", "awful boring waste"]
+    assert [first["label"], second["label"]] == ["pos", "neg"]
+
+
+def test_predict_jsonl_file_with_ids_top_k_and_output(cli, trained_run, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"doc": f"d{i}", "body": t}) + "\n" for i, t in enumerate(TEXTS)))
+    out = tmp_path / "out.jsonl"
+    args = ["predict", str(trained_run.output_dir), "--input", str(source), "--text-key", "body", "--id-key", "doc"]
+    result = cli.invoke(main, [*args, "--top-k", "2", "--output", str(out), "--batch-size", "2", "-q"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["texts"] == len(TEXTS) and summary["output"] == str(out) and summary["texts_per_second"] > 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = textlstm.predict(trained_run.output_dir, TEXTS)
+    assert [r["id"] for r in rows] == [f"d{i}" for i in range(len(TEXTS))]
+    assert [r["text"] for r in rows] == TEXTS  # order kept although batches are sorted by length
+    for row, want in zip(rows, expected, strict=True):
+        assert row["label"] == want["label"]
+        assert list(row["probabilities"].values()) == pytest.approx(list(want["probabilities"].values()), abs=1e-5)
+        assert [t["label"] for t in row["top_k"]][0] == want["label"]
+        assert row["top_k"][0]["score"] >= row["top_k"][1]["score"]
+
+    before = out.read_bytes()
+    result = cli.invoke(main, [*args, "--output", str(out)])
+    assert result.exit_code == 2 and "already exists; expected a new file" in result.stderr
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # no temporary left
+
+
+def test_predict_csv_to_tsv_and_text_files(cli, trained_run, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text('id,review\n1,"great, superb film"\n2,"awful\tboring\nwaste"\n')
+    result = cli.invoke(
+        main,
+        ["predict", str(trained_run.output_dir), "--input", str(source), "--text-key", "review", "--id-key", "id"]
+        + ["--output-format", "tsv", "-q"],
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "id\tlabel\tscore\tneg\tpos\ttext"
+    cells = [line.split("\t") for line in lines[1:]]
+    assert [c[0] for c in cells] == ["1", "2"] and all(len(c) == 6 for c in cells)
+    assert cells[1][5] == "awful boring waste"  # tab and line break folded, columns intact
+    assert abs(float(cells[0][3]) + float(cells[0][4]) - 1) < 1e-5
+
+    plain = tmp_path / "in.txt"
+    plain.write_text("\n".join(TEXTS) + "\n")
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), "--input", str(plain), "--threshold", "0", "-q"])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == TEXTS
+    assert all(r["labels"] == ["neg", "pos"] for r in rows)  # every label reaches threshold 0
+
+
+@pytest.mark.parametrize(
+    ("files", "extra", "message"),
+    [
+        ({}, ["--input", "missing.jsonl"], "input file not found; expected an existing file"),
+        (
+            {"a.jsonl": '{"text": "x"}\n{"body": "y"}\n'},
+            ["--input", "a.jsonl"],
+            "line 2 has no --text-key 'text'; expected one of ['body']",
+        ),
+        ({"b.jsonl": '{"text": "x"}\n{oops\n'}, ["--input", "b.jsonl"], "b.jsonl line 2 is not valid JSON"),
+        (
+            {"c.jsonl": '{"text": 5}\n'},
+            ["--input", "c.jsonl"],
+            "'text' is not a string; expected a string; received 'int'",
+        ),
+        (
+            {"d.csv": "id,body\n1,x\n"},
+            ["--input", "d.csv"],
+            "row 2 has no --text-key 'text'; expected one of ['id', 'body']",
+        ),
+        ({"e.txt": "x\n"}, ["--input", "e.txt", "--id-key", "id"], "--id-key needs --input-format jsonl or csv"),
+        ({"f.txt": "x\n"}, ["--input", "f.txt", "some text"], "give texts as arguments or --input FILE, not both"),
+        ({"g.txt": ""}, ["--input", "g.txt"], "no texts to predict"),
+        ({"h.txt": b"caf\xe9\n"}, ["--input", "h.txt"], "h.txt is not valid UTF-8 at byte 3 (line 1)"),
+        ({}, ["x", "--threshold", "1.5"], "invalid --threshold; expected a probability in [0, 1]; received 1.5"),
+        ({}, ["x", "--top-k", "3"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels)"),
+        ({}, [], "no texts to predict; expected TEXT arguments, - for stdin lines, or --input FILE"),
+    ],
+)
+def test_predict_bad_input(
+    cli, trained_run, tmp_path: Path, monkeypatch, files: dict, extra: list, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), *extra, "--output", "out.jsonl"])
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_predict_without_model_uses_the_bundled_imdb_model(cli) -> None:
+    result = cli.invoke(main, ["predict", "loved it, a wonderful film", "a dull, boring waste of time"])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["label"] for r in rows] == ["pos", "neg"]
+    assert "bundled IMDB sentiment model" in result.stderr
+    manifest = json.loads((Path(textlstm.__file__).parent / "pretrained" / "imdb" / "manifest.json").read_text())
+    assert manifest["data"]["source"] == "aclImdb_labeled.tar.gz"  # built from IMDB, recorded beside it
+
+    result = cli.invoke(main, ["predict", "runs/no_such_model", "great"])
+    assert result.exit_code == 2
+    assert "error: model not found; expected a run directory or an export" in result.stderr

@@ -1,0 +1,194 @@
+"""`serve`: TensorFlow Serving's REST API on loopback, its errors, and new versions
+picked up without a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import textlstm
+
+SENTENCES = ["great superb film", "awful boring waste"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(proc: subprocess.Popen, text: str, seconds: float = 300) -> str:
+    """Read the server's stderr until a line containing ``text`` arrives (unbuffered, so
+    that select() never waits on a line already read into a buffer)."""
+    pending: bytes = getattr(proc, "pending", b"")
+    seen: list[str] = []
+    while True:
+        while b"\n" in pending:
+            raw, pending = pending.split(b"\n", 1)
+            line = raw.decode("utf-8", "replace")
+            seen.append(line)
+            if text in line:
+                proc.pending = pending  # type: ignore[attr-defined]
+                return line
+        ready, _, _ = select.select([proc.stderr], [], [], seconds)
+        assert ready, f"server did not log {text!r}; it logged: {seen[-5:]}"
+        chunk = os.read(proc.stderr.fileno(), 1 << 16)
+        assert chunk, f"server exited ({proc.poll()}) before logging {text!r}: {seen[-5:]}"
+        pending += chunk
+
+
+def _start(export_dir: Path, port: int, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "textlstm", "serve", str(export_dir), "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def _call(url: str, body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def server(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+    export_dir = tmp_path_factory.mktemp("serve") / "sentiment"
+    textlstm.export(trained_run.output_dir, export_dir)
+    port = _free_port()
+    proc = _start(export_dir, port, "--poll-seconds", "0.2", "--max-body-bytes", "4000")
+    try:
+        _wait_for(proc, "serving sentiment versions [1]")
+        yield f"http://127.0.0.1:{port}/v1/models/sentiment", export_dir, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_serve_status_metadata_and_predict(server, trained_run) -> None:
+    base, _, _ = server
+    status, body = _call(base)
+    assert status == 200
+    assert body["model_version_status"][0] == {
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
+    status, body = _call(base + "/metadata")
+    assert status == 200 and body["model_spec"] == {"name": "sentiment", "signature_name": "", "version": "1"}
+    signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["text"]["dtype"] == "DT_STRING"
+    assert signature["inputs"]["text"]["tensor_shape"] == {"dim": [{"size": "-1"}]}
+    assert signature["outputs"]["probabilities"]["dtype"] == "DT_FLOAT"
+
+    status, body = _call(base + ":predict", json.dumps({"instances": SENTENCES}).encode())
+    assert status == 200, body
+    expected = textlstm.predict(trained_run.output_dir, SENTENCES)
+    assert [p["label"] for p in body["predictions"]] == [e["label"] for e in expected] == ["pos", "neg"]
+    for prediction, want in zip(body["predictions"], expected, strict=True):
+        assert prediction["probabilities"] == pytest.approx(list(want["probabilities"].values()), abs=1e-5)
+        assert prediction["top_k_labels"][0] == want["label"]
+
+    status, columnar = _call(base + "/versions/1:predict", json.dumps({"inputs": {"text": SENTENCES}}).encode())
+    assert status == 200 and columnar["outputs"]["label"] == ["pos", "neg"]
+    status, named = _call(base + ":predict", json.dumps({"instances": [{"text": SENTENCES[0]}]}).encode())
+    assert status == 200 and named["predictions"][0]["label"] == "pos"
+
+
+def test_serve_concurrent_requests_all_answered(server) -> None:
+    base, _, _ = server
+    bodies = [json.dumps({"instances": [SENTENCES[i % 2]] * (1 + i % 3)}).encode() for i in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda b: _call(base + ":predict", b), bodies))
+    for i, (status, body) in enumerate(results):
+        assert status == 200, body
+        assert [p["label"] for p in body["predictions"]] == [["pos", "neg"][i % 2]] * (1 + i % 3)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        (":predict", b"{not json", 400, "JSON Parse error"),
+        (":predict", b'{"instances": [1, "a"]}', 400, "expected every instance to be a string"),
+        (":predict", b'{"instances": []}', 400, "expected a non-empty list of strings"),
+        (":predict", b'{"instances": ["a"], "signature_name": "other"}', 400, 'signature name: "other" not found'),
+        (":predict", b'{"texts": ["a"]}', 400, 'expected exactly one of "instances"'),
+        (":predict", b'{"instances": ["caf\xe9"]}', 400, "not valid UTF-8"),
+        (":predict", json.dumps({"instances": ["x" * 5000]}).encode(), 413, "over the limit of 4000 bytes"),
+        ("/versions/7:predict", b'{"instances": ["a"]}', 404, "Servable not found for request: Specific(sentiment, 7)"),
+        ("/versions/7", None, 404, "Specific(sentiment, 7)"),
+        ("/bogus/path", None, 404, "unknown path"),
+    ],
+)
+def test_serve_errors(server, path: str, body: bytes | None, status: int, message: str) -> None:
+    base, _, proc = server
+    got, answer = _call(base + path, body)
+    assert got == status and message in answer["error"], answer
+    assert proc.poll() is None  # still serving
+
+
+def test_serve_unknown_model_name(server) -> None:
+    base, _, _ = server
+    status, body = _call(base.replace("/sentiment", "/other") + ":predict", b'{"instances": ["a"]}')
+    assert status == 404 and body == {"error": "Servable not found for request: Latest(other)"}
+
+
+def test_serve_picks_up_a_new_version(server) -> None:
+    base, export_dir, proc = server
+    staging = export_dir.parent / ".staging"
+    shutil.copytree(export_dir / "1", staging)
+    staging.rename(export_dir / "2")  # how textlstm export publishes a version: one rename
+    _wait_for(proc, "picked up version(s) [2]")
+    status, body = _call(base)
+    assert status == 200 and [v["version"] for v in body["model_version_status"]] == ["2", "1"]
+    status, body = _call(base + "/metadata")
+    assert body["model_spec"]["version"] == "2"
+
+
+def test_serve_startup_errors(trained_run, tmp_path: Path) -> None:
+    port = _free_port()
+    missing = subprocess.run(
+        [sys.executable, "-m", "textlstm", "serve", str(tmp_path / "none"), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "error: export folder not found" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run(
+        [sys.executable, "-m", "textlstm", "serve", str(tmp_path / "empty"), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert empty.returncode == 2 and "holds no loadable SavedModel version" in empty.stderr
+
+    textlstm.export(trained_run.output_dir, tmp_path / "m")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        busy = subprocess.run(
+            [sys.executable, "-m", "textlstm", "serve", str(tmp_path / "m"), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert busy.returncode == 2
+    assert f"error: port {port} on 127.0.0.1 is in use; expected a free port" in busy.stderr

@@ -1,0 +1,187 @@
+"""Inputs and outputs of `predict` at scale: texts from arguments, stdin or a text, JSONL
+or CSV file (with an id passed through), results as JSON lines or TSV.
+
+Pure Python (no TensorFlow): readers stream, so a file of any size is read one line at a
+time, and stdin is read as it arrives.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import select
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from textlstm.errors import InputError, describe
+
+INPUT_FORMATS = ("text", "jsonl", "csv")
+OUTPUT_FORMATS = ("jsonl", "tsv")
+# Yielded between items when no more input is waiting on stdin: the batch so far is
+# predicted and written at once instead of waiting for a full batch (interactive use, pipes).
+FLUSH = None
+
+Item = tuple[Any, str]  # (id or None, text)
+
+
+def input_format(path: Path, fmt: str | None) -> str:
+    """The --input-format given, or the one the file extension implies (text otherwise)."""
+    if fmt is not None:
+        if fmt not in INPUT_FORMATS:
+            raise InputError(f"unknown --input-format; {describe(f'one of {list(INPUT_FORMATS)}', fmt)}")
+        return fmt
+    suffix = path.suffix.lower()
+    return {".jsonl": "jsonl", ".csv": "csv"}.get(suffix, "text")
+
+
+def read_file(
+    path: Path,
+    fmt: str,
+    text_key: str = "text",
+    id_key: str | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[Item]:
+    """Yield ``(id, text)`` from a text (one text a line), JSONL or CSV file, reporting the
+    bytes consumed to ``on_bytes`` (for a progress bar)."""
+    if not path.is_file():
+        raise InputError(f"input file not found; {describe('an existing file', str(path))}")
+    with open(path, "rb") as handle:
+        lines = _decoded_lines(handle, str(path), on_bytes)
+        if fmt == "text":
+            for line in lines:
+                yield None, line.rstrip("\r\n")
+        elif fmt == "jsonl":
+            yield from _jsonl(lines, str(path), text_key, id_key)
+        else:
+            yield from _csv(lines, str(path), text_key, id_key)
+
+
+def _decoded_lines(handle: IO[bytes], where: str, on_bytes: Callable[[int], None] | None) -> Iterator[str]:
+    offset = 0
+    for number, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{where} is not valid UTF-8 at byte {offset + exc.start} (line {number}); expected UTF-8 text"
+            ) from exc
+        offset += len(raw)
+        if on_bytes is not None:
+            on_bytes(len(raw))
+        yield line
+
+
+def _jsonl(lines: Iterator[str], where: str, text_key: str, id_key: str | None) -> Iterator[Item]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{where} line {number} is not valid JSON ({exc.msg}); expected one object per line"
+            ) from exc
+        if not isinstance(row, dict):
+            raise InputError(
+                f"{where} line {number} is a JSON {type(row).__name__}; expected an object with {text_key!r}"
+            )
+        yield _pick(row, list(row), where, f"line {number}", text_key, id_key)
+
+
+def _csv(lines: Iterator[str], where: str, text_key: str, id_key: str | None) -> Iterator[Item]:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise InputError(f"{where} is empty; expected a CSV file with a header row")
+    for number, values in enumerate(reader, start=2):
+        if not values:
+            continue
+        yield _pick(dict(zip(header, values, strict=False)), header, where, f"row {number}", text_key, id_key)
+
+
+def _pick(row: dict[str, Any], names: list[str], where: str, at: str, text_key: str, id_key: str | None) -> Item:
+    for key, what in ((text_key, "--text-key"), *(((id_key, "--id-key"),) if id_key else ())):
+        if key not in row:
+            raise InputError(f"{where} {at} has no {what} {key!r}; expected one of {names}")
+    text = row[text_key]
+    if not isinstance(text, str):
+        raise InputError(f"{where} {at}: {text_key!r} is not a string; {describe('a string', type(text).__name__)}")
+    return (row[id_key] if id_key else None), text
+
+
+def read_stdin(stream: IO[bytes]) -> Iterator[Item | None]:
+    """Yield ``(None, line)`` for each stdin line as soon as it arrives, and `FLUSH`
+    whenever no further input is waiting, so results keep pace with a slow producer."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        # An in-memory stream (tests, embedding): everything is already there.
+        for number, raw in enumerate(stream, start=1):
+            yield None, _decode_stdin(raw.rstrip(b"\n"), number)
+        yield FLUSH
+        return
+    pending = b""
+    number = 0
+    while True:
+        if not select.select([fd], [], [], 0)[0]:
+            yield FLUSH
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            number += 1
+            yield None, _decode_stdin(raw, number)
+    if pending:
+        yield None, _decode_stdin(pending, number + 1)
+    yield FLUSH
+
+
+def _decode_stdin(raw: bytes, number: int) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stdin line {number} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
+
+
+class RecordWriter:
+    """Writes prediction records as JSON lines or TSV (a header row, then one row per text:
+    the id if any, label, score, one probability column per label, then the text)."""
+
+    def __init__(self, stream: IO[str], fmt: str, labels: list[str], with_id: bool) -> None:
+        if fmt not in OUTPUT_FORMATS:
+            raise InputError(f"unknown --output-format; {describe(f'one of {list(OUTPUT_FORMATS)}', fmt)}")
+        self.stream = stream
+        self.format = fmt
+        self.labels = labels
+        self.with_id = with_id
+        self.written = 0
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        """Write one batch and flush it, so a reader downstream of a pipe sees it now."""
+        if self.format == "tsv" and not self.written and records:
+            columns = [*(["id"] if self.with_id else []), "label", "score", *self.labels, "text"]
+            self.stream.write("\t".join(_tsv_cell(c) for c in columns) + "\n")
+        self.written += len(records)
+        for record in records:
+            if self.format == "jsonl":
+                self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+                continue
+            probabilities = record["probabilities"]
+            cells = [
+                *([record["id"]] if self.with_id else []),
+                record["label"],
+                f"{record['score']:.6f}",
+                *(f"{probabilities[name]:.6f}" for name in self.labels),
+                record["text"],
+            ]
+            self.stream.write("\t".join(_tsv_cell(c) for c in cells) + "\n")
+        self.stream.flush()
+
+
+def _tsv_cell(value: Any) -> str:
+    # Tabs and line breaks inside a text would shift columns or rows.
+    return " ".join(str(value).split()) if any(c in str(value) for c in "\t\r\n") else str(value)

@@ -1,0 +1,395 @@
+"""`textlstm serve`: TensorFlow Serving's REST API for an export folder, on aiohttp.
+
+Endpoints, as TensorFlow Serving answers them for a string-in ``serving_default``:
+
+* ``GET  /v1/models/NAME[/versions/N]``: version status;
+* ``GET  /v1/models/NAME[/versions/N]/metadata``: the signature definitions;
+* ``POST /v1/models/NAME[/versions/N]:predict``: ``{"instances": [...]}`` (row format,
+  answered with ``{"predictions": [...]}``) or ``{"inputs": ...}`` (columnar, answered
+  with ``{"outputs": {...}}``).
+
+Errors are ``{"error": "..."}`` with 400 (bad JSON, shape or type), 404 (unknown model or
+version) or 413 (body over the limit). Requests that arrive together are predicted in one
+batch; a new version folder is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+from tensorflow.core.framework import types_pb2
+
+from textlstm import artifacts
+from textlstm.errors import ModelDirError, ServeError, describe
+from textlstm.runtime import tensorflow
+
+tf = tensorflow()
+log = logging.getLogger(__name__)
+SIGNATURE = "serving_default"
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>/metadata|:predict)?$")
+
+
+class RequestError(Exception):
+    """A request the server answers with an HTTP error status and ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Servable:
+    """One loaded version folder."""
+
+    version: int
+    path: Path
+    function: Any
+    input_name: str
+    output_names: list[str]
+    signature_def: dict[str, Any]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def run(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Predict a batch of texts (called in the worker thread)."""
+        out = self.function(**{self.input_name: tf.constant(texts, dtype=tf.string)})
+        return {key: value.numpy() for key, value in out.items()}
+
+
+def _load(path: Path, version: int) -> Servable:
+    loaded = tf.saved_model.load(str(path))
+    if SIGNATURE not in loaded.signatures:
+        raise ModelDirError(f"{path} has no {SIGNATURE} signature; expected an export written by textlstm export")
+    function = loaded.signatures[SIGNATURE]
+    inputs = function.structured_input_signature[1]
+    if len(inputs) != 1:
+        raise ModelDirError(f"{path} takes inputs {sorted(inputs)}; expected one string input")
+    input_name, spec = next(iter(inputs.items()))
+    outputs = function.structured_outputs
+
+    def describe_tensor(name: str, tensor: Any) -> dict[str, Any]:
+        dims = [{"size": str(-1 if d is None else d)} for d in tensor.shape.as_list()]
+        dtype = types_pb2.DataType.Name(tensor.dtype.as_datatype_enum)  # DT_STRING, DT_FLOAT ...
+        return {"dtype": dtype, "tensor_shape": {"dim": dims}, "name": name}
+
+    signature_def = {
+        "inputs": {input_name: describe_tensor(f"{SIGNATURE}_{input_name}:0", spec)},
+        "outputs": {
+            key: describe_tensor(f"StatefulPartitionedCall:{i}", t) for i, (key, t) in enumerate(outputs.items())
+        },
+        "method_name": "tensorflow/serving/predict",
+    }
+    # Keep `loaded` alive through the function's captured variables.
+    function._textlstm_owner = loaded  # noqa: SLF001
+    return Servable(version, path, function, input_name, sorted(outputs), signature_def)
+
+
+class Repository:
+    """The version folders of an export directory, loaded as they appear."""
+
+    def __init__(self, export_dir: Path, name: str) -> None:
+        self.export_dir = export_dir
+        self.name = name
+        self.versions: dict[int, Servable] = {}
+        self.failed: dict[int, str] = {}
+
+    def scan(self) -> list[tuple[int, Path]]:
+        """Integer version folders holding a saved_model.pb, lowest first."""
+        if not self.export_dir.is_dir():
+            return []
+        found = []
+        for child in self.export_dir.iterdir():
+            if child.name.isdigit() and (child / artifacts.SAVED_MODEL_FILE).is_file():
+                found.append((int(child.name), child))
+        return sorted(found)
+
+    def refresh(self) -> list[int]:
+        """Load versions that appeared, forget those removed; return the new ones."""
+        present = dict(self.scan())
+        for gone in set(self.versions) - set(present):
+            log.info("version %d of %s disappeared; unloading it", gone, self.name)
+            del self.versions[gone]
+        added = []
+        for version, path in sorted(present.items()):
+            if version in self.versions or version in self.failed:
+                continue
+            try:
+                self.versions[version] = _load(path, version)
+                added.append(version)
+                log.info("loaded %s version %d from %s", self.name, version, path)
+            except Exception as exc:  # a broken folder must not take the others down
+                self.failed[version] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.warning("cannot load %s: %s", path, self.failed[version])
+        return added
+
+    def get(self, version: str | None) -> Servable:
+        """The requested version, or the highest one; RequestError 404 if absent."""
+        if version is None:
+            if not self.versions:
+                raise RequestError(404, f"Servable not found for request: Latest({self.name})")
+            return self.versions[max(self.versions)]
+        if not version.isdigit() or int(version) not in self.versions:
+            raise RequestError(404, f"Servable not found for request: Specific({self.name}, {version})")
+        return self.versions[int(version)]
+
+
+class Batcher:
+    """Gathers texts from requests that arrive together into one model call."""
+
+    def __init__(self, max_batch: int, delay_seconds: float) -> None:
+        self.max_batch = max_batch
+        self.delay = delay_seconds
+        self.queue: asyncio.Queue[tuple[Servable, list[str], asyncio.Future]] = asyncio.Queue()
+        # One thread: TensorFlow already uses every core inside a call.
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="textlstm-predict")
+
+    async def predict(self, servable: Servable, texts: list[str]) -> dict[str, np.ndarray]:
+        """Queue a request's texts and wait for its slice of the batch's outputs."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self.queue.put((servable, texts, future))
+        return await future
+
+    async def run(self) -> None:
+        """Forever: take the first waiting request, add those that arrive within the delay
+        (same version, up to max_batch texts), predict them together, hand out results."""
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self.queue.get()
+            group = [first]
+            size = len(first[1])
+            deadline = loop.time() + self.delay
+            while size < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                if item[0] is not first[0]:
+                    await self._predict([item])  # another version: its own batch
+                    continue
+                group.append(item)
+                size += len(item[1])
+            await self._predict(group)
+
+    async def _predict(self, group: list[tuple[Servable, list[str], asyncio.Future]]) -> None:
+        servable = group[0][0]
+        texts = [text for _, request_texts, _ in group for text in request_texts]
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(self.executor, servable.run, texts)
+        except Exception as exc:  # hand the failure to every waiting request
+            for _, _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        start = 0
+        for _, request_texts, future in group:
+            end = start + len(request_texts)
+            if not future.done():
+                future.set_result({key: value[start:end] for key, value in outputs.items()})
+            start = end
+
+
+def _jsonable(value: Any) -> Any:
+    """A tensor's value (or a row of it) as JSON: strings decoded, numbers as numbers."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return [_jsonable(v) for v in value]
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _texts(body: Any, servable: Servable) -> tuple[list[str], bool]:
+    """The texts of a predict request and whether it used the row ("instances") format."""
+    if not isinstance(body, dict):
+        raise RequestError(400, 'expected a JSON object with "instances" or "inputs"')
+    signature = body.get("signature_name", SIGNATURE) or SIGNATURE
+    if signature != SIGNATURE:
+        raise RequestError(400, f'Serving signature name: "{signature}" not found in signature def')
+    if ("instances" in body) == ("inputs" in body):
+        raise RequestError(400, 'expected exactly one of "instances" (row format) or "inputs" (columnar format)')
+    rows = "instances" in body
+    values = body["instances"] if rows else body["inputs"]
+    if rows and isinstance(values, list):
+        values = [
+            v[servable.input_name] if isinstance(v, dict) and set(v) == {servable.input_name} else v for v in values
+        ]
+    if not rows and isinstance(values, dict):
+        if set(values) != {servable.input_name}:
+            raise RequestError(400, f"expected the input {servable.input_name!r}; received {sorted(values)}")
+        values = values[servable.input_name]
+    if not rows and isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not values:
+        raise RequestError(400, "expected a non-empty list of strings (shape [None])")
+    if not all(isinstance(v, str) for v in values):
+        bad = next(type(v).__name__ for v in values if not isinstance(v, str))
+        raise RequestError(400, f"expected every instance to be a string (DT_STRING, shape [None]); received a {bad}")
+    return values, rows
+
+
+def make_app(repository: Repository, batcher: Batcher, max_body_bytes: int) -> web.Application:
+    """The aiohttp application serving one model name."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            return await _dispatch(request)
+        except RequestError as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response(
+                {"error": f"request body over the limit of {max_body_bytes} bytes; expected a smaller request"},
+                status=413,
+            )
+        except Exception as exc:  # never let one request crash the server
+            log.exception("request failed")
+            return web.json_response({"error": f"internal error: {type(exc).__name__}: {exc}"}, status=500)
+
+    async def _dispatch(request: web.Request) -> web.Response:
+        match = _PATH.match(request.match_info["tail"])
+        if match is None:
+            raise RequestError(
+                404, f"unknown path {request.path}; expected /v1/models/NAME[/versions/N][:predict|/metadata]"
+            )
+        if match["name"] != repository.name:
+            raise RequestError(404, f"Servable not found for request: Latest({match['name']})")
+        action = match["action"]
+        if action == ":predict":
+            if request.method != "POST":
+                raise RequestError(405, "predict expects POST")
+            servable = repository.get(match["version"])
+            raw = await request.read()
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise RequestError(400, f"request body is not valid UTF-8 (byte {exc.start}); expected JSON") from exc
+            except json.JSONDecodeError as exc:
+                raise RequestError(400, f"JSON Parse error: {exc.msg} at offset {exc.pos}") from exc
+            texts, rows = _texts(body, servable)
+            outputs = await batcher.predict(servable, texts)
+            if rows:
+                names = servable.output_names
+                predictions = [{k: _jsonable(outputs[k][i]) for k in names} for i in range(len(texts))]
+                return web.json_response({"predictions": predictions})
+            return web.json_response({"outputs": {k: _jsonable(v) for k, v in outputs.items()}})
+        if request.method != "GET":
+            raise RequestError(405, "expected GET")
+        if action == "/metadata":
+            servable = repository.get(match["version"])
+            return web.json_response(
+                {
+                    "model_spec": {"name": repository.name, "signature_name": "", "version": str(servable.version)},
+                    "metadata": {"signature_def": {"signature_def": {SIGNATURE: servable.signature_def}}},
+                }
+            )
+        versions = [repository.get(match["version"])] if match["version"] else list(repository.versions.values())
+        if not versions:
+            raise RequestError(404, f"Servable not found for request: Latest({repository.name})")
+        return web.json_response(
+            {
+                "model_version_status": [
+                    {
+                        "version": str(s.version),
+                        "state": "AVAILABLE",
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
+                    for s in sorted(versions, key=lambda s: -s.version)
+                ]
+            }
+        )
+
+    app = web.Application(client_max_size=max_body_bytes)
+    app.router.add_route("*", "/v1/models/{tail:.*}", handle)
+    return app
+
+
+def serve(
+    export_dir: str | Path,
+    name: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_batch: int = 64,
+    batch_delay_ms: float = 2.0,
+    poll_seconds: float = 2.0,
+) -> None:
+    """Serve the export folder until interrupted (see the module docstring).
+
+    ``name`` defaults to the folder's name. Requests arriving within ``batch_delay_ms`` of
+    each other share one model call of up to ``max_batch`` texts. The folder is scanned
+    every ``poll_seconds`` for new version folders, which are loaded and become the
+    default (highest) version without a restart.
+    """
+    export_dir = Path(export_dir)
+    if not export_dir.is_dir():
+        raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
+    name = name or export_dir.resolve().name
+    repository = Repository(export_dir, name)
+    repository.refresh()
+    if not repository.versions:
+        problems = "; ".join(f"{v}: {m}" for v, m in repository.failed.items())
+        raise ServeError(
+            f"{export_dir} holds no loadable SavedModel version; expected folders like {export_dir}/1 written by "
+            f"textlstm export{' (' + problems + ')' if problems else ''}"
+        )
+    asyncio.run(_main(repository, host, port, max_body_bytes, max_batch, batch_delay_ms / 1000.0, poll_seconds))
+
+
+async def _main(
+    repository: Repository, host: str, port: int, max_body_bytes: int, max_batch: int, delay: float, poll: float
+) -> None:
+    batcher = Batcher(max_batch, delay)
+    runner = web.AppRunner(make_app(repository, batcher, max_body_bytes), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is in use; expected a free port (choose one with --port)") from exc
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    log.info(
+        "serving %s versions %s on http://%s:%d/v1/models/%s",
+        repository.name,
+        sorted(repository.versions),
+        host,
+        port,
+        repository.name,
+    )
+    tasks = [asyncio.create_task(batcher.run()), asyncio.create_task(_watch(repository, batcher, poll))]
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await runner.cleanup()
+        batcher.executor.shutdown(wait=False)
+
+
+async def _watch(repository: Repository, batcher: Batcher, poll: float) -> None:
+    """Load new version folders as they appear (in the worker thread: loading is slow)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(poll)
+        started = time.time()
+        added = await loop.run_in_executor(batcher.executor, repository.refresh)
+        if added:
+            log.info("picked up version(s) %s in %.1f s", added, time.time() - started)
