@@ -153,7 +153,7 @@ CASES = [
         "label sets in a single-label run",
         _write("ml.jsonl", '{"text": "a", "label": ["x", "y"]}\n{"text": "b", "label": ["y"]}\n'),
         ["--set", "data.multi_label=false"],
-        r"has examples with several labels; expected one label per example",
+        r"ml\.jsonl example 0 has 2 labels \['x', 'y'\]; expected one label per example",
     ),
     ("missing source", lambda folder: folder / "nothing.csv", [], r"data source not found; expected an existing file"),
     ("unknown scheme", lambda folder: Path("s3:bucket/x"), [], r"unknown data source scheme 's3:'"),

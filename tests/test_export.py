@@ -137,9 +137,11 @@ def test_export_verify_top_k_and_curl_example(cli, trained_run, tmp_path: Path) 
     ("extra", "message"),
     [
         (["--top-k", "3"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels); received 3"),
-        (["--top-k", "0"], "invalid --top-k; expected an integer from 1 to 2"),
-        (["--version", "latest"], "expected auto or an integer >= 1; received 'latest'"),
-        (["--version", "0"], "expected auto or an integer >= 1; received '0'"),
+        (["--top-k", "0"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels); received 0"),
+        (["--version", "latest"], "invalid --version; expected auto or an integer >= 1; received 'latest'"),
+        (["--version", "0"], "invalid --version; expected auto or an integer >= 1; received '0'"),
+        (["--version", "\u00b2"], "invalid --version; expected auto or an integer >= 1; received '\u00b2'"),
+        (["--name", "a:b"], "invalid model name; expected a name without / or :; received 'a:b'"),
     ],
 )
 def test_export_bad_options(cli, trained_run, tmp_path: Path, extra: list[str], message: str) -> None:
@@ -147,7 +149,7 @@ def test_export_bad_options(cli, trained_run, tmp_path: Path, extra: list[str], 
 
     result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(tmp_path / "exp"), *extra])
     assert result.exit_code == 2
-    assert message in result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {message}"]
     assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,13 @@ def test_multilabel_label_sep_with_label_map(tmp_path: Path) -> None:
     assert _labels(path, **options) == [("World", "Sports"), ("Sports",)]
     assert open_source(str(path), ReadOptions(**options)).multi_label() is True
     assert open_source(str(path), ReadOptions(label_column="tags")).multi_label() is False
+
+
+def test_multilabel_label_sep_then_regex_per_label(tmp_path: Path) -> None:
+    path = tmp_path / "tags.csv"
+    path.write_text("text,label\nfirst,cat:1|dog:2\nsecond,dog:3\n")
+    options = {"label_sep": "|", "label_regex": r"(\w+):", "label_map": {"cat": "feline"}}
+    assert _labels(path, **options) == [("feline", "dog"), ("dog",)]
 
 
 def test_multilabel_fasttext_several_labels(tmp_path: Path) -> None:
@@ -176,9 +184,7 @@ def test_multilabel_mode_conflicts(cli, tagged: Path, tagged_run: Path, trained_
     args = ["train", "--data", str(tagged / "train.jsonl"), "--output-dir", str(tmp_path / "r")]
     result = cli.invoke(main, [*args, "--set", "data.multi_label=false"])
     assert result.exit_code == 2
-    assert "has examples with several labels; expected one label per example with data.multi_label=false" in (
-        result.stderr
-    )
+    assert re.search(r"train\.jsonl example \d+ has [23] labels \[.*\]; expected one label per example", result.stderr)
     assert not (tmp_path / "r").exists()
     # A multi-label model reads single-label data as one-label sets.
     result = cli.invoke(main, ["evaluate", str(tagged_run), "--data", str(tagged / "single.csv"), "-q"])

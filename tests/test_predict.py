@@ -93,6 +93,12 @@ def test_predict_csv_to_tsv_and_text_files(cli, trained_run, tmp_path: Path) -> 
     assert cells[1][5] == "awful boring waste"  # tab and line break folded, columns intact
     assert abs(float(cells[0][3]) + float(cells[0][4]) - 1) < 1e-5
 
+    long_review = tmp_path / "long.csv"
+    long_review.write_text('\ufefftext\n"' + "great " * 40_000 + '"\n')  # a BOM and a 240 kB field
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), "--input", str(long_review), "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["label"] == "pos"
+
     plain = tmp_path / "in.txt"
     plain.write_text("\n".join(TEXTS) + "\n")
     result = cli.invoke(main, ["predict", str(trained_run.output_dir), "--input", str(plain), "--threshold", "0", "-q"])
@@ -129,6 +135,7 @@ def test_predict_csv_to_tsv_and_text_files(cli, trained_run, tmp_path: Path) -> 
         ({}, ["x", "--threshold", "1.5"], "invalid --threshold; expected a probability in [0, 1]; received 1.5"),
         ({}, ["x", "--top-k", "3"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels)"),
         ({}, [], "no texts to predict; expected TEXT arguments, - for stdin lines, or --input FILE"),
+        ({"s.csv": "id,text\n1\n"}, ["--input", "s.csv"], "s.csv row 2 has 1 fields; expected 2, like the header"),
     ],
 )
 def test_predict_bad_input(
@@ -153,6 +160,7 @@ def test_predict_without_model_uses_the_bundled_imdb_model(cli) -> None:
     manifest = json.loads((Path(textlstm.__file__).parent / "pretrained" / "imdb" / "manifest.json").read_text())
     assert manifest["data"]["source"] == "aclImdb_labeled.tar.gz"  # built from IMDB, recorded beside it
 
-    result = cli.invoke(main, ["predict", "runs/no_such_model", "great"])
-    assert result.exit_code == 2
-    assert "error: model not found; expected a run directory or an export" in result.stderr
+    for args in (["runs/no_such_model", "great"], ["runs_imdb", "-"], ["runs_imdb", "--input", "x.txt"]):
+        result = cli.invoke(main, ["predict", *args])
+        assert result.exit_code == 2, args
+        assert "error: model not found; expected a run directory or an export" in result.stderr, args

@@ -49,6 +49,17 @@ def _wait_for(proc: subprocess.Popen, text: str, seconds: float = 300) -> str:
         pending += chunk
 
 
+def _drain(proc: subprocess.Popen) -> None:
+    """Forget every log line the server has written so far."""
+    pending: bytes = getattr(proc, "pending", b"")
+    while select.select([proc.stderr], [], [], 0)[0]:
+        chunk = os.read(proc.stderr.fileno(), 1 << 16)
+        if not chunk:
+            break
+        pending += chunk
+    proc.pending = pending.rsplit(b"\n", 1)[-1] if b"\n" in pending else pending  # type: ignore[attr-defined]
+
+
 def _start(export_dir: Path, port: int, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen(
@@ -73,7 +84,7 @@ def server(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     export_dir = tmp_path_factory.mktemp("serve") / "sentiment"
     textlstm.export(trained_run.output_dir, export_dir)
     port = _free_port()
-    proc = _start(export_dir, port, "--poll-seconds", "0.2", "--max-body-bytes", "4000")
+    proc = _start(export_dir, port, "--poll-seconds", "0.2", "--max-body-bytes", "4000", "--max-batch", "4", "-v")
     try:
         _wait_for(proc, "serving sentiment versions [1]")
         yield f"http://127.0.0.1:{port}/v1/models/sentiment", export_dir, proc
@@ -115,11 +126,21 @@ def test_serve_status_metadata_and_predict(server, trained_run) -> None:
 def test_serve_concurrent_requests_all_answered(server) -> None:
     base, _, _ = server
     bodies = [json.dumps({"instances": [SENTENCES[i % 2]] * (1 + i % 3)}).encode() for i in range(24)]
+    _drain(server[2])
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda b: _call(base + ":predict", b), bodies))
     for i, (status, body) in enumerate(results):
         assert status == 200, body
         assert [p["label"] for p in body["predictions"]] == [["pos", "neg"][i % 2]] * (1 + i % 3)
+    # The server logs each model call (-v): requests that waited together shared one.
+    batches = []
+    while len(batches) < 2 or sum(b[1] for b in batches) < len(bodies):
+        line = _wait_for(server[2], "batch of ")
+        texts, requests = (int(w) for w in line.split() if w.isdigit())
+        batches.append((texts, requests))
+    assert sum(b[1] for b in batches) == len(bodies)
+    assert any(requests > 1 for _, requests in batches), batches
+    assert max(texts for texts, _ in batches) <= 4 + 2  # max_batch, plus the last request's overshoot
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -189,16 +190,24 @@ def find_saved_model(path: str | Path) -> Path | None:
         return path
     if path.is_dir():
         versions = sorted(
-            (int(p.name), p) for p in path.iterdir() if p.name.isdigit() and (p / SAVED_MODEL_FILE).is_file()
+            (int(p.name), p) for p in path.iterdir() if is_version_name(p.name) and (p / SAVED_MODEL_FILE).is_file()
         )
         if versions:
             return versions[-1][1]
     return None
 
 
+def is_version_name(name: str) -> bool:
+    """True for an integer version folder name as TensorFlow Serving reads them ("12").
+
+    ``str.isdigit`` is not enough: it accepts "²", which ``int`` rejects.
+    """
+    return re.fullmatch(r"[0-9]+", name) is not None
+
+
 def next_version(export_dir: Path) -> int:
     """The next free integer version in an export directory (1 for a new one)."""
     if not export_dir.is_dir():
         return 1
-    taken = [int(p.name) for p in export_dir.iterdir() if p.name.isdigit()]
+    taken = [int(p.name) for p in export_dir.iterdir() if is_version_name(p.name)]
     return max(taken, default=0) + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Any, Callable
 
@@ -332,26 +333,16 @@ def predict(
         "output": output,
         "output_format": output_format,
     }
-    # A bar only where someone watches it: a file read into --output, on a terminal.
-    if input_path is None or output is None or level > logging.INFO or not sys.stderr.isatty():
-        summary = predict_command(model, texts, **options)
-    else:
-        from pathlib import Path
-
-        size = Path(input_path).stat().st_size if Path(input_path).is_file() else 0
-        with click.progressbar(length=size, label="predicting", file=sys.stderr) as bar:
-            summary = predict_command(model, texts, on_bytes=bar.update, **options)
+    # A progress line only where someone watches it: a file read into --output, on a terminal.
+    progress = input_path is not None and output is not None and level <= logging.INFO and sys.stderr.isatty()
+    try:
+        summary = predict_command(model, texts, progress=progress, **options)
+    except BrokenPipeError:
+        # The reader stopped (`| head`): end quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     if output is not None:
         _print_json(summary)
-
-
-def _version(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
-    """--version: "auto" (None) or an integer >= 1."""
-    if value == "auto":
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"expected auto or an integer >= 1; received {value!r}")
-    return int(value)
 
 
 @main.command(
@@ -374,7 +365,6 @@ Examples:
     default="auto",
     show_default=True,
     metavar="auto|N",
-    callback=_version,
     help="Version folder to write (auto: next free integer).",
 )
 @click.option("--top-k", type=int, metavar="K", help="Labels in the top_k outputs (default: min(5, number of labels)).")
@@ -386,7 +376,7 @@ def export(
     model_dir: str,
     export_dir: str,
     name: str | None,
-    version: int | None,
+    version: str,
     top_k: int | None,
     verify: bool,
     verbose: int,
@@ -401,9 +391,9 @@ def export(
     command for TensorFlow Serving's REST API with the response to expect.
     """
     _setup_logging(verbose, quiet)
-    from textlstm.saved_model import export_model
+    from textlstm.saved_model import export_model, parse_version
 
-    result = export_model(model_dir, export_dir, version, top_k=top_k, name=name, verify=verify)
+    result = export_model(model_dir, export_dir, parse_version(version), top_k=top_k, name=name, verify=verify)
     _print_json(result.summary())
 
 

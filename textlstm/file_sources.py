@@ -201,20 +201,24 @@ class FileSource(Source):
         if isinstance(raw, (list, tuple)):
             # A list of labels (JSON, parquet); an empty list is an example with no label set.
             return tuple(dict.fromkeys(self._one_label(value, row) for value in raw))
-        label = self._one_label(raw, row)
         if self.options.label_sep is None:
-            return label
-        parts = [part.strip() for part in label.split(self.options.label_sep)]
+            return self._one_label(raw, row)
+        # Split the raw field first: --label-regex and --label-map apply to each label.
+        parts = [part.strip() for part in self._field(raw, row).split(self.options.label_sep)]
         return tuple(dict.fromkeys(self._one_label(part, row) for part in parts if part))
 
-    def _one_label(self, raw: Any, row: int) -> str:
+    def _field(self, raw: Any, row: int) -> str:
+        """The label field as text; DataError when it is missing."""
         if raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == "":
             raise DataError(f"{self.spec} row {row} has no label; expected a label in every row")
         if isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
         if isinstance(raw, (dict, list, tuple)):
             raise DataError(f"{self.spec} row {row} has a nested label; {describe('a label or a list of labels', raw)}")
-        label = str(raw).strip()
+        return str(raw).strip()
+
+    def _one_label(self, raw: Any, row: int) -> str:
+        label = self._field(raw, row)
         if self._regex is not None:
             match = self._regex.search(label)
             if match is None:
@@ -244,7 +248,7 @@ class FileSource(Source):
         def find(wanted: str, what: str) -> str:
             if wanted in names:
                 return wanted
-            if wanted.isdigit() and int(wanted) < len(names):
+            if re.fullmatch(r"[0-9]+", wanted) and int(wanted) < len(names):
                 return names[int(wanted)]
             raise DataError(
                 f"{self.spec} has no {what} column {wanted!r}; expected one of {names} (or a 0-based index)"
@@ -423,9 +427,10 @@ class HfDiskSource(FileSource):
         def named(key: str, value: Any) -> Any:
             if key not in names or value is None:
                 return value
+            # -1 is how a ClassLabel stores "no label": keep it missing, not the last name.
             if isinstance(value, list):
-                return [names[key][v] for v in value]
-            return names[key][value]
+                return [names[key][v] if v >= 0 else None for v in value]
+            return names[key][value] if value >= 0 else None
 
         for row in dataset:
             yield {key: named(key, value) for key, value in row.items()}

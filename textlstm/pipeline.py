@@ -67,11 +67,12 @@ def labelled_examples(
     size = source.count(split) if limit is not None else None
     if limit is not None and size is not None:
         keep = min(1.0, limit / max(size, 1))
-    share = {"all": 1.0, "train": 1.0 - val_fraction, "val": val_fraction}
-    bounds = {
-        part: math.inf if limit is None else limit if part == "all" else max(1, round(limit * share[part]))
-        for part in parts
-    }
+    bounds: dict[str, float] = dict.fromkeys(parts, math.inf)
+    if limit is not None:
+        # The parts add up to exactly `limit`; a hold-out that is asked for gets at least one.
+        val_bound = max(1, round(limit * val_fraction)) if val_fraction > 0 else 0
+        share = {"all": limit, "train": limit - val_bound, "val": val_bound}
+        bounds = {part: share[part] for part in parts}
     taken = dict.fromkeys(parts, 0)
     for key, text, label in source.examples(split):
         u = holdout_value(key, seed)
@@ -96,10 +97,12 @@ def _target(source: Source, key: str, label: Label, index: dict[str, int], names
         target[[index[name] for name in wanted]] = 1.0
         return target
     if not isinstance(label, str):
-        raise DataError(
-            f"{source.spec} example {key} has {len(label)} labels {list(label)}; expected one label "
-            "per example, or a multi-label run (data.multi_label=true)"
-        )
+        if len(label) != 1:
+            raise DataError(
+                f"{source.spec} example {key} has {len(label)} labels {list(label)}; expected one label "
+                "per example, or a multi-label run (data.multi_label=true)"
+            )
+        label = label[0]
     if label not in index:
         raise DataError(f"{source.spec} has an example labelled {label!r}; expected one of {names}")
     return index[label]

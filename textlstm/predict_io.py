@@ -70,7 +70,7 @@ def _decoded_lines(handle: IO[bytes], where: str, on_bytes: Callable[[int], None
         offset += len(raw)
         if on_bytes is not None:
             on_bytes(len(raw))
-        yield line
+        yield line.lstrip("\ufeff") if number == 1 else line  # a UTF-8 byte-order mark is not text
 
 
 def _jsonl(lines: Iterator[str], where: str, text_key: str, id_key: str | None) -> Iterator[Item]:
@@ -91,14 +91,24 @@ def _jsonl(lines: Iterator[str], where: str, text_key: str, id_key: str | None) 
 
 
 def _csv(lines: Iterator[str], where: str, text_key: str, id_key: str | None) -> Iterator[Item]:
+    # Reviews can be longer than csv's default field limit of 128 KiB.
+    csv.field_size_limit(1 << 30)
     reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
-        raise InputError(f"{where} is empty; expected a CSV file with a header row")
-    for number, values in enumerate(reader, start=2):
-        if not values:
-            continue
-        yield _pick(dict(zip(header, values, strict=False)), header, where, f"row {number}", text_key, id_key)
+    number = 0
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise InputError(f"{where} is empty; expected a CSV file with a header row")
+        for number, values in enumerate(reader, start=2):
+            if not values:
+                continue
+            if len(values) != len(header):
+                raise InputError(
+                    f"{where} row {number} has {len(values)} fields; expected {len(header)}, like the header {header}"
+                )
+            yield _pick(dict(zip(header, values, strict=True)), header, where, f"row {number}", text_key, id_key)
+    except csv.Error as exc:
+        raise InputError(f"{where} row {number + 1} is not valid CSV ({exc}); expected comma-separated fields") from exc
 
 
 def _pick(row: dict[str, Any], names: list[str], where: str, at: str, text_key: str, id_key: str | None) -> Item:
@@ -122,7 +132,7 @@ def read_stdin(stream: IO[bytes]) -> Iterator[Item | None]:
             yield None, _decode_stdin(raw.rstrip(b"\n"), number)
         yield FLUSH
         return
-    pending = b""
+    pending = bytearray()
     number = 0
     while True:
         if not select.select([fd], [], [], 0)[0]:
@@ -131,12 +141,15 @@ def read_stdin(stream: IO[bytes]) -> Iterator[Item | None]:
         if not chunk:
             break
         pending += chunk
-        *complete, pending = pending.split(b"\n")
+        if b"\n" not in chunk:
+            continue  # a long line still arriving: don't split the whole buffer again
+        *complete, rest = bytes(pending).split(b"\n")
+        pending = bytearray(rest)
         for raw in complete:
             number += 1
             yield None, _decode_stdin(raw, number)
     if pending:
-        yield None, _decode_stdin(pending, number + 1)
+        yield None, _decode_stdin(bytes(pending), number + 1)
     yield FLUSH
 
 
@@ -147,23 +160,67 @@ def _decode_stdin(raw: bytes, number: int) -> str:
         raise InputError(f"stdin line {number} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
 
 
+class Progress:
+    """A one-line progress display on a terminal's stderr: share of the input file read."""
+
+    def __init__(self, total_bytes: int, stream: IO[str]) -> None:
+        self.total = max(total_bytes, 1)
+        self.done = 0
+        self.stream = stream
+        self.shown = -1
+
+    def update(self, count: int) -> None:
+        """Account for ``count`` more bytes read; redraw when the percentage changes."""
+        self.done += count
+        percent = min(100, self.done * 100 // self.total)
+        if percent != self.shown:
+            self.shown = percent
+            self.stream.write(f"\rpredicting: {percent:3d} %")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """End the progress line."""
+        if self.shown >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 class RecordWriter:
     """Writes prediction records as JSON lines or TSV (a header row, then one row per text:
-    the id if any, label, score, one probability column per label, then the text)."""
+    the id if any, label, score, ``labels`` and ``top_k`` when asked for (joined with |),
+    one probability column per label, then the text)."""
 
-    def __init__(self, stream: IO[str], fmt: str, labels: list[str], with_id: bool) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        fmt: str,
+        labels: list[str],
+        with_id: bool,
+        with_labels: bool = False,
+        with_top_k: bool = False,
+    ) -> None:
         if fmt not in OUTPUT_FORMATS:
             raise InputError(f"unknown --output-format; {describe(f'one of {list(OUTPUT_FORMATS)}', fmt)}")
         self.stream = stream
         self.format = fmt
         self.labels = labels
         self.with_id = with_id
+        self.with_labels = with_labels
+        self.with_top_k = with_top_k
         self.written = 0
 
     def write(self, records: list[dict[str, Any]]) -> None:
         """Write one batch and flush it, so a reader downstream of a pipe sees it now."""
         if self.format == "tsv" and not self.written and records:
-            columns = [*(["id"] if self.with_id else []), "label", "score", *self.labels, "text"]
+            columns = [
+                *(["id"] if self.with_id else []),
+                "label",
+                "score",
+                *(["labels"] if self.with_labels else []),
+                *(["top_k"] if self.with_top_k else []),
+                *self.labels,
+                "text",
+            ]
             self.stream.write("\t".join(_tsv_cell(c) for c in columns) + "\n")
         self.written += len(records)
         for record in records:
@@ -175,6 +232,8 @@ class RecordWriter:
                 *([record["id"]] if self.with_id else []),
                 record["label"],
                 f"{record['score']:.6f}",
+                *(["|".join(record["labels"])] if self.with_labels else []),
+                *(["|".join(f"{t['label']}:{t['score']:.6f}" for t in record["top_k"])] if self.with_top_k else []),
                 *(f"{probabilities[name]:.6f}" for name in self.labels),
                 record["text"],
             ]

@@ -10,14 +10,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from textlstm import artifacts
 from textlstm.errors import InputError, ModelDirError, OutputExistsError, describe
 from textlstm.metrics import DEFAULT_THRESHOLD
-from textlstm.predict_io import FLUSH, RecordWriter, input_format, read_file, read_stdin
+from textlstm.predict_io import FLUSH, Progress, RecordWriter, input_format, read_file, read_stdin
 from textlstm.runtime import tensorflow
 
 tf = tensorflow()
@@ -178,15 +178,19 @@ def predict(model: str | Path | Predictor, texts: Iterable[str], batch_size: int
     return list(predict_iter(model, texts, batch_size))
 
 
-def split_model_argument(first: str | None, rest: Sequence[str]) -> tuple[Path, tuple[str, ...]]:
+def split_model_argument(
+    first: str | None, rest: Sequence[str], reading_input: bool = False
+) -> tuple[Path, tuple[str, ...]]:
     """Tell ``textlstm predict [MODEL] [TEXT...]`` apart: an existing path is the model;
-    a word with a slash that names nothing is a mistyped model path (an error); anything
-    else is the first text, classified with the bundled IMDB model."""
+    a word with a slash that names nothing, or any first argument before ``-`` or with
+    ``--input``, is a mistyped model path (an error); anything else is the first text,
+    classified with the bundled IMDB model."""
     if first is None:
         return artifacts.BUNDLED_MODEL_DIR, tuple(rest)
     if Path(first).expanduser().exists():
         return Path(first).expanduser(), tuple(rest)
-    if not any(c.isspace() for c in first) and ("/" in first or os.sep in first):
+    path_like = not any(c.isspace() for c in first) and ("/" in first or os.sep in first)
+    if path_like or reading_input or tuple(rest) == ("-",):
         raise ModelDirError(
             f"model not found; {describe('a run directory or an export (or a sentence, for the bundled model)', first)}"
         )
@@ -214,16 +218,19 @@ def predict_command(
     output_format: str = "jsonl",
     stdin: IO[bytes] | None = None,
     stdout: IO[str] | None = None,
-    on_bytes: Callable[[int], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """`textlstm predict`: classify TEXTs, stdin lines (``texts == ("-",)``) or an
     ``input_path`` file (text, jsonl or csv), writing records to ``output`` (written under a
     temporary name, renamed when complete; an existing file is refused) or ``stdout``,
-    batch by batch. Returns a summary: texts, load_seconds (opening the model), seconds
+    batch by batch; ``progress`` shows the share of the input file read on stderr.
+    Returns a summary: texts, load_seconds (opening the model), seconds
     and texts per second (reading, predicting and writing), output."""
     started = time.time()
     if model is None or isinstance(model, str):
-        model, texts = split_model_argument(model, texts)
+        model, texts = split_model_argument(model, texts, reading_input=input_path is not None)
+    if input_path is not None and not Path(input_path).is_file():
+        raise InputError(f"input file not found; {describe('an existing file', str(input_path))}")
     if input_path is not None and texts:
         raise InputError("give texts as arguments or --input FILE, not both; expected one source of texts")
     fmt = input_format(Path(input_path), input_format_name) if input_path is not None else "text"
@@ -231,8 +238,9 @@ def predict_command(
         raise InputError(f"--input-format {input_format_name} needs --input FILE; expected a file to read")
     if id_key and fmt == "text":
         raise InputError("--id-key needs --input-format jsonl or csv; expected a file with named fields")
+    meter = Progress(Path(input_path).stat().st_size, sys.stderr) if progress and input_path is not None else None
     if input_path is not None:
-        items: Iterable[Any] = read_file(Path(input_path), fmt, text_key, id_key, on_bytes)
+        items: Iterable[Any] = read_file(Path(input_path), fmt, text_key, id_key, meter.update if meter else None)
     elif tuple(texts) == ("-",):
         items = read_stdin(stdin if stdin is not None else sys.stdin.buffer)
     elif texts:
@@ -249,12 +257,27 @@ def predict_command(
             raise InputError(f"cannot write --output; {describe('a file in an existing directory', str(target))}")
     predictor = (model if isinstance(model, Predictor) else load_predictor(model)).configure(top_k, threshold)
     loaded = time.time()
-    with _output_stream(target, stdout) as stream:
-        writer = RecordWriter(stream, output_format, predictor.labels, with_id=id_key is not None)
-        for records in iter_predictions(predictor, items, batch_size, SORT_WINDOW):
-            writer.write(records)
-        if not writer.written:
-            raise InputError("no texts to predict; expected at least one text in the input")
+    try:
+        with _output_stream(target, stdout) as stream:
+            writer = RecordWriter(
+                stream,
+                output_format,
+                predictor.labels,
+                with_id=id_key is not None,
+                with_labels=predictor.threshold is not None,
+                with_top_k=predictor.top_k is not None,
+            )
+            for records in iter_predictions(predictor, items, batch_size, SORT_WINDOW):
+                writer.write(records)
+            if not writer.written:
+                raise InputError("no texts to predict; expected at least one text in the input")
+    except BrokenPipeError:
+        raise  # the reader went away (| head): the CLI ends quietly
+    except OSError as exc:
+        raise InputError(f"cannot write the results to {target or 'stdout'}: {exc.strerror or exc}") from exc
+    finally:
+        if meter is not None:
+            meter.close()
     seconds = time.time() - loaded
     summary = {
         "texts": writer.written,
@@ -263,8 +286,14 @@ def predict_command(
         "texts_per_second": round(writer.written / seconds, 1) if seconds > 0 else None,
         "output": str(target) if target is not None else None,
     }
-    log.info(
-        "predicted %d texts in %.1f s (%.0f texts/s)", writer.written, seconds, writer.written / max(seconds, 1e-9)
+    # On stdout the results speak for themselves; for a file, say how it went.
+    level = logging.INFO if target is not None else logging.DEBUG
+    log.log(
+        level,
+        "predicted %d texts in %.1f s (%.0f texts/s)",
+        writer.written,
+        seconds,
+        writer.written / max(seconds, 1e-9),
     )
     return summary
 

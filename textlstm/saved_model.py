@@ -26,6 +26,15 @@ INPUT_NAME = "text"
 DEFAULT_TOP_K = 5
 
 
+def parse_version(value: str) -> int | None:
+    """``--version``: "auto" (None, the next free integer) or an integer >= 1."""
+    if value == "auto":
+        return None
+    if not artifacts.is_version_name(value) or int(value) < 1:
+        raise ExportError(f"invalid --version; {describe('auto or an integer >= 1', value)}")
+    return int(value)
+
+
 @dataclass
 class ExportResult:
     """What `export_model` wrote."""
@@ -97,8 +106,8 @@ def export_model(
             f"invalid --top-k; {describe(f'an integer from 1 to {num_labels} (the number of labels)', k)}"
         )
     name = name or export_dir.resolve().name
-    if not name or "/" in name:
-        raise ExportError(f"invalid model name; {describe('a name without slashes', name)}")
+    if not name or "/" in name or ":" in name:
+        raise ExportError(f"invalid model name; {describe('a name without / or :', name)}")
     if export_dir.exists() and not export_dir.is_dir():
         raise OutputExistsError(f"export path {export_dir} is a file; expected a directory")
     if version is None:

@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,6 @@ class Servable:
     input_name: str
     output_names: list[str]
     signature_def: dict[str, Any]
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def run(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Predict a batch of texts (called in the worker thread)."""
@@ -101,47 +100,73 @@ class Repository:
     def __init__(self, export_dir: Path, name: str) -> None:
         self.export_dir = export_dir
         self.name = name
+        # Replaced whole, never mutated, so request handlers can read it from the event
+        # loop while the loader thread refreshes.
         self.versions: dict[int, Servable] = {}
-        self.failed: dict[int, str] = {}
+        # version -> (folder mtime when it failed, why): retried once the folder changes,
+        # e.g. when a copy that was still in progress completes.
+        self.failed: dict[int, tuple[float, str]] = {}
 
-    def scan(self) -> list[tuple[int, Path]]:
-        """Integer version folders holding a saved_model.pb, lowest first."""
-        if not self.export_dir.is_dir():
-            return []
+    def scan(self) -> list[tuple[int, Path]] | None:
+        """Integer version folders holding a saved_model.pb, lowest first; None when the
+        export folder itself cannot be read (then nothing is unloaded)."""
+        try:
+            children = list(self.export_dir.iterdir())
+        except OSError:
+            return None
         found = []
-        for child in self.export_dir.iterdir():
-            if child.name.isdigit() and (child / artifacts.SAVED_MODEL_FILE).is_file():
+        for child in children:
+            if artifacts.is_version_name(child.name) and (child / artifacts.SAVED_MODEL_FILE).is_file():
                 found.append((int(child.name), child))
         return sorted(found)
 
     def refresh(self) -> list[int]:
         """Load versions that appeared, forget those removed; return the new ones."""
-        present = dict(self.scan())
-        for gone in set(self.versions) - set(present):
+        scanned = self.scan()
+        if scanned is None:
+            log.warning("cannot read %s; keeping the loaded versions", self.export_dir)
+            return []
+        present = dict(scanned)
+        versions = {v: s for v, s in self.versions.items() if v in present}
+        for gone in set(self.versions) - set(versions):
             log.info("version %d of %s disappeared; unloading it", gone, self.name)
-            del self.versions[gone]
         added = []
         for version, path in sorted(present.items()):
-            if version in self.versions or version in self.failed:
+            if version in versions:
+                continue
+            mtime = _mtime(path)
+            if version in self.failed and self.failed[version][0] == mtime:
                 continue
             try:
-                self.versions[version] = _load(path, version)
+                versions[version] = _load(path, version)
+                self.failed.pop(version, None)
                 added.append(version)
                 log.info("loaded %s version %d from %s", self.name, version, path)
             except Exception as exc:  # a broken folder must not take the others down
-                self.failed[version] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                log.warning("cannot load %s: %s", path, self.failed[version])
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.failed[version] = (mtime, message)
+                log.warning("cannot load %s: %s", path, message)
+        self.versions = versions
         return added
 
     def get(self, version: str | None) -> Servable:
         """The requested version, or the highest one; RequestError 404 if absent."""
+        versions = self.versions
         if version is None:
-            if not self.versions:
+            if not versions:
                 raise RequestError(404, f"Servable not found for request: Latest({self.name})")
-            return self.versions[max(self.versions)]
-        if not version.isdigit() or int(version) not in self.versions:
+            return versions[max(versions)]
+        if not artifacts.is_version_name(version) or int(version) not in versions:
             raise RequestError(404, f"Servable not found for request: Specific({self.name}, {version})")
-        return self.versions[int(version)]
+        return versions[int(version)]
+
+
+def _mtime(path: Path) -> float:
+    """The newest modification time in a version folder (its files and subfolders)."""
+    try:
+        return max([path.stat().st_mtime, *(p.stat().st_mtime for p in path.rglob("*"))])
+    except OSError:
+        return 0.0
 
 
 class Batcher:
@@ -161,34 +186,53 @@ class Batcher:
         return await future
 
     async def run(self) -> None:
-        """Forever: take the first waiting request, add those that arrive within the delay
-        (same version, up to max_batch texts), predict them together, hand out results."""
+        """Forever: take the first waiting request, add those already queued or arriving
+        within the delay (same version, up to max_batch texts), predict them together."""
         loop = asyncio.get_running_loop()
         while True:
             first = await self.queue.get()
             group = [first]
-            size = len(first[1])
-            deadline = loop.time() + self.delay
-            while size < self.max_batch:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    break
-                if item[0] is not first[0]:
-                    await self._predict([item])  # another version: its own batch
-                    continue
-                group.append(item)
-                size += len(item[1])
-            await self._predict(group)
+            try:
+                size = len(first[1])
+                deadline = loop.time() + self.delay
+                while size < self.max_batch:
+                    try:
+                        item = self.queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        timeout = deadline - loop.time()
+                        if timeout <= 0:
+                            break
+                        try:
+                            item = await asyncio.wait_for(self.queue.get(), timeout)
+                        except asyncio.TimeoutError:
+                            break
+                    if item[0] is not first[0]:
+                        await self._predict([item])  # another version: its own batch
+                        continue
+                    group.append(item)
+                    size += len(item[1])
+                await self._predict(group)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep batching for the next requests whatever happened
+                log.exception("batch failed")
+                for _, _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
 
     async def _predict(self, group: list[tuple[Servable, list[str], asyncio.Future]]) -> None:
         servable = group[0][0]
         texts = [text for _, request_texts, _ in group for text in request_texts]
+        log.debug("batch of %d texts from %d requests", len(texts), len(group))
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(self.executor, servable.run, texts)
+            # A single large request is cut into model calls of at most max_batch texts.
+            parts = [
+                await asyncio.get_running_loop().run_in_executor(
+                    self.executor, servable.run, texts[start : start + self.max_batch]
+                )
+                for start in range(0, len(texts), self.max_batch)
+            ]
+            outputs = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         except Exception as exc:  # hand the failure to every waiting request
             for _, _, future in group:
                 if not future.done():
@@ -200,6 +244,12 @@ class Batcher:
             if not future.done():
                 future.set_result({key: value[start:end] for key, value in outputs.items()})
             start = end
+
+
+def _report_crash(task: asyncio.Task) -> None:
+    """A background task must never end quietly: requests would then wait forever."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped: %r", task.get_coro().__name__, task.exception())
 
 
 def _jsonable(value: Any) -> Any:
@@ -341,10 +391,12 @@ def serve(
     if not export_dir.is_dir():
         raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
     name = name or export_dir.resolve().name
+    if "/" in name or ":" in name:
+        raise ServeError(f"invalid --name; {describe('a model name without / or :', name)}")
     repository = Repository(export_dir, name)
     repository.refresh()
     if not repository.versions:
-        problems = "; ".join(f"{v}: {m}" for v, m in repository.failed.items())
+        problems = "; ".join(f"{v}: {m}" for v, (_, m) in repository.failed.items())
         raise ServeError(
             f"{export_dir} holds no loadable SavedModel version; expected folders like {export_dir}/1 written by "
             f"textlstm export{' (' + problems + ')' if problems else ''}"
@@ -374,7 +426,9 @@ async def _main(
         port,
         repository.name,
     )
-    tasks = [asyncio.create_task(batcher.run()), asyncio.create_task(_watch(repository, batcher, poll))]
+    tasks = [asyncio.create_task(batcher.run()), asyncio.create_task(_watch(repository, poll))]
+    for task in tasks:
+        task.add_done_callback(_report_crash)
     try:
         await asyncio.Event().wait()
     finally:
@@ -384,12 +438,21 @@ async def _main(
         batcher.executor.shutdown(wait=False)
 
 
-async def _watch(repository: Repository, batcher: Batcher, poll: float) -> None:
-    """Load new version folders as they appear (in the worker thread: loading is slow)."""
+async def _watch(repository: Repository, poll: float) -> None:
+    """Load new version folders as they appear, in a thread of their own: loading takes
+    seconds and must not hold up predictions."""
     loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(poll)
-        started = time.time()
-        added = await loop.run_in_executor(batcher.executor, repository.refresh)
-        if added:
-            log.info("picked up version(s) %s in %.1f s", added, time.time() - started)
+    loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="textlstm-loader")
+    try:
+        while True:
+            await asyncio.sleep(poll)
+            started = time.time()
+            try:
+                added = await loop.run_in_executor(loader, repository.refresh)
+            except Exception:  # the next poll tries again
+                log.exception("checking %s for new versions failed", repository.export_dir)
+                continue
+            if added:
+                log.info("picked up version(s) %s in %.1f s", added, time.time() - started)
+    finally:
+        loader.shutdown(wait=False)

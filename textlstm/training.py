@@ -113,8 +113,9 @@ def train(
     source.check_split(split)
     label_names = source.label_names()
     multi_label = _multi_label(config, source, data)
-    if len(label_names) < (1 if multi_label else 2):
-        raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least 2 to classify")
+    needed = 1 if multi_label else 2
+    if len(label_names) < needed:
+        raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least {needed} to classify")
     # The saved config records the decision, so evaluate/predict/export read targets the same way.
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, multi_label=multi_label))
     seed = config.training.seed
@@ -262,11 +263,8 @@ def _multi_label(config: Config, source: Any, data: str) -> bool:
         if found:
             log.info("%s holds label sets: training a multi-label model (one sigmoid per label)", data)
         return found
-    if found and not config.data.multi_label:
-        raise DataError(
-            f"{data} has examples with several labels; expected one label per example with data.multi_label=false "
-            "(set it to true or null)"
-        )
+    # With data.multi_label=false, one-element label lists are single labels; an example
+    # with several labels is reported, with its key, when it is read.
     return config.data.multi_label
 
 
