@@ -106,14 +106,16 @@ def _print_json(data: Any) -> None:
 @click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="textlstm")
 def main() -> None:
-    """Train, evaluate, predict with and export LSTM text classifiers.
+    """Train, evaluate, predict with, export and serve LSTM text classifiers.
 
     \b
     Quick start:
       textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb
       textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz
       textlstm predict runs/imdb "an absolute masterpiece"
-      textlstm export runs/imdb --export-dir exports/imdb
+      textlstm predict "loved it"            (the bundled IMDB model)
+      textlstm export runs/imdb --export-dir exports/imdb --verify
+      textlstm serve exports/imdb            (TensorFlow Serving's REST API)
 
     \b
     Data sources (--data):
