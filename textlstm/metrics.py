@@ -9,6 +9,20 @@ import numpy as np
 _EPSILON = 1e-7
 
 
+def _per_label(
+    names: list[str], precision: np.ndarray, recall: np.ndarray, f1: np.ndarray, support: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(names)
+    }
+
+
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_names: list[str]) -> dict[str, Any]:
     """Accuracy, cross-entropy loss, per-label precision/recall/F1/support, macro and
     weighted F1, and the confusion matrix (rows: true label, columns: predicted label).
@@ -41,15 +55,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "weighted_f1": float((f1 * support).sum() / support.sum()),
         "label_names": list(label_names),
-        "per_label": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(label_names)
-        },
+        "per_label": _per_label(label_names, precision, recall, f1, support),
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -95,15 +101,7 @@ def multilabel_metrics(
         "subset_accuracy": float((predicted == targets).all(axis=1).mean()),
         "hamming_loss": float((predicted != targets).mean()),
         "label_names": list(label_names),
-        "per_label": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(label_names)
-        },
+        "per_label": _per_label(label_names, precision, recall, f1, support),
     }
 
 
