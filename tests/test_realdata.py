@@ -142,3 +142,37 @@ def test_realdata_file_corpora_train_and_evaluate(
     accuracy = _one_epoch(str(SHARED_DATA / train), tmp_path, name, test=str(SHARED_DATA / test), **read)
     assert len(json.loads((tmp_path / "runs" / name / "labels.json").read_text())) == labels
     assert accuracy > 1.0 / labels  # one epoch: better than chance, not a tuned number
+
+
+@pytest.mark.timeout(1800)
+def test_realdata_tflite_matches_textvectorization_and_the_saved_model(tmp_path: Path) -> None:
+    """Issue 4's TFLite parity: the bundled IMDB model on 1,000 IMDB test reviews."""
+    if not IMDB_ARCHIVE.is_file():
+        pytest.skip(f"IMDB archive not found at {IMDB_ARCHIVE}")
+    import numpy as np
+    import tensorflow as tf
+
+    import textlstm
+    from textlstm.artifacts import BUNDLED_MODEL_DIR, load_text_model
+    from textlstm.source_spec import open_source
+    from textlstm.tokenizer import Tokenizer
+
+    reviews = [text for i, (_, text, _) in enumerate(open_source(str(IMDB_ARCHIVE)).examples("test")) if i % 25 == 0]
+    assert len(reviews) == 1000
+    tflite = textlstm.export(BUNDLED_MODEL_DIR, tmp_path / "tflite", format="tflite")
+    saved = textlstm.export(BUNDLED_MODEL_DIR, tmp_path / "saved")
+
+    model = load_text_model(BUNDLED_MODEL_DIR)
+    tokenizer = Tokenizer.from_files(tflite / "vocab.txt", tflite / "tokenizer.json")
+    for start in range(0, len(reviews), 100):
+        batch = reviews[start : start + 100]
+        rows = model.get_layer("window")(model.get_layer("vectorizer")(tf.constant(batch))).numpy()
+        want = [[int(x) for x in row if x != 0] for row in rows]
+        assert [tokenizer.ids(text) for text in batch] == want
+
+    serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    expected = np.concatenate(
+        [serve(text=tf.constant(reviews[s : s + 100]))["probabilities"].numpy() for s in range(0, 1000, 100)]
+    )
+    got = np.array([list(r["probabilities"].values()) for r in textlstm.predict(tflite, reviews)])
+    assert float(np.abs(got - expected).max()) <= 1e-4

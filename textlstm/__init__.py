@@ -24,7 +24,7 @@ _LAZY = {
     "evaluate": "textlstm.evaluation",
     "predict": "textlstm.prediction",
     "load_predictor": "textlstm.prediction",
-    "export": "textlstm.saved_model",
+    "export": "textlstm.exporting",
     "Config": "textlstm.config",
     "load_config": "textlstm.config",
 }

@@ -14,6 +14,10 @@ A run (model) directory written by `textlstm train` holds:
 
 An export (``textlstm export``) is a SavedModel in an integer version folder; textlstm
 puts ``labels.json``, ``vocab.txt`` and ``metadata.json`` into its ``assets/`` folder.
+A TFLite export (``--format tflite``) is an integer version folder holding
+``model.tflite`` (token ids in, probabilities out), ``vocab.txt``, ``labels.json``,
+``tokenizer.json`` (how text becomes ids), ``tokenizer.py`` (a copy of
+`textlstm.tokenizer`, standard library only) and ``metadata.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from textlstm.config import Config
-from textlstm.errors import ModelDirError, OutputExistsError, describe
+from textlstm.errors import ExportError, ModelDirError, OutputExistsError, describe
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -46,6 +50,10 @@ RUN_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, LABELS_FILE, HISTORY_FILE, MET
 SAVED_MODEL_FILE = "saved_model.pb"
 EXPORT_ASSETS_DIR = "assets"
 EXPORT_METADATA_FILE = "metadata.json"
+TFLITE_MODEL_FILE = "model.tflite"
+TOKENIZER_CONFIG_FILE = "tokenizer.json"
+TOKENIZER_MODULE_FILE = "tokenizer.py"
+TFLITE_FILES = (TFLITE_MODEL_FILE, VOCAB_FILE, LABELS_FILE, TOKENIZER_CONFIG_FILE, EXPORT_METADATA_FILE)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -185,16 +193,74 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
 
 def find_saved_model(path: str | Path) -> Path | None:
     """Return the SavedModel folder at ``path`` or its highest integer version folder."""
+    return _find_version(Path(path), SAVED_MODEL_FILE)
+
+
+def find_tflite(path: str | Path) -> Path | None:
+    """Return the TFLite export folder at ``path`` (or holding the ``model.tflite`` file
+    ``path``), or the highest integer version folder that holds one."""
     path = Path(path)
-    if (path / SAVED_MODEL_FILE).is_file():
+    if path.is_file() and path.name == TFLITE_MODEL_FILE:
+        return path.parent
+    return _find_version(path, TFLITE_MODEL_FILE)
+
+
+def find_export(path: str | Path) -> tuple[str, Path] | None:
+    """("savedmodel" | "tflite", folder) for an export at ``path``: the folder itself, or
+    its highest integer version folder of either kind."""
+    path = Path(path)
+    if path.is_file() and path.name == TFLITE_MODEL_FILE:
+        return "tflite", path.parent
+    for kind, marker in (("savedmodel", SAVED_MODEL_FILE), ("tflite", TFLITE_MODEL_FILE)):
+        if (path / marker).is_file():
+            return kind, path
+    if not path.is_dir():
+        return None
+    versions = sorted(
+        (int(p.name), kind, p)
+        for p in path.iterdir()
+        if is_version_name(p.name)
+        for kind, marker in (("savedmodel", SAVED_MODEL_FILE), ("tflite", TFLITE_MODEL_FILE))
+        if (p / marker).is_file()
+    )
+    return (versions[-1][1], versions[-1][2]) if versions else None
+
+
+def _find_version(path: Path, marker: str) -> Path | None:
+    if (path / marker).is_file():
         return path
     if path.is_dir():
         versions = sorted(
-            (int(p.name), p) for p in path.iterdir() if is_version_name(p.name) and (p / SAVED_MODEL_FILE).is_file()
+            (int(p.name), p) for p in path.iterdir() if is_version_name(p.name) and (p / marker).is_file()
         )
         if versions:
             return versions[-1][1]
     return None
+
+
+def export_name(export_dir: str | Path, name: str | None) -> str:
+    """The model name an export records (TensorFlow Serving's ``--model_name``): ``name``,
+    or the export folder's name; raise ExportError for one that cannot appear in a URL path."""
+    name = name or Path(export_dir).resolve().name
+    if not name or "/" in name or ":" in name:
+        raise ExportError(f"invalid model name; {describe('a name without / or :', name)}")
+    return name
+
+
+def export_target(export_dir: str | Path, version: int | None) -> tuple[Path, int]:
+    """The version folder an export writes (``version`` None: the next free integer);
+    raise when ``export_dir`` is a file or the version folder already exists."""
+    export_dir = Path(export_dir)
+    if export_dir.exists() and not export_dir.is_dir():
+        raise OutputExistsError(f"export path {export_dir} is a file; expected a directory")
+    if version is None:
+        version = next_version(export_dir)
+    if version < 1:
+        raise ExportError(f"invalid export version; {describe('an integer >= 1', version)}")
+    target = export_dir / str(version)
+    if target.exists():
+        raise OutputExistsError(f"export version {target} already exists; choose another --version or leave it out")
+    return target, version
 
 
 def is_version_name(name: str) -> bool:

@@ -354,6 +354,7 @@ Examples:
   textlstm export runs/imdb --export-dir exports/imdb
   textlstm export runs/imdb --export-dir exports/imdb --version 7 --top-k 1
   textlstm export runs/imdb --export-dir exports/imdb --name imdb --verify
+  textlstm export runs/imdb --export-dir exports/imdb-tflite --format tflite --verify
 """,
 )
 @click.argument("model_dir", metavar="MODEL")
@@ -369,9 +370,24 @@ Examples:
     metavar="auto|N",
     help="Version folder to write (auto: next free integer).",
 )
-@click.option("--top-k", type=int, metavar="K", help="Labels in the top_k outputs (default: min(5, number of labels)).")
 @click.option(
-    "--verify", is_flag=True, help="Reload in a TensorFlow-only process and check outputs; print a curl example."
+    "--format",
+    "fmt",
+    type=click.Choice(["savedmodel", "tflite"]),
+    default="savedmodel",
+    show_default=True,
+    help="savedmodel: raw text in, for TF Serving. tflite: token ids in, with vocab and a Python tokenizer.",
+)
+@click.option(
+    "--top-k",
+    type=int,
+    metavar="K",
+    help="Labels in the top_k outputs (default: min(5, number of labels); savedmodel).",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the export against the model (savedmodel: in a TensorFlow-only process, with a curl example).",
 )
 @_verbosity
 def export(
@@ -379,23 +395,28 @@ def export(
     export_dir: str,
     name: str | None,
     version: str,
+    fmt: str,
     top_k: int | None,
     verify: bool,
     verbose: int,
     quiet: int,
 ) -> None:
-    """Export the model in MODEL (a run directory) as a SavedModel for TensorFlow Serving.
+    """Export the model in MODEL (a run directory) as a SavedModel for TensorFlow Serving,
+    or with --format tflite as a TFLite model.
 
-    The serving_default signature takes raw strings (text: tf.string [None]) and returns
-    probabilities, label, score, top_k_labels and top_k_scores (and labels_multi_hot for a
-    multi-label model). The version folder appears only when complete. Prints JSON: the
-    folder written, name, version, top_k and, with --verify, the check's report and a curl
-    command for TensorFlow Serving's REST API with the response to expect.
+    The SavedModel's serving_default signature takes raw strings (text: tf.string [None])
+    and returns probabilities, label, score, top_k_labels and top_k_scores (and
+    labels_multi_hot for a multi-label model). The TFLite model takes token_ids (int32
+    [1, length], one text per call) and returns probabilities; vocab.txt, tokenizer.json
+    and tokenizer.py (standard library only) beside it turn text into those ids, and
+    textlstm predict runs it. The version folder appears only when complete. Prints JSON:
+    the folder written, format, name, version, top_k and, with --verify, the check's report
+    (for a SavedModel, with a curl command for TensorFlow Serving's REST API).
     """
     _setup_logging(verbose, quiet)
-    from textlstm.saved_model import export_model, parse_version
+    from textlstm.exporting import export_any
 
-    result = export_model(model_dir, export_dir, parse_version(version), top_k=top_k, name=name, verify=verify)
+    result = export_any(model_dir, export_dir, version, fmt=fmt, top_k=top_k, name=name, verify=verify)
     _print_json(result.summary())
 
 

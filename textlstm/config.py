@@ -18,10 +18,11 @@ from typing import Any, Iterable, Mapping
 
 from textlstm.errors import ConfigError, describe
 
-STANDARDIZE_MODES = ("lower_strip_html_punctuation", "lower_and_strip_punctuation", "lower", "none")
+# Defined beside the plain-Python tokenizer, which TFLite deployments copy on its own.
+from textlstm.tokenizer import KEEP_MODES, STANDARDIZE_MODES
+
 POOLING_MODES = ("max_mean", "max", "mean", "last")
 LR_SCHEDULES = ("cosine", "constant")
-KEEP_MODES = ("start", "end")
 
 
 @dataclass

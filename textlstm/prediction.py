@@ -19,6 +19,7 @@ from textlstm.errors import InputError, ModelDirError, OutputExistsError, descri
 from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.predict_io import FLUSH, Progress, RecordWriter, input_format, read_file, read_stdin
 from textlstm.runtime import tensorflow
+from textlstm.tflite_runtime import TFLiteModel
 
 tf = tensorflow()
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class Predictor:
         """Class probabilities, shape [len(texts), len(labels)]."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.asarray(self._fn(tf.constant(texts, dtype=tf.string)))
+        return np.asarray(self._fn(texts))
 
     def records(self, texts: list[str], probabilities: np.ndarray) -> list[dict[str, Any]]:
         """One result dict per text: text, label, score, probabilities by label name, and
@@ -81,7 +82,8 @@ class Predictor:
 
 
 def load_predictor(model: str | Path) -> Predictor:
-    """Open a run directory or an export (a version folder, or its parent: highest version)."""
+    """Open a run directory or an export, SavedModel or TFLite (a version folder, or its
+    parent: the highest version; or a ``model.tflite`` file)."""
     path = Path(model)
     if not path.exists():
         raise ModelDirError(f"model not found; {describe('a run directory or an exported SavedModel', str(path))}")
@@ -92,13 +94,19 @@ def load_predictor(model: str | Path) -> Predictor:
             lambda text: text_model(text, training=False),
             input_signature=[tf.TensorSpec([None], tf.string)],
         )
-        return Predictor(info.labels, lambda t: fn(t).numpy(), "run", path, bool(info.config.data.multi_label))
-    saved = artifacts.find_saved_model(path)
-    if saved is None:
+        multi_label = bool(info.config.data.multi_label)
+        return Predictor(info.labels, lambda t: fn(tf.constant(t, dtype=tf.string)).numpy(), "run", path, multi_label)
+    found = artifacts.find_export(path)
+    if found is None:
         raise ModelDirError(
             f"{path} is neither a run directory (missing {artifacts.MANIFEST_FILE}) nor an export "
-            f"(missing {artifacts.SAVED_MODEL_FILE}); expected the output of textlstm train or export"
+            f"(missing {artifacts.SAVED_MODEL_FILE} or {artifacts.TFLITE_MODEL_FILE}); "
+            "expected the output of textlstm train or export"
         )
+    kind, saved = found
+    if kind == "tflite":
+        runner = TFLiteModel(saved)
+        return Predictor(runner.labels, runner.probabilities, "tflite", saved, runner.multi_label)
     labels_path = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.LABELS_FILE
     if not labels_path.is_file():
         raise ModelDirError(
@@ -113,7 +121,13 @@ def load_predictor(model: str | Path) -> Predictor:
     except Exception as exc:  # TensorFlow raises several types for a broken SavedModel
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelDirError(f"cannot load the SavedModel {saved}: {first}") from exc
-    return Predictor(labels, lambda t: serve(text=t)["probabilities"].numpy(), "export", saved, multi_label)
+    return Predictor(
+        labels,
+        lambda t: serve(text=tf.constant(t, dtype=tf.string))["probabilities"].numpy(),
+        "export",
+        saved,
+        multi_label,
+    )
 
 
 def iter_predictions(

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from textlstm import artifacts
-from textlstm.errors import ExportError, OutputExistsError, describe
+from textlstm.errors import ExportError, describe
 from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.runtime import library_versions, tensorflow
 from textlstm.vectorizer import read_vocabulary
@@ -42,31 +42,23 @@ class ExportResult:
     path: Path
     name: str
     version: int
-    top_k: int
-    # The `export --verify` report, with the TensorFlow Serving curl example; None unverified.
+    # Labels in the top_k outputs; None for TFLite, whose only output is probabilities.
+    top_k: int | None
+    # The `export --verify` report (for a SavedModel with the TensorFlow Serving curl
+    # example); None unverified.
     verification: dict[str, Any] | None = None
+    # "savedmodel" or "tflite".
+    format: str = "savedmodel"
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready digest for the CLI."""
-        result: dict[str, Any] = {"export": str(self.path), "name": self.name, "version": self.version}
-        result["top_k"] = self.top_k
+        result: dict[str, Any] = {"export": str(self.path), "format": self.format}
+        result.update(name=self.name, version=self.version)
+        if self.top_k is not None:
+            result["top_k"] = self.top_k
         if self.verification is not None:
             result["verify"] = self.verification
         return result
-
-
-def export(
-    model_dir: str | Path,
-    export_dir: str | Path,
-    version: int | None = None,
-    *,
-    top_k: int | None = None,
-    name: str | None = None,
-    verify: bool = False,
-) -> Path:
-    """Export a run directory to ``export_dir/<version>/`` and return that folder (see
-    `export_model`, which also returns the verification report)."""
-    return export_model(model_dir, export_dir, version, top_k=top_k, name=name, verify=verify).path
 
 
 def export_model(
@@ -105,18 +97,8 @@ def export_model(
         raise ExportError(
             f"invalid --top-k; {describe(f'an integer from 1 to {num_labels} (the number of labels)', k)}"
         )
-    name = name or export_dir.resolve().name
-    if not name or "/" in name or ":" in name:
-        raise ExportError(f"invalid model name; {describe('a name without / or :', name)}")
-    if export_dir.exists() and not export_dir.is_dir():
-        raise OutputExistsError(f"export path {export_dir} is a file; expected a directory")
-    if version is None:
-        version = artifacts.next_version(export_dir)
-    if version < 1:
-        raise ExportError(f"invalid export version; {describe('an integer >= 1', version)}")
-    target = export_dir / str(version)
-    if target.exists():
-        raise OutputExistsError(f"export version {target} already exists; choose another --version or leave it out")
+    name = artifacts.export_name(export_dir, name)
+    target, version = artifacts.export_target(export_dir, version)
     model = artifacts.load_text_model(info.path)
     labels = tf.constant(info.labels)
     multi_label = bool(info.config.data.multi_label)
