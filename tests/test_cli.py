@@ -82,6 +82,7 @@ def test_cli_train_evaluate_predict_export(cli, corpus_tar: Path, tmp_path: Path
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {
         "export": str(tmp_path / "exports" / "1"),
+        "format": "savedmodel",
         "name": "exports",
         "version": 1,
         "top_k": 2,
