@@ -15,7 +15,16 @@ from textlstm.errors import DataError, OutputExistsError
 
 def test_training_writes_complete_model_dir(trained_run, tiny_config: Config, corpus_tar: Path) -> None:
     out = trained_run.output_dir
-    assert sorted(p.name for p in out.iterdir()) == sorted(artifacts.RUN_FILES)
+    names = {p.name for p in out.iterdir()}
+    assert names >= {*artifacts.RUN_FILES, artifacts.BEST_DIR, artifacts.LAST_DIR}
+    assert artifacts.CHECKPOINT_DIR not in names
+    assert names <= {*artifacts.RUN_FILES, artifacts.BEST_DIR, artifacts.LAST_DIR, artifacts.LEARNING_CURVES_FILE}
+    for sub in (artifacts.BEST_DIR, artifacts.LAST_DIR):
+        assert sorted(p.name for p in (out / sub).iterdir()) == sorted(artifacts.RUN_FILES)
+    best = json.loads((out / artifacts.BEST_DIR / artifacts.MANIFEST_FILE).read_text())
+    last = json.loads((out / artifacts.LAST_DIR / artifacts.MANIFEST_FILE).read_text())
+    assert best["epoch"] == trained_run.best_epoch and last["epoch"] == trained_run.epochs_run
+    assert json.loads((out / artifacts.BEST_DIR / artifacts.METRICS_FILE).read_text()) == trained_run.metrics
     saved = Config.from_dict(json.loads((out / artifacts.CONFIG_FILE).read_text()))
     # The label mode left to the data (null) is saved as decided.
     assert tiny_config.data.multi_label is None and saved.data.multi_label is False
@@ -117,7 +126,11 @@ def test_training_failed_save_keeps_the_previous_run(
     config = tiny_config.with_overrides(["training.epochs=1", "data.limit=40"])
     out = tmp_path / "run"
     textlstm.train(str(corpus_tar), out, config, verbose=0)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    before = files()
 
     def broken_save(self, *args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -125,7 +138,7 @@ def test_training_failed_save_keeps_the_previous_run(
     monkeypatch.setattr(keras.Model, "save", broken_save)
     with pytest.raises(OSError, match="No space left"):
         textlstm.train(str(corpus_tar), out, config.with_overrides(["training.seed=5"]), overwrite=True, verbose=0)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert files() == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 

@@ -12,6 +12,14 @@ A run (model) directory written by `textlstm train` holds:
 ``manifest.json``   command line, seed, library versions, data fingerprint, timings
 ==================  ==========================================================
 
+The top level holds the kept (best) model once training has finished; ``manifest.json``
+is written last, so its presence marks a finished run. Beside it, ``model-best/`` and
+``model-last/`` are complete model directories of the best and the latest epoch, each
+replaced atomically after every epoch, and ``learning_curves.png`` plots the history.
+While training, ``checkpoint/`` holds what ``train --resume`` needs (the request, the
+vocabulary, model and optimizer variables, the loop's state); it is removed when the run
+finishes. ``tensorboard/`` holds TensorBoard logs with ``--tensorboard``.
+
 An export (``textlstm export``) is a SavedModel in an integer version folder; textlstm
 puts ``labels.json``, ``vocab.txt`` and ``metadata.json`` into its ``assets/`` folder.
 A TFLite export (``--format tflite``) is an integer version folder holding
@@ -45,6 +53,22 @@ MANIFEST_FILE = "manifest.json"
 # The IMDB sentiment model shipped in the package (scripts/build_pretrained.py builds it);
 # `textlstm predict TEXT` without a MODEL uses it.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "imdb"
+BEST_DIR = "model-best"
+LAST_DIR = "model-last"
+LEARNING_CURVES_FILE = "learning_curves.png"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_STATE_FILE = "state.json"
+CHECKPOINT_REQUEST_FILE = "request.json"
+CHECKPOINT_VARIABLES_FILE = "variables.npz"
+CHECKPOINT_BEST_FILE = "best.npz"
+CHECKPOINT_FILES = (
+    CHECKPOINT_STATE_FILE,
+    CHECKPOINT_REQUEST_FILE,
+    VOCAB_FILE,
+    CHECKPOINT_VARIABLES_FILE,
+    CHECKPOINT_BEST_FILE,
+)
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, LABELS_FILE, HISTORY_FILE, METRICS_FILE, MANIFEST_FILE)
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -73,8 +97,13 @@ def read_json(path: Path) -> Any:
 
 
 def is_run_dir(path: Path) -> bool:
-    """True when ``path`` looks like a textlstm run directory (has a manifest)."""
+    """True when ``path`` looks like a finished textlstm run directory (has a manifest)."""
     return (path / MANIFEST_FILE).is_file()
+
+
+def is_interrupted_run(path: Path) -> bool:
+    """True when ``path`` holds a run that started training and has not finished."""
+    return (path / CHECKPOINT_DIR / CHECKPOINT_STATE_FILE).is_file() and not is_run_dir(path)
 
 
 def check_run_dir(path: str | Path) -> Path:
@@ -142,7 +171,12 @@ def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output path {path} is a file; expected a directory path")
     if path.is_dir() and any(path.iterdir()):
-        if not is_run_dir(path):
+        if is_interrupted_run(path) and not overwrite:
+            raise OutputExistsError(
+                f"output directory {path} holds an interrupted textlstm run; expected a new directory: "
+                f"continue it with `textlstm train --resume {path}`, or pass --overwrite to start over"
+            )
+        if not is_run_dir(path) and not is_interrupted_run(path):
             # --overwrite replaces runs only: it must never delete a folder of other files.
             raise OutputExistsError(
                 f"output directory {path} is not empty and holds no textlstm run; expected an empty or new "

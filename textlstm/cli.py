@@ -147,10 +147,15 @@ Examples:
       --label-regex '^([A-Z]+):' --output-dir runs/trec
   textlstm train --data corpus/ --output-dir runs/x --config my.yaml \\
       --set model.lstm_units=32 --set data.limit=2000
+  textlstm train --resume runs/imdb                    (continue a killed run)
+  textlstm train --init-from runs/imdb --data ../shared/data/sst2/train.tsv \\
+      --text-column sentence --label-column label --output-dir runs/sst2-ft --extend-vocab 2000
+  textlstm train --data ../shared/data/sms_spam/SMSSpamCollection --format tsv --no-header \\
+      --label-column 0 --text-column 1 --class-weight balanced --output-dir runs/sms
 """,
 )
-@click.option("--data", "data", required=True, metavar="SRC", help="Training data source (see `textlstm --help`).")
-@click.option("--output-dir", required=True, metavar="DIR", help="Model directory to write.")
+@click.option("--data", "data", metavar="SRC", help="Training data source (see `textlstm --help`). Required.")
+@click.option("--output-dir", metavar="DIR", help="Model directory to write. Required.")
 @click.option("--config", "config_file", metavar="FILE", help="Config file (.json, .yaml or .toml).")
 @click.option(
     "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable)."
@@ -165,6 +170,32 @@ Examples:
     "--vocab-sample", type=int, metavar="N", help="Adapt the vocabulary on at most N examples (data.vocab_sample)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
+@click.option(
+    "--resume",
+    metavar="DIR",
+    help="Continue the interrupted run in DIR after its last completed epoch (no other options).",
+)
+@click.option("--init-from", metavar="MODEL_DIR", help="Fine-tune: start from this trained run (finetune.init_from).")
+@click.option(
+    "--extend-vocab",
+    type=int,
+    metavar="N",
+    help="Fine-tune: add up to N new tokens of the new corpus (finetune.extend_vocab).",
+)
+@click.option(
+    "--freeze",
+    type=click.Choice(["none", "embedding", "encoder"]),
+    help="Fine-tune: freeze these layers at first (finetune.freeze).",
+)
+@click.option(
+    "--unfreeze-after", type=int, metavar="EPOCHS", help="Fine-tune: unfreeze after EPOCHS (finetune.unfreeze_after)."
+)
+@click.option(
+    "--class-weight",
+    metavar="none|balanced|FILE",
+    help="Weight classes: none, balanced, or a JSON file {label: weight} (training.class_weight).",
+)
+@click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs to DIR/tensorboard.")
 @_reading
 @_verbosity
 def train(
@@ -180,6 +211,13 @@ def train(
     limit: int | None,
     vocab_sample: int | None,
     overwrite: bool,
+    resume: str | None,
+    init_from: str | None,
+    extend_vocab: int | None,
+    freeze: str | None,
+    unfreeze_after: int | None,
+    class_weight: str | None,
+    tensorboard: bool | None,
     verbose: int,
     quiet: int,
     **reading: Any,
@@ -188,9 +226,26 @@ def train(
 
     A share of the training split (data.val_fraction, 10 % by default) is held out for
     validation and early stopping; the test split is never used. A single file (CSV,
-    TSV, JSONL, parquet, lines) is one split. Prints a JSON summary.
+    TSV, JSONL, parquet, lines) is one split. After every epoch DIR holds model-best/,
+    model-last/ and a checkpoint, so a killed run continues with --resume DIR. Prints a
+    JSON summary.
     """
     level = _setup_logging(verbose, quiet)
+    keras_verbose = 0 if level > logging.INFO else "auto"
+    from textlstm.training import train as run
+
+    if resume is not None:
+        given = [
+            name for name, value in (("--data", data), ("--output-dir", output_dir), ("--config", config_file)) if value
+        ]
+        if given or overrides:
+            raise click.UsageError(f"--resume takes no other run options; received {', '.join(given) or '--set'}")
+        _print_json(run(resume=resume, command=sys.argv, verbose=keras_verbose).summary())
+        return
+    if data is None or output_dir is None:
+        raise click.UsageError(
+            "Missing option '--data' or '--output-dir' (both are required unless --resume is given)."
+        )
     read_options = _read_options(reading)
     from textlstm.config import load_config
 
@@ -202,12 +257,15 @@ def train(
         "data.val_fraction": val_split,
         "data.limit": limit,
         "data.vocab_sample": vocab_sample,
+        "finetune.init_from": init_from,
+        "finetune.extend_vocab": extend_vocab,
+        "finetune.freeze": freeze,
+        "finetune.unfreeze_after": unfreeze_after,
+        "training.class_weight": class_weight,
+        "training.tensorboard": tensorboard,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])
-    from textlstm.training import train as run
-
-    keras_verbose = 0 if level > logging.INFO else "auto"
     result = run(
         data,
         output_dir,

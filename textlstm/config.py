@@ -22,7 +22,11 @@ from textlstm.errors import ConfigError, describe
 from textlstm.tokenizer import KEEP_MODES, STANDARDIZE_MODES
 
 POOLING_MODES = ("max_mean", "max", "mean", "last")
-LR_SCHEDULES = ("cosine", "constant")
+LR_SCHEDULES = ("cosine", "constant", "plateau")
+# Validation figures early stopping (and the plateau schedule) can watch; loss is minimised,
+# the others maximised. micro_f1 exists for multi-label models only, accuracy for single-label.
+MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")
+FREEZE_MODES = ("none", "embedding", "encoder")
 
 
 @dataclass
@@ -145,18 +149,41 @@ class TrainingConfig:
     # Peak Adam learning rate. With the cosine schedule it reached IMDB validation loss
     # 0.254; the one 2e-3 run tried (with batch 256, so not a clean comparison) 0.257.
     learning_rate: float = 1e-3
-    # constant, or cosine: decay from learning_rate to 0 over `epochs`, so the last epochs
-    # refine at small steps instead of oscillating (LSTMs on long texts diverge late at 1e-3).
+    # constant; cosine: decay from learning_rate to 0 over `epochs`, so the last epochs
+    # refine at small steps instead of oscillating (LSTMs on long texts diverge late at 1e-3);
+    # plateau: keep learning_rate until `monitor` stops improving for plateau_patience
+    # epochs, then multiply it by plateau_factor.
     lr_schedule: str = "cosine"
+    # Linear warm-up from 0 over this many epochs before the cosine decay (cosine only).
+    # Large batches and fine-tuning from a trained model profit from not starting at the peak.
+    warmup_epochs: float = 0.0
+    # The plateau schedule's factor and patience (epochs without improvement).
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1
+    # Decoupled weight decay (AdamW) when > 0; 0 keeps plain Adam. Biases are not decayed.
+    weight_decay: float = 0.0
     # Clip each update's global gradient norm; guards the LSTM against exploding gradients.
     clipnorm: float | None = 1.0
-    # Stop after this many epochs without a lower validation loss; the best weights are kept.
+    # The validation figure that picks the best epoch, stops training and drives the
+    # plateau schedule: val_loss (lowest), or val_accuracy / val_macro_f1 / val_micro_f1
+    # (highest). Loss is the default because it moves smoothly where accuracy plateaus.
+    monitor: str = "val_loss"
+    # Stop after this many epochs without an improvement of `monitor`; the best weights are kept.
     patience: int = 2
+    # Weight examples by class: "none"; "balanced" (n / (classes * count), as scikit-learn;
+    # for multi-label models each label's positives get weight negatives / positives); or
+    # the path of a JSON file mapping label names to weights (positive-class weights for
+    # multi-label models; labels left out weigh 1).
+    class_weight: str = "none"
     # Seeds Python, NumPy, TensorFlow and the validation hold-out.
     seed: int = 42
     # Batches per epoch; None is one pass over the training part. Set it to train on a
-    # corpus too large to pass over in one epoch (the data then repeats as needed).
+    # corpus too large to pass over in one epoch (the data then repeats as needed; epoch e
+    # starts e * steps_per_epoch * batch_size examples into the stream).
     steps_per_epoch: int | None = None
+    # Write TensorBoard logs (training and validation scalars, learning rate) to
+    # DIR/tensorboard (`--tensorboard`).
+    tensorboard: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
@@ -168,6 +195,23 @@ class TrainingConfig:
             self.lr_schedule in LR_SCHEDULES, "training.lr_schedule", f"one of {list(LR_SCHEDULES)}", self.lr_schedule
         )
         _check(self.clipnorm is None or self.clipnorm > 0, "training.clipnorm", "null or a number > 0", self.clipnorm)
+        _check(self.warmup_epochs >= 0, "training.warmup_epochs", "a number >= 0", self.warmup_epochs)
+        _check(
+            self.warmup_epochs == 0 or self.lr_schedule == "cosine",
+            "training.warmup_epochs",
+            "0 unless training.lr_schedule is cosine",
+            self.warmup_epochs,
+        )
+        _check(0 < self.plateau_factor < 1, "training.plateau_factor", "a number in (0, 1)", self.plateau_factor)
+        _check(self.plateau_patience >= 0, "training.plateau_patience", "an integer >= 0", self.plateau_patience)
+        _check(self.weight_decay >= 0, "training.weight_decay", "a number >= 0", self.weight_decay)
+        _check(self.monitor in MONITORS, "training.monitor", f"one of {list(MONITORS)}", self.monitor)
+        _check(
+            bool(self.class_weight),
+            "training.class_weight",
+            "none, balanced or the path of a JSON file",
+            self.class_weight,
+        )
         _check(self.seed >= 0, "training.seed", "an integer >= 0", self.seed)
         _check(
             self.steps_per_epoch is None or self.steps_per_epoch >= 1,
@@ -178,6 +222,41 @@ class TrainingConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Starting from a trained model (`train --init-from`)."""
+
+    # A run directory whose vocabulary, encoder and (for the same label set) head the
+    # new run starts from. Its vectorizer and model sections replace this config's.
+    init_from: str | None = None
+    # Add up to this many of the new corpus's most frequent tokens missing from the old
+    # vocabulary; their embedding rows start random, old rows are copied, so old token
+    # ids keep their meaning. 0 keeps the old vocabulary exactly.
+    extend_vocab: int = 0
+    # Freeze the embedding, or the encoder (embedding and LSTM layers), for the first
+    # unfreeze_after epochs (all epochs when null) so a new head does not wreck them.
+    freeze: str = "none"
+    unfreeze_after: int | None = None
+    # Peak learning rate when init_from is set, in place of training.learning_rate: a third
+    # of the from-scratch rate, so the first updates do not erase what was learned.
+    learning_rate: float = 3e-4
+
+    def validate(self) -> None:
+        """Raise ConfigError when a value is out of range."""
+        _check(self.extend_vocab >= 0, "finetune.extend_vocab", "an integer >= 0", self.extend_vocab)
+        _check(self.freeze in FREEZE_MODES, "finetune.freeze", f"one of {list(FREEZE_MODES)}", self.freeze)
+        _check(
+            self.unfreeze_after is None or self.unfreeze_after >= 1,
+            "finetune.unfreeze_after",
+            "null or an integer >= 1",
+            self.unfreeze_after,
+        )
+        _check(self.learning_rate > 0, "finetune.learning_rate", "a number > 0", self.learning_rate)
+        if self.init_from is None:
+            _check(self.extend_vocab == 0, "finetune.extend_vocab", "0 without finetune.init_from", self.extend_vocab)
+            _check(self.freeze == "none", "finetune.freeze", "none without finetune.init_from", self.freeze)
+
+
+@dataclass
 class Config:
     """The whole configuration of a run; saved as config.json in every model directory."""
 
@@ -185,6 +264,7 @@ class Config:
     vectorizer: VectorizerConfig = field(default_factory=VectorizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> Config:
         """Check every section; return self so calls can be chained."""

@@ -64,6 +64,11 @@ class ReadOptions:
             "strict": self.strict,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReadOptions:
+        """The inverse of `to_dict` (for resuming a run from its saved request)."""
+        return cls(**{**data, "text_columns": tuple(data.get("text_columns", ()))})
+
 
 def parse_label_map(text: str | None) -> dict[str, str]:
     """Parse ``OLD=NEW,OLD=NEW`` into a dict; raise DataError on a malformed item."""

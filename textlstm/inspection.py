@@ -109,23 +109,27 @@ class TextSummary:
 
 
 def summarize_parts(
-    examples: Iterable[tuple[str, str, Label, Any]], vectorizer: VectorizerConfig, parts: Iterable[str] = ()
+    examples: Iterable[tuple[str, str, Label, Any]],
+    vectorizer: VectorizerConfig,
+    parts: Iterable[str] = (),
+    vocabulary: list[str] | None = None,
 ) -> dict[str, Any]:
     """`TextSummary.report` per part, in one pass over ``(part, text, label, ...)``
     tuples as yielded by `textlstm.pipeline.labelled_examples`; every name in ``parts``
-    gets a report even when no example falls in it."""
-    summaries = {part: TextSummary(vectorizer) for part in parts}
+    gets a report even when no example falls in it. With ``vocabulary`` (a model's),
+    each report also gives the out-of-vocabulary rate and truncated share under it."""
+    summaries = {part: TextSummary(vectorizer, vocabulary) for part in parts}
     batches: dict[str, tuple[list[str], list[Label]]] = {}
     for part, text, label, *_ in examples:
         texts, labels = batches.setdefault(part, ([], []))
         texts.append(text)
         labels.append(label)
         if len(texts) == _BATCH:
-            summaries.setdefault(part, TextSummary(vectorizer)).add(texts, labels)
+            summaries.setdefault(part, TextSummary(vectorizer, vocabulary)).add(texts, labels)
             batches[part] = ([], [])
     for part, (texts, labels) in batches.items():
         if texts:
-            summaries.setdefault(part, TextSummary(vectorizer)).add(texts, labels)
+            summaries.setdefault(part, TextSummary(vectorizer, vocabulary)).add(texts, labels)
     return {part: summary.report() for part, summary in summaries.items()}
 
 

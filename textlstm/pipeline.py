@@ -177,7 +177,8 @@ def bucket_boundaries(max_length: int) -> list[int]:
 
 
 def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int = 0, seed: int = 0) -> Any:
-    """Shuffle (optionally) and batch examples of similar length together.
+    """Shuffle (optionally) and batch ``(ids, target[, weight])`` examples of similar
+    length together.
 
     Padding each batch only to its longest member instead of ``max_length`` makes the
     sequential LSTM several times faster on corpora with varied lengths.
@@ -186,7 +187,7 @@ def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int =
         ids = ids.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     boundaries = bucket_boundaries(max_length)
     ids = ids.bucket_by_sequence_length(
-        element_length_func=lambda x, y: tf.shape(x)[0],
+        element_length_func=lambda x, *target: tf.shape(x)[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
     )

@@ -1,4 +1,5 @@
-"""`train`: from a data source to a complete model directory."""
+"""`train`: from a data source to a complete model directory, epoch by epoch, with
+checkpoints that `train --resume` continues from exactly."""
 
 from __future__ import annotations
 
@@ -18,13 +19,30 @@ import keras
 import numpy as np
 
 from textlstm import artifacts
+from textlstm.checkpoints import (
+    Checkpoint,
+    begin_run_dir,
+    discard_old_run,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_run_dir,
+    save_checkpoint,
+    write_model_dir,
+)
 from textlstm.config import Config
-from textlstm.errors import DataError
+from textlstm.errors import ConfigError, DataError, InputError, ModelDirError, describe
 from textlstm.evaluation import score_dataset
 from textlstm.file_sources import ReadOptions
+from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
 from textlstm.metrics import DEFAULT_THRESHOLD, headline
 from textlstm.model import build_classifier, build_text_model
+from textlstm.optimization import (
+    PositiveWeightedBinaryCrossentropy,
+    class_weights,
+    current_learning_rate,
+    make_optimizer,
+)
 from textlstm.pipeline import (
     batched,
     bucket_boundaries,
@@ -36,7 +54,7 @@ from textlstm.pipeline import (
 )
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.source_spec import open_source
-from textlstm.vectorizer import make_vectorizer, read_vocabulary, write_vocabulary
+from textlstm.vectorizer import make_vectorizer, read_vocabulary
 
 tf = tensorflow()
 log = logging.getLogger(__name__)
@@ -70,40 +88,80 @@ class TrainResult:
         }
 
 
-class _EpochLog(keras.callbacks.Callback):
-    """One log line per epoch, for logs that outlive the progress bar."""
+class _OneEpoch(keras.callbacks.Callback):
+    """Ends `fit` after one epoch: the trainer runs the epochs itself (validation,
+    checkpoints, early stopping), while Keras' progress bar still counts the whole run."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
-        log.info("epoch %d: %s", epoch + 1, shown)
+        self.model.stop_training = True
+
+
+@dataclass
+class _Run:
+    """Everything the epoch loop needs, built the same way for a new and a resumed run."""
+
+    run_dir: Path
+    request: dict[str, Any]
+    config: Config
+    label_names: list[str]
+    multi_label: bool
+    vocabulary: list[str]
+    train_ids: Any
+    val_batches: Any
+    classifier: keras.Model
+    text_model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    loss: Any
+    fit_metrics: list[Any]
+    steps_per_epoch: int
+    weights: np.ndarray | None
 
 
 def train(
-    data: str,
-    output_dir: str | Path,
+    data: str | None = None,
+    output_dir: str | Path | None = None,
     config: Config | None = None,
     *,
     overwrite: bool = False,
     command: Sequence[str] | None = None,
     verbose: int | str = "auto",
     read_options: ReadOptions | None = None,
+    resume: str | Path | None = None,
 ) -> TrainResult:
-    """Train a classifier on the training split of ``data`` and write a model directory.
+    """Train a classifier on the training split of ``data`` and write a model directory,
+    or continue an interrupted run with ``resume``.
 
     Args:
         data: a source spec (see `textlstm.sources`), e.g. ``tfds:imdb_reviews`` or a
             path to an aclImdb folder or archive.
-        output_dir: where the model directory is written; it is built in a temporary
-            sibling and moved into place only when complete.
+        output_dir: the run directory. It is created once the data has been read and
+            checked; after every epoch it holds ``model-best/``, ``model-last/`` and the
+            ``checkpoint/`` that ``resume`` continues from; the finished model is written
+            at its top level, manifest last.
         config: the configuration (defaults when None).
-        overwrite: replace an existing run in ``output_dir``.
+        overwrite: replace an existing run in ``output_dir`` (kept aside until the new
+            run finishes, and put back if it fails).
         command: the command line to record in the manifest.
         verbose: Keras ``fit`` verbosity (progress goes to stderr).
         read_options: columns, format and label rules for file sources (CSV, JSONL ...).
+        resume: an interrupted run directory to continue exactly where its last completed
+            epoch left it (same data, config and seed; ``data``, ``output_dir`` and
+            ``config`` must then be None).
 
     Returns:
         A TrainResult with validation metrics, history and timings.
     """
+    if resume is not None:
+        if data is not None or output_dir is not None or config is not None or overwrite:
+            raise InputError(
+                "--resume continues a run with its own data, config and directory; "
+                "expected no --data, --output-dir, --config, --set or --overwrite beside it"
+            )
+        return _resume(Path(resume), command, verbose)
+    if data is None or output_dir is None:
+        raise InputError(
+            f"train needs a data source and an output directory; {describe('--data and --output-dir, or --resume DIR', None)}"
+        )
     started = time.time()
     config = (config or Config()).validate()
     output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
@@ -111,32 +169,37 @@ def train(
     source = open_source(data, read_options)
     split = config.data.train_split
     source.check_split(split)
+    base = load_base(config.finetune.init_from) if config.finetune.init_from else None
+    if base is not None:
+        config = finetune_config(config, base)
     label_names = source.label_names()
     multi_label = _multi_label(config, source, data)
     needed = 1 if multi_label else 2
     if len(label_names) < needed:
         raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least {needed} to classify")
+    finetune: dict[str, Any] = {}
+    if base is not None:
+        label_names, finetune = label_plan(base, label_names, multi_label)
+        finetune["init_from"] = str(base.path)
+        log.info(
+            "fine-tuning %s: labels %s, %d shared with the base model; %s",
+            base.path,
+            finetune["new_labels"],
+            len(finetune["shared_labels"]),
+            "its output layer continues"
+            if finetune["head"] == "continued"
+            else "a new output layer is trained on its encoder",
+        )
     # The saved config records the decision, so evaluate/predict/export read targets the same way.
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, multi_label=multi_label))
+    _check_monitor(config, multi_label)
     seed = config.training.seed
     seed_everything(seed)
 
     with source_errors():
-        streams = {
-            part: text_dataset(
-                source,
-                split,
-                label_names,
-                part=part,
-                seed=seed,
-                val_fraction=config.data.val_fraction,
-                limit=config.data.limit,
-                multi_label=multi_label,
-            )
-            for part in ("train", "val")
-        }
         # The `data inspect` summary of both parts, in one read; its counts also size the
-        # learning-rate schedule.
+        # learning-rate schedule and the class weights. Under a base model it also gives
+        # the new corpus's out-of-vocabulary rate.
         parts = labelled_examples(
             source,
             split,
@@ -147,113 +210,442 @@ def train(
             limit=config.data.limit,
             multi_label=multi_label,
         )
-        summaries = summarize_parts(parts, config.vectorizer, ("train", "val"))
+        summaries = summarize_parts(
+            parts, config.vectorizer, ("train", "val"), vocabulary=base.vocabulary if base is not None else None
+        )
         for part, name in (("train", "training"), ("val", "validation")):
             log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
-        vectorizer = _fit_vectorizer(config, streams["train"])
-        vocabulary = vectorizer.get_vocabulary()
-        max_length = config.vectorizer.max_length
-        ids = {
-            part: id_dataset(stream, vectorizer, max_length, config.vectorizer.keep) for part, stream in streams.items()
-        }
-        if config.data.cache:
-            # Filled during the first epoch.
-            ids = {part: ds.cache() for part, ds in ids.items()}
-    n_train, n_val = summaries["train"]["examples"], summaries["val"]["examples"]
-    if n_train == 0:
-        raise DataError(f"no training examples left in split {split!r} of {data}; expected at least one")
-    if config.data.val_fraction > 0 and n_val == 0:
-        raise DataError(
-            f"the validation hold-out of {data} is empty; expected data.val_fraction={config.data.val_fraction} "
-            "to select at least one example (raise it or use more data)"
-        )
+        n_train, n_val = summaries["train"]["examples"], summaries["val"]["examples"]
+        if n_train == 0:
+            raise DataError(f"no training examples left in split {split!r} of {data}; expected at least one")
+        if config.data.val_fraction > 0 and n_val == 0:
+            raise DataError(
+                f"the validation hold-out of {data} is empty; expected data.val_fraction={config.data.val_fraction} "
+                "to select at least one example (raise it or use more data)"
+            )
+        train_texts = _text_part(source, config, label_names, multi_label, "train")
+        if base is None:
+            vocabulary = _fit_vectorizer(config, train_texts).get_vocabulary()
+        else:
+            finetune["oov_token_rate"] = summaries["train"]["oov_token_rate"]
+            log.info(
+                "the new corpus has %.2f %% out-of-vocabulary tokens under the base vocabulary",
+                100 * finetune["oov_token_rate"],
+            )
+            vocabulary = base.vocabulary
+            if config.finetune.extend_vocab:
+                vocabulary = extend_vocabulary(vocabulary, train_texts, config.vectorizer, config.finetune.extend_vocab)
+            finetune["vocabulary"] = {"base_tokens": len(base.vocabulary), "tokens": len(vocabulary)}
+    weights = class_weights(
+        config.training.class_weight, label_names, summaries["train"]["labels"], n_train, multi_label
+    )
+    request = {
+        "data": data,
+        "split": split,
+        "read_options": read_options.to_dict(),
+        "fingerprint": source.fingerprint(),
+        "config": config.to_dict(),
+        "label_names": label_names,
+        "multi_label": multi_label,
+        "command": list(command) if command is not None else None,
+        "train_examples": n_train,
+        "val_examples": n_val,
+        "summaries": summaries,
+        "finetune": finetune,
+        "class_weights": None if weights is None else dict(zip(label_names, weights.tolist(), strict=True)),
+    }
+    if weights is not None:
+        log.info("class weights: %s", json.dumps(request["class_weights"]))
+    aside = begin_run_dir(output_dir, overwrite)
+    try:
+        run = _assemble(output_dir, request, source, vocabulary)
+        if base is not None:
+            transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
+        state = _initial_state(run)
+        result = _train_epochs(run, state, verbose, started)
+    except BaseException:
+        if aside is not None:
+            restore_run_dir(output_dir, aside)
+        raise
+    discard_old_run(aside)
+    return result
 
-    batch_size = config.training.batch_size
-    train_batches = batched(ids["train"], batch_size, max_length, shuffle_buffer=config.data.shuffle_buffer, seed=seed)
-    val_batches = batched(ids["val"], batch_size, max_length) if n_val else None
+
+def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) -> TrainResult:
+    """Continue an interrupted run from its last completed epoch."""
+    started = time.time()
+    checkpoint = load_checkpoint(run_dir)
+    request = checkpoint.request
+    read_options = ReadOptions.from_dict(request["read_options"])
+    source = open_source(request["data"], read_options)
+    fingerprint = source.fingerprint()
+    if fingerprint != request["fingerprint"]:
+        raise DataError(
+            f"cannot resume {run_dir}: the data {request['data']} changed since the run started; "
+            f"{describe(request['fingerprint'], fingerprint)}"
+        )
+    config = Config.from_dict(request["config"], origin=str(run_dir / artifacts.CHECKPOINT_DIR))
+    seed_everything(config.training.seed)
+    state = checkpoint.state
+    log.info("resuming %s after epoch %d of %d", run_dir, state["epoch"], config.training.epochs)
+    if command is not None:
+        state.setdefault("resumed", []).append({"after_epoch": state["epoch"], "command": list(command)})
+    run = _assemble(run_dir, request, source, checkpoint.vocabulary)
+    _apply_phase(run, state["epoch"])
+    expected = len(run.classifier.weights) + len(run.optimizer.variables)
+    if len(checkpoint.variables) != expected or len(checkpoint.best) != len(run.classifier.weights):
+        raise ModelDirError(
+            f"cannot resume {run_dir}: its checkpoint holds {len(checkpoint.variables)} variables; "
+            f"expected {expected} for this model (was it written by another textlstm version?)"
+        )
+    for variable, value in zip([*run.classifier.weights, *run.optimizer.variables], checkpoint.variables, strict=True):
+        variable.assign(value)
+    if config.training.lr_schedule != "cosine":
+        run.optimizer.learning_rate = state["learning_rate"]
+    state["best_weights"] = checkpoint.best
+    return _train_epochs(run, state, verbose, started)
+
+
+def _text_part(source: Any, config: Config, label_names: list[str], multi_label: bool, part: str) -> Any:
+    return text_dataset(
+        source,
+        config.data.train_split,
+        label_names,
+        part=part,  # type: ignore[arg-type]
+        seed=config.training.seed,
+        val_fraction=config.data.val_fraction,
+        limit=config.data.limit,
+        multi_label=multi_label,
+    )
+
+
+def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: list[str]) -> _Run:
+    """Datasets, classifier and optimizer of a run, from its request and vocabulary."""
+    config = Config.from_dict(request["config"])
+    label_names, multi_label = request["label_names"], request["multi_label"]
+    max_length, batch_size = config.vectorizer.max_length, config.training.batch_size
+    vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary, ragged=True)
+    ids = {}
+    with source_errors():
+        for part in ("train", "val"):
+            texts = _text_part(source, config, label_names, multi_label, part)
+            ids[part] = id_dataset(texts, vectorizer, max_length, config.vectorizer.keep)
+            if config.data.cache:
+                ids[part] = ids[part].cache()  # filled during the first epoch
+    n_train, n_val = request["train_examples"], request["val_examples"]
+    weights = (
+        None if request["class_weights"] is None else np.array(list(request["class_weights"].values()), np.float32)
+    )
     classifier = build_classifier(
         config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
     )
     if multi_label:
-        loss, fit_metrics = (
-            "binary_crossentropy",
-            [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")],
-        )
+        loss: Any = "binary_crossentropy" if weights is None else PositiveWeightedBinaryCrossentropy(weights)
+        fit_metrics: list[Any] = [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
     else:
         loss, fit_metrics = "sparse_categorical_crossentropy", ["accuracy"]
-    classifier.compile(optimizer=_optimizer(config, n_train), loss=loss, metrics=fit_metrics)
-    callbacks: list[keras.callbacks.Callback] = [_EpochLog()]
-    if val_batches is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.training.patience, restore_best_weights=True
-            )
-        )
-    with source_errors(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
-        # Keras prints its progress bar to stdout; stdout is kept for results.
-        # The first epoch over a stream of unknown length ends with a harmless
-        # "input ran out of data" warning.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        steps = config.training.steps_per_epoch
-        fit = classifier.fit(
-            train_batches.repeat() if steps else train_batches,
-            validation_data=val_batches,
-            epochs=config.training.epochs,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles, with the seed
-            verbose=verbose,
-        )
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
-    epochs_run = len(history.get("loss", []))
-    best_epoch = int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run
-    metrics: dict[str, Any] = {}
-    if val_batches is not None:
-        metrics = score_dataset(classifier, val_batches, label_names, multi_label)
-        log.info("validation %s %.4f at best epoch %d", *headline(metrics), best_epoch)
+    # Bucketing leaves one partial batch per length bucket, hence the extra steps.
+    steps = config.training.steps_per_epoch or (n_train // batch_size + len(bucket_boundaries(max_length)) + 1)
+    finetuning = config.finetune.init_from is not None
+    learning_rate = config.finetune.learning_rate if finetuning else config.training.learning_rate
+    optimizer = make_optimizer(config.training, learning_rate, steps)
+    # Slots for every weight, so that freezing and unfreezing layers never meets a
+    # variable the optimizer has not seen, and checkpoints always hold the same list.
+    optimizer.build(classifier.trainable_variables)
+    text_model = build_text_model(make_vectorizer(config.vectorizer, vocabulary=vocabulary), classifier, config)
+    return _Run(
+        run_dir=run_dir,
+        request=request,
+        config=config,
+        label_names=label_names,
+        multi_label=multi_label,
+        vocabulary=vocabulary,
+        train_ids=ids["train"],
+        val_batches=batched(ids["val"], batch_size, max_length) if n_val else None,
+        classifier=classifier,
+        text_model=text_model,
+        optimizer=optimizer,
+        loss=loss,
+        fit_metrics=fit_metrics,
+        steps_per_epoch=steps,
+        weights=weights,
+    )
 
-    serving_vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary)
-    text_model = build_text_model(serving_vectorizer, classifier, config)
+
+def _initial_state(run: _Run) -> dict[str, Any]:
+    return {
+        "epoch": 0,
+        "history": {},
+        "best": None,
+        "best_epoch": 0,
+        "best_metrics": {},
+        "wait": 0,
+        "plateau_wait": 0,
+        "learning_rate": current_learning_rate(run.optimizer),
+        "frozen": None,
+        "seconds": 0.0,
+        "best_weights": [w.numpy() for w in run.classifier.weights],
+    }
+
+
+def _apply_phase(run: _Run, epoch: int) -> None:
+    """Freeze or unfreeze layers for ``epoch`` (fine-tuning) and (re)compile when the set
+    of trainable layers changes."""
+    finetune = run.config.finetune
+    frozen = finetune.freeze != "none" and (finetune.unfreeze_after is None or epoch < finetune.unfreeze_after)
+    names = freeze_layers(run.classifier, finetune.freeze, frozen)
+    if getattr(run.classifier, "_textlstm_frozen", None) == frozen and run.classifier.compiled:
+        return
+    if names:
+        log.info("%s %s", "freezing" if frozen else "unfreezing", ", ".join(names))
+    run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=run.fit_metrics)
+    run.classifier._textlstm_frozen = frozen
+
+
+def _epoch_batches(run: _Run, epoch: int) -> Any:
+    """The training batches of ``epoch``: shuffled by a seed fixed by the run's seed and
+    the epoch, so that a resumed run sees the same order as an uninterrupted one."""
+    training, data = run.config.training, run.config.data
+    ids = run.train_ids
+    if training.steps_per_epoch:
+        ids = ids.repeat().skip(epoch * training.steps_per_epoch * training.batch_size)
+    if run.weights is not None and not run.multi_label:
+        table = tf.constant(run.weights)
+        ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
+    seed = training.seed * 1_000 + epoch
+    return batched(
+        ids, training.batch_size, run.config.vectorizer.max_length, shuffle_buffer=data.shuffle_buffer, seed=seed
+    )
+
+
+def _reseed_dropout(classifier: keras.Model, seed: int, epoch: int) -> None:
+    # Dropout draws from per-layer seed states that Keras does not save; fixing them per
+    # epoch makes the masks of an epoch the same whether or not the run was resumed.
+    generators = [v for v in classifier.variables if v.path.endswith("seed_generator_state")]
+    for i, state in enumerate(generators):
+        state.assign(np.array([seed * 1_000_003 + epoch * 1_009 + i, 0], dtype=state.dtype))
+
+
+def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started: float) -> TrainResult:
+    """Run the remaining epochs of ``run``; after each one write model-best/ (when
+    better), model-last/ and the checkpoint; then write the finished model directory."""
+    training = run.config.training
+    history: dict[str, list[float]] = state["history"]
+    writers = _tensorboard_writers(run) if training.tensorboard else None
+    while state["epoch"] < training.epochs:
+        epoch = state["epoch"]
+        _apply_phase(run, epoch)
+        _reseed_dropout(run.classifier, training.seed, epoch)
+        tick = time.time()
+        with source_errors(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            # Keras prints its progress bar to stdout; stdout is kept for results. The
+            # first epoch over a stream of unknown length ends with a harmless "input ran
+            # out of data" warning.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            fit = run.classifier.fit(
+                _epoch_batches(run, epoch),
+                initial_epoch=epoch,
+                epochs=training.epochs,
+                steps_per_epoch=training.steps_per_epoch,
+                callbacks=[_OneEpoch()],
+                shuffle=False,  # the pipeline shuffles, with the seed
+                verbose=verbose,
+            )
+            metrics = (
+                score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
+                if run.val_batches is not None
+                else {}
+            )
+        for key, values in fit.history.items():
+            history.setdefault(key, []).append(float(values[-1]))
+        for key in _VAL_KEYS:
+            if key in metrics:
+                history.setdefault(f"val_{key}", []).append(float(metrics[key]))
+        history.setdefault("learning_rate", []).append(current_learning_rate(run.optimizer))
+        state["epoch"] = epoch + 1
+        state["seconds"] += time.time() - tick
+        improved = _update_best(run, state, metrics)
+        _log_epoch(epoch + 1, training.epochs, history, improved)
+        if writers is not None:
+            _write_scalars(writers, epoch + 1, history)
+        stop = _early_stop(run, state, metrics)
+        files = _model_files(run, state, history, metrics, epoch=epoch + 1)
+        if improved:
+            write_model_dir(run.run_dir / artifacts.BEST_DIR, run.text_model, files, run.vocabulary)
+        write_model_dir(run.run_dir / artifacts.LAST_DIR, run.text_model, files, run.vocabulary)
+        state["stopped_early"] = stop
+        _save_state(run, state)
+        if stop:
+            break
+    return _finish(run, state, started)
+
+
+_VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss")
+
+
+def _monitor_value(monitor: str, metrics: dict[str, Any]) -> float:
+    return float(metrics[monitor.removeprefix("val_")])
+
+
+def _update_best(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> bool:
+    """Record the epoch as the best one when it improves the monitored figure (every
+    epoch counts as the best without validation: the last one is kept)."""
+    monitor = run.config.training.monitor
+    if metrics:
+        value = _monitor_value(monitor, metrics)
+        best = state["best"]
+        better = best is None or (value < best if monitor == "val_loss" else value > best)
+    else:
+        value, better = None, True
+    if better:
+        state.update(best=value, best_epoch=state["epoch"], best_metrics=metrics, wait=0, plateau_wait=0)
+        state["best_weights"] = [w.numpy() for w in run.classifier.weights]
+    else:
+        state["wait"] += 1
+        state["plateau_wait"] += 1
+    return better
+
+
+def _early_stop(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> bool:
+    """Whether patience is used up; lowers the plateau schedule's rate when due."""
+    training = run.config.training
+    if not metrics:
+        return False
+    if training.lr_schedule == "plateau" and state["plateau_wait"] > 0:
+        if state["plateau_wait"] >= training.plateau_patience:
+            rate = current_learning_rate(run.optimizer) * training.plateau_factor
+            run.optimizer.learning_rate = rate
+            state["plateau_wait"] = 0
+            log.info("%s did not improve: learning rate lowered to %.3g", training.monitor, rate)
+    state["learning_rate"] = current_learning_rate(run.optimizer)
+    return state["wait"] > 0 and state["wait"] >= training.patience
+
+
+def _model_files(
+    run: _Run, state: dict[str, Any], history: dict[str, list[float]], metrics: dict[str, Any], epoch: int
+) -> dict[str, Any]:
+    """The JSON files of a model directory holding the classifier's current weights."""
+    request = run.request
     manifest = {
         "textlstm_run": 1,
-        "command": list(command) if command is not None else None,
+        "command": request["command"],
         "data": {
-            "source": data,
-            "split": split,
-            "read_options": read_options.to_dict(),
-            "fingerprint": source.fingerprint(),
-            "multi_label": multi_label,
-            "train_examples": n_train,
-            "val_examples": n_val,
-            "train_summary": summaries["train"],
-            "val_summary": summaries["val"],
+            "source": request["data"],
+            "split": request["split"],
+            "read_options": request["read_options"],
+            "fingerprint": request["fingerprint"],
+            "multi_label": run.multi_label,
+            "train_examples": request["train_examples"],
+            "val_examples": request["val_examples"],
+            "train_summary": request["summaries"]["train"],
+            "val_summary": request["summaries"]["val"],
         },
-        "seed": seed,
+        "seed": run.config.training.seed,
         "versions": library_versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "train_seconds": round(time.time() - started, 1),
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_run,
+        "epoch": epoch,
+        "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"],
+        "train_seconds": round(state["seconds"], 1),
     }
-    with artifacts.atomic_directory(output_dir, overwrite=overwrite) as tmp:
-        text_model.save(tmp / artifacts.MODEL_FILE)
-        artifacts.write_json(tmp / artifacts.CONFIG_FILE, config.to_dict())
-        write_vocabulary(vocabulary, tmp / artifacts.VOCAB_FILE)
-        artifacts.write_json(tmp / artifacts.LABELS_FILE, label_names)
-        artifacts.write_json(tmp / artifacts.HISTORY_FILE, history)
-        artifacts.write_json(tmp / artifacts.METRICS_FILE, metrics)
-        artifacts.write_json(tmp / artifacts.MANIFEST_FILE, manifest)
-    log.info("model directory written to %s", output_dir)
+    if request["finetune"]:
+        manifest["finetune"] = request["finetune"]
+    if request["class_weights"] is not None:
+        manifest["class_weights"] = request["class_weights"]
+    if state.get("resumed"):
+        manifest["resumed"] = state["resumed"]
+    return {
+        artifacts.CONFIG_FILE: run.config.to_dict(),
+        artifacts.LABELS_FILE: run.label_names,
+        artifacts.HISTORY_FILE: history,
+        artifacts.METRICS_FILE: metrics,
+        artifacts.MANIFEST_FILE: manifest,
+    }
+
+
+def _save_state(run: _Run, state: dict[str, Any]) -> None:
+    saved = {k: v for k, v in state.items() if k != "best_weights"}
+    variables = [v.numpy() for v in [*run.classifier.weights, *run.optimizer.variables]]
+    save_checkpoint(
+        run.run_dir,
+        Checkpoint(
+            request=run.request,
+            vocabulary=run.vocabulary,
+            state=saved,
+            variables=variables,
+            best=state["best_weights"],
+        ),
+    )
+
+
+def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
+    """Put the best weights back and write the finished model directory."""
+    history = state["history"]
+    for variable, value in zip(run.classifier.weights, state["best_weights"], strict=True):
+        variable.assign(value)
+    metrics = state["best_metrics"]
+    if metrics:
+        log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
+    files = _model_files(run, state, history, metrics, epoch=state["best_epoch"])
+    write_model_dir(run.run_dir / artifacts.BEST_DIR, run.text_model, files, run.vocabulary)
+    _plot_history(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
+    write_model_dir(run.run_dir, run.text_model, files, run.vocabulary, atomic=False)
+    remove_checkpoint(run.run_dir)
+    log.info("model directory written to %s", run.run_dir)
     return TrainResult(
-        output_dir=output_dir,
+        output_dir=run.run_dir,
         metrics=metrics,
         history=history,
-        best_epoch=best_epoch,
-        epochs_run=epochs_run,
-        train_examples=n_train,
-        val_examples=n_val,
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        train_examples=run.request["train_examples"],
+        val_examples=run.request["val_examples"],
         seconds=time.time() - started,
     )
+
+
+def _plot_history(history: dict[str, list[float]], path: Path) -> None:
+    """learning_curves.png, when the report module is available."""
+    try:
+        from textlstm.report import plot_learning_curves
+    except ImportError:  # pragma: no cover - the report module arrives separately
+        return
+    plot_learning_curves(history, path)
+
+
+def _log_epoch(epoch: int, epochs: int, history: dict[str, list[float]], improved: bool) -> None:
+    shown = ", ".join(f"{k}={v[-1]:.4g}" for k, v in sorted(history.items()))
+    log.info("epoch %d/%d: %s%s", epoch, epochs, shown, " (best so far)" if improved else "")
+
+
+def _tensorboard_writers(run: _Run) -> dict[str, Any]:
+    folder = run.run_dir / artifacts.TENSORBOARD_DIR
+    return {name: tf.summary.create_file_writer(str(folder / name)) for name in ("train", "validation")}
+
+
+def _write_scalars(writers: dict[str, Any], step: int, history: dict[str, list[float]]) -> None:
+    for key, values in history.items():
+        name, writer = (key[4:], writers["validation"]) if key.startswith("val_") else (key, writers["train"])
+        with writer.as_default():
+            tf.summary.scalar(name, values[-1], step=step)
+    for writer in writers.values():
+        writer.flush()
+
+
+def _check_monitor(config: Config, multi_label: bool) -> None:
+    training = config.training
+    wrong = "val_accuracy" if multi_label else "val_micro_f1"
+    if training.monitor == wrong:
+        kind = "multi-label" if multi_label else "single-label"
+        allowed = ["val_loss", "val_macro_f1", "val_micro_f1" if multi_label else "val_accuracy"]
+        raise ConfigError(
+            f"training.monitor {wrong} does not exist for a {kind} model; {describe(f'one of {allowed}', wrong)}"
+        )
+    if training.lr_schedule == "plateau" and config.data.val_fraction == 0:
+        raise ConfigError(
+            "training.lr_schedule=plateau watches the validation hold-out; expected data.val_fraction > 0 "
+            "or another schedule; received data.val_fraction=0"
+        )
 
 
 def _multi_label(config: Config, source: Any, data: str) -> bool:
@@ -266,21 +658,6 @@ def _multi_label(config: Config, source: Any, data: str) -> bool:
     # With data.multi_label=false, one-element label lists are single labels; an example
     # with several labels is reported, with its key, when it is read.
     return config.data.multi_label
-
-
-def _optimizer(config: Config, n_train: int) -> keras.optimizers.Optimizer:
-    """Adam with the configured schedule and gradient clipping."""
-    training = config.training
-    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = training.learning_rate
-    if training.lr_schedule == "cosine":
-        # Bucketing leaves one partial batch per length bucket, hence the extra steps.
-        steps = training.steps_per_epoch or (
-            n_train // training.batch_size + len(bucket_boundaries(config.vectorizer.max_length)) + 1
-        )
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            training.learning_rate, decay_steps=steps * training.epochs
-        )
-    return keras.optimizers.Adam(learning_rate, clipnorm=training.clipnorm)
 
 
 def _fit_vectorizer(config: Config, train_texts: Any) -> Any:

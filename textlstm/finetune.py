@@ -1,0 +1,115 @@
+"""Starting a run from a trained model (`train --init-from`): its configuration, its
+vocabulary (optionally extended), and its weights copied into the new classifier."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from textlstm import artifacts
+from textlstm.config import Config, VectorizerConfig
+from textlstm.model import split_text_model
+from textlstm.pipeline import texts_only
+from textlstm.vectorizer import make_vectorizer, strip_special_tokens
+
+log = logging.getLogger(__name__)
+
+# Layers frozen by each `finetune.freeze` mode (names given in `textlstm.model`).
+_EMBEDDING = "embedding"
+_HEAD = "probabilities"
+
+
+@dataclass
+class BaseModel:
+    """A trained run to start from."""
+
+    path: Path
+    config: Config
+    labels: list[str]
+    multi_label: bool
+    vocabulary: list[str]
+    classifier: keras.Model
+
+
+def load_base(path: str | Path) -> BaseModel:
+    """Load the run directory ``path`` (ModelDirError naming any missing file)."""
+    info = artifacts.read_run_info(path)
+    vectorizer, classifier = split_text_model(artifacts.load_text_model(info.path))
+    return BaseModel(
+        path=info.path,
+        config=info.config,
+        labels=info.labels,
+        multi_label=bool(info.config.data.multi_label),
+        vocabulary=list(vectorizer.get_vocabulary()),
+        classifier=classifier,
+    )
+
+
+def finetune_config(config: Config, base: BaseModel) -> Config:
+    """``config`` with the base model's vectorizer and model sections: the architecture
+    and the text processing must stay those the weights were trained with."""
+    vectorizer = dataclasses.replace(base.config.vectorizer, vocab_file=None)
+    return dataclasses.replace(config, vectorizer=vectorizer, model=base.config.model)
+
+
+def extend_vocabulary(vocabulary: list[str], train_texts: Any, config: VectorizerConfig, extra: int) -> list[str]:
+    """The base vocabulary followed by up to ``extra`` of the new corpus's most frequent
+    tokens that it lacks (old token ids keep their meaning)."""
+    old = strip_special_tokens(vocabulary)
+    # The len(old) + extra most frequent new tokens hold at least `extra` unseen ones.
+    adapter = make_vectorizer(dataclasses.replace(config, max_tokens=len(old) + extra + 2), ragged=True)
+    adapter.adapt(texts_only(train_texts))
+    known = set(old)
+    added = [t for t in strip_special_tokens(adapter.get_vocabulary()) if t not in known][:extra]
+    log.info("vocabulary extended by %d tokens of the new corpus (%d asked for)", len(added), extra)
+    return [*vocabulary[: len(vocabulary) - len(old)], *old, *added]
+
+
+def label_plan(base: BaseModel, labels: list[str], multi_label: bool) -> tuple[list[str], dict[str, Any]]:
+    """The label order of the new run and a JSON-ready description of the label overlap.
+
+    The same label set (and the same single/multi-label mode) keeps the base's order, so
+    its output layer continues; otherwise a new output layer is trained on the old encoder.
+    """
+    shared = sorted(set(base.labels) & set(labels))
+    same = set(base.labels) == set(labels) and base.multi_label == multi_label
+    plan = {
+        "base_labels": base.labels,
+        "new_labels": sorted(labels),
+        "shared_labels": shared,
+        "head": "continued" if same else "new",
+    }
+    return (list(base.labels) if same else labels), plan
+
+
+def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bool) -> None:
+    """Copy the base classifier's weights into ``classifier`` (same architecture): every
+    layer as it is, the embedding's old rows (new rows keep their random start), and the
+    output layer only when ``continue_head``."""
+    for layer in classifier.layers:
+        if not layer.weights or (layer.name == _HEAD and not continue_head):
+            continue
+        old = base.classifier.get_layer(layer.name).get_weights()
+        if layer.name == _EMBEDDING:
+            matrix = layer.get_weights()[0]
+            matrix[: old[0].shape[0]] = old[0]
+            old = [matrix]
+        layer.set_weights(old)
+
+
+def freeze_layers(classifier: keras.Model, mode: str, frozen: bool) -> list[str]:
+    """Set the layers of ``mode`` (embedding, or encoder: embedding and LSTM layers) to
+    not trainable (``frozen``) or trainable; return their names."""
+    if mode == "none":
+        return []
+    names = [_EMBEDDING]
+    if mode == "encoder":
+        names += [layer.name for layer in classifier.layers if layer.name.startswith("bilstm_")]
+    for name in names:
+        classifier.get_layer(name).trainable = not frozen
+    return names
