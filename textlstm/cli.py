@@ -147,6 +147,9 @@ Examples:
       --label-regex '^([A-Z]+):' --output-dir runs/trec
   textlstm train --data corpus/ --output-dir runs/x --config my.yaml \\
       --set model.lstm_units=32 --set data.limit=2000
+  textlstm train --data ../shared/data/sst2/train.tsv --text-column sentence \\
+      --output-dir runs/sst2-glove --embeddings glove.6B.100d.txt.gz \\
+      --set model.embedding_dim=100 --freeze-embeddings
 """,
 )
 @click.option("--data", "data", required=True, metavar="SRC", help="Training data source (see `textlstm --help`).")
@@ -164,6 +167,18 @@ Examples:
 @click.option(
     "--vocab-sample", type=int, metavar="N", help="Adapt the vocabulary on at most N examples (data.vocab_sample)."
 )
+@click.option(
+    "--embeddings",
+    metavar="FILE",
+    help="Pretrained word vectors (GloVe, word2vec text or fastText .vec, optionally gzipped) that "
+    "initialise the Embedding rows of the tokens they cover (model.embeddings_file); their dimension must "
+    "be model.embedding_dim.",
+)
+@click.option(
+    "--freeze-embeddings",
+    is_flag=True,
+    help="Keep the pretrained vectors fixed during training (model.freeze_embeddings).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @_reading
 @_verbosity
@@ -179,6 +194,8 @@ def train(
     val_split: float | None,
     limit: int | None,
     vocab_sample: int | None,
+    embeddings: str | None,
+    freeze_embeddings: bool,
     overwrite: bool,
     verbose: int,
     quiet: int,
@@ -188,7 +205,9 @@ def train(
 
     A share of the training split (data.val_fraction, 10 % by default) is held out for
     validation and early stopping; the test split is never used. A single file (CSV,
-    TSV, JSONL, parquet, lines) is one split. Prints a JSON summary.
+    TSV, JSONL, parquet, lines) is one split. --embeddings FILE starts the embedding from
+    pretrained word vectors (the coverage of the vocabulary is logged and saved in
+    manifest.json). Prints a JSON summary.
     """
     level = _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
@@ -202,6 +221,9 @@ def train(
         "data.val_fraction": val_split,
         "data.limit": limit,
         "data.vocab_sample": vocab_sample,
+        "model.embeddings_file": embeddings,
+        # Only a given flag overrides: an absent one leaves a config file's value alone.
+        "model.freeze_embeddings": freeze_embeddings or None,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])

@@ -19,6 +19,7 @@ import numpy as np
 
 from textlstm import artifacts
 from textlstm.config import Config
+from textlstm.embeddings import apply_pretrained_embeddings, check_embeddings_file
 from textlstm.errors import DataError
 from textlstm.evaluation import score_dataset
 from textlstm.file_sources import ReadOptions
@@ -106,6 +107,7 @@ def train(
     """
     started = time.time()
     config = (config or Config()).validate()
+    check_embeddings_file(config.model)  # a wrong vectors file fails before the data is read
     output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
     read_options = read_options or ReadOptions()
     source = open_source(data, read_options)
@@ -174,6 +176,8 @@ def train(
     classifier = build_classifier(
         config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
     )
+    # Before compile: a frozen layer must be non-trainable when the train step is built.
+    embeddings = apply_pretrained_embeddings(classifier, vocabulary, config.model)
     if multi_label:
         loss, fit_metrics = (
             "binary_crossentropy",
@@ -234,6 +238,7 @@ def train(
         "train_seconds": round(time.time() - started, 1),
         "best_epoch": best_epoch,
         "epochs_run": epochs_run,
+        "embeddings": embeddings,
     }
     with artifacts.atomic_directory(output_dir, overwrite=overwrite) as tmp:
         text_model.save(tmp / artifacts.MODEL_FILE)
