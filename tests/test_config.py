@@ -87,11 +87,24 @@ def test_config_unknown_section() -> None:
         ("data.val_fraction=1.5", r"data\.val_fraction; expected a number in \[0, 1\); received 1\.5"),
         ("data.cache=maybe", r"data\.cache must be true or false"),
         ("epochs=3", r"bad --set value; expected section\.key=value; received 'epochs=3'"),
+        ("model.embeddings_file=", r"model\.embeddings_file; expected null or the path of a vectors file"),
+        (
+            "model.freeze_embeddings=true",
+            r"model\.freeze_embeddings; expected false unless model\.embeddings_file is set",
+        ),
     ],
 )
 def test_config_rejects_bad_values(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_config_embeddings_keys_round_trip_without_the_file(tmp_path) -> None:
+    # A run's config.json names the vectors file; loading the run must not need that file.
+    config = load_config(None, [f"model.embeddings_file={tmp_path / 'gone.vec'}", "model.freeze_embeddings=true"])
+    again = Config.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again.model.embeddings_file == str(tmp_path / "gone.vec") and again.model.freeze_embeddings is True
+    assert Config().model.embeddings_file is None and Config().model.freeze_embeddings is False
 
 
 def test_config_missing_and_unparsable_files(tmp_path) -> None:

@@ -152,6 +152,9 @@ Examples:
       --text-column sentence --label-column label --output-dir runs/sst2-ft --extend-vocab 2000
   textlstm train --data ../shared/data/sms_spam/SMSSpamCollection --format tsv --no-header \\
       --label-column 0 --text-column 1 --class-weight balanced --output-dir runs/sms
+  textlstm train --data ../shared/data/sst2/train.tsv --text-column sentence \\
+      --output-dir runs/sst2-glove --embeddings glove.6B.100d.txt.gz \\
+      --set model.embedding_dim=100 --freeze-embeddings
 """,
 )
 @click.option("--data", "data", metavar="SRC", help="Training data source (see `textlstm --help`). Required.")
@@ -168,6 +171,18 @@ Examples:
 @click.option("--limit", type=int, metavar="N", help="Train on at most N examples (data.limit).")
 @click.option(
     "--vocab-sample", type=int, metavar="N", help="Adapt the vocabulary on at most N examples (data.vocab_sample)."
+)
+@click.option(
+    "--embeddings",
+    metavar="FILE",
+    help="Pretrained word vectors (GloVe, word2vec text or fastText .vec, optionally gzipped) that "
+    "initialise the Embedding rows of the tokens they cover (model.embeddings_file); their dimension must "
+    "be model.embedding_dim.",
+)
+@click.option(
+    "--freeze-embeddings",
+    is_flag=True,
+    help="Keep the pretrained vectors fixed during training (model.freeze_embeddings).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @click.option(
@@ -210,6 +225,8 @@ def train(
     val_split: float | None,
     limit: int | None,
     vocab_sample: int | None,
+    embeddings: str | None,
+    freeze_embeddings: bool,
     overwrite: bool,
     resume: str | None,
     init_from: str | None,
@@ -227,8 +244,9 @@ def train(
     A share of the training split (data.val_fraction, 10 % by default) is held out for
     validation and early stopping; the test split is never used. A single file (CSV,
     TSV, JSONL, parquet, lines) is one split. After every epoch DIR holds model-best/,
-    model-last/ and a checkpoint, so a killed run continues with --resume DIR. Prints a
-    JSON summary.
+    model-last/ and a checkpoint, so a killed run continues with --resume DIR.
+    --embeddings FILE starts the embedding from pretrained word vectors (the coverage of
+    the vocabulary is logged and saved in manifest.json). Prints a JSON summary.
     """
     level = _setup_logging(verbose, quiet)
     keras_verbose = 0 if level > logging.INFO else "auto"
@@ -263,6 +281,9 @@ def train(
         "finetune.unfreeze_after": unfreeze_after,
         "training.class_weight": class_weight,
         "training.tensorboard": tensorboard,
+        "model.embeddings_file": embeddings,
+        # Only a given flag overrides: an absent one leaves a config file's value alone.
+        "model.freeze_embeddings": freeze_embeddings or None,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])

@@ -124,6 +124,14 @@ class ModelConfig:
     dense_units: typing.Tuple[int, ...] = (64,)
     # Dropout after pooling and after each hidden Dense layer, and between LSTM layers.
     dropout: float = 0.3
+    # Pretrained word vectors (GloVe, word2vec text or fastText .vec, optionally gzipped)
+    # that initialise the Embedding rows of the tokens they cover; None keeps the random
+    # initialisation. A small corpus shows most words too rarely to learn their vectors from
+    # scratch. Their dimension must equal embedding_dim. Not needed to load a trained model.
+    embeddings_file: str | None = None
+    # Keep the pretrained vectors fixed during training: fewer parameters to fit on a small
+    # corpus, and the vectors keep the geometry they learned on a large one.
+    freeze_embeddings: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
@@ -135,6 +143,19 @@ class ModelConfig:
         for name in ("spatial_dropout", "dropout"):
             value = getattr(self, name)
             _check(0.0 <= value < 1.0, f"model.{name}", "a number in [0, 1)", value)
+        _check(
+            self.embeddings_file is None or bool(self.embeddings_file.strip()),
+            "model.embeddings_file",
+            "null or the path of a vectors file",
+            self.embeddings_file,
+        )
+        # Freezing the random initialisation would train a model on fixed noise.
+        _check(
+            not self.freeze_embeddings or self.embeddings_file is not None,
+            "model.freeze_embeddings",
+            "false unless model.embeddings_file is set (--embeddings FILE)",
+            self.freeze_embeddings,
+        )
 
 
 @dataclass

@@ -13,14 +13,12 @@ import keras
 
 from textlstm import artifacts
 from textlstm.config import Config, VectorizerConfig
-from textlstm.model import split_text_model
+from textlstm.model import EMBEDDING_NAME, split_text_model
 from textlstm.pipeline import texts_only
 from textlstm.vectorizer import make_vectorizer, strip_special_tokens
 
 log = logging.getLogger(__name__)
 
-# Layers frozen by each `finetune.freeze` mode (names given in `textlstm.model`).
-_EMBEDDING = "embedding"
 _HEAD = "probabilities"
 
 
@@ -54,7 +52,13 @@ def finetune_config(config: Config, base: BaseModel) -> Config:
     """``config`` with the base model's vectorizer and model sections: the architecture
     and the text processing must stay those the weights were trained with."""
     vectorizer = dataclasses.replace(base.config.vectorizer, vocab_file=None)
-    return dataclasses.replace(config, vectorizer=vectorizer, model=base.config.model)
+    # Pretrained vectors asked for now still apply (to rows the base vocabulary lacks).
+    model = dataclasses.replace(
+        base.config.model,
+        embeddings_file=config.model.embeddings_file,
+        freeze_embeddings=config.model.freeze_embeddings,
+    )
+    return dataclasses.replace(config, vectorizer=vectorizer, model=model)
 
 
 def extend_vocabulary(vocabulary: list[str], train_texts: Any, config: VectorizerConfig, extra: int) -> list[str]:
@@ -95,7 +99,7 @@ def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bo
         if not layer.weights or (layer.name == _HEAD and not continue_head):
             continue
         old = base.classifier.get_layer(layer.name).get_weights()
-        if layer.name == _EMBEDDING:
+        if layer.name == EMBEDDING_NAME:
             matrix = layer.get_weights()[0]
             matrix[: old[0].shape[0]] = old[0]
             old = [matrix]
@@ -107,7 +111,7 @@ def freeze_layers(classifier: keras.Model, mode: str, frozen: bool) -> list[str]
     not trainable (``frozen``) or trainable; return their names."""
     if mode == "none":
         return []
-    names = [_EMBEDDING]
+    names = [EMBEDDING_NAME]
     if mode == "encoder":
         names += [layer.name for layer in classifier.layers if layer.name.startswith("bilstm_")]
     for name in names:

@@ -11,6 +11,8 @@ from textlstm.layers import MaskedPooling, SequenceWindow
 
 CLASSIFIER_NAME = "classifier"
 VECTORIZER_NAME = "vectorizer"
+# Pretrained word vectors are written into this layer (textlstm/embeddings.py).
+EMBEDDING_NAME = "embedding"
 
 
 def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False) -> keras.Model:
@@ -21,7 +23,7 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, mult
     ``multi_label``, one independent sigmoid per label.
     """
     ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
-    x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name=EMBEDDING_NAME)(ids)
     if config.spatial_dropout:
         x = keras.layers.SpatialDropout1D(config.spatial_dropout, name="spatial_dropout")(x)
     for i in range(config.lstm_layers):

@@ -30,13 +30,14 @@ from textlstm.checkpoints import (
     write_model_dir,
 )
 from textlstm.config import Config
+from textlstm.embeddings import apply_pretrained_embeddings, check_embeddings_file
 from textlstm.errors import ConfigError, DataError, InputError, ModelDirError, describe
 from textlstm.evaluation import score_dataset
 from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
 from textlstm.metrics import DEFAULT_THRESHOLD, headline
-from textlstm.model import build_classifier, build_text_model
+from textlstm.model import EMBEDDING_NAME, build_classifier, build_text_model
 from textlstm.optimization import (
     PositiveWeightedBinaryCrossentropy,
     class_weights,
@@ -115,6 +116,8 @@ class _Run:
     fit_metrics: list[Any]
     steps_per_epoch: int
     weights: np.ndarray | None
+    # Whether the fine-tuning freeze is on in the current compile (None: not compiled yet).
+    frozen: bool | None = None
 
 
 def train(
@@ -172,6 +175,7 @@ def train(
     base = load_base(config.finetune.init_from) if config.finetune.init_from else None
     if base is not None:
         config = finetune_config(config, base)
+    check_embeddings_file(config.model)  # a wrong vectors file fails before the data is read
     label_names = source.label_names()
     multi_label = _multi_label(config, source, data)
     needed = 1 if multi_label else 2
@@ -259,6 +263,9 @@ def train(
     aside = begin_run_dir(output_dir, overwrite)
     try:
         run = _assemble(output_dir, request, source, vocabulary)
+        # Pretrained vectors first: a base model's rows then win over them, and only rows
+        # new to its vocabulary take the file's vectors.
+        request["embeddings"] = apply_pretrained_embeddings(run.classifier, vocabulary, run.config.model)
         if base is not None:
             transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
         state = _initial_state(run)
@@ -394,12 +401,14 @@ def _apply_phase(run: _Run, epoch: int) -> None:
     finetune = run.config.finetune
     frozen = finetune.freeze != "none" and (finetune.unfreeze_after is None or epoch < finetune.unfreeze_after)
     names = freeze_layers(run.classifier, finetune.freeze, frozen)
-    if getattr(run.classifier, "_textlstm_frozen", None) == frozen and run.classifier.compiled:
+    if run.config.model.freeze_embeddings:
+        run.classifier.get_layer(EMBEDDING_NAME).trainable = False
+    if run.frozen == frozen:
         return
     if names:
         log.info("%s %s", "freezing" if frozen else "unfreezing", ", ".join(names))
     run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=run.fit_metrics)
-    run.classifier._textlstm_frozen = frozen
+    run.frozen = frozen
 
 
 def _epoch_batches(run: _Run, epoch: int) -> Any:
@@ -552,6 +561,7 @@ def _model_files(
         manifest["finetune"] = request["finetune"]
     if request["class_weights"] is not None:
         manifest["class_weights"] = request["class_weights"]
+    manifest["embeddings"] = request.get("embeddings")
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
     return {
