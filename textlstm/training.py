@@ -8,6 +8,7 @@ import dataclasses
 import datetime as _dt
 import json
 import logging
+import shutil
 import sys
 import time
 import warnings
@@ -168,14 +169,14 @@ def train(
     started = time.time()
     config = (config or Config()).validate()
     output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
-    read_options = read_options or ReadOptions()
-    source = open_source(data, read_options)
-    split = config.data.train_split
-    source.check_split(split)
     base = load_base(config.finetune.init_from) if config.finetune.init_from else None
     if base is not None:
         config = finetune_config(config, base)
     check_embeddings_file(config.model)  # a wrong vectors file fails before the data is read
+    read_options = read_options or ReadOptions()
+    source = open_source(data, read_options)
+    split = config.data.train_split
+    source.check_split(split)
     label_names = source.label_names()
     multi_label = _multi_label(config, source, data)
     needed = 1 if multi_label else 2
@@ -273,6 +274,10 @@ def train(
     except BaseException:
         if aside is not None:
             restore_run_dir(output_dir, aside)
+        elif artifacts.is_interrupted_run(output_dir):
+            log.warning("training stopped; continue it with `textlstm train --resume %s`", output_dir)
+        else:  # nothing worth keeping was written yet
+            shutil.rmtree(output_dir, ignore_errors=True)
         raise
     discard_old_run(aside)
     return result
