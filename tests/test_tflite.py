@@ -136,7 +136,16 @@ def test_tflite_export_verify_and_versions(cli, trained_run, tmp_path: Path) -> 
 def test_tflite_bad_options_and_broken_exports(cli, tflite_export: Path, trained_run, tmp_path: Path) -> None:
     result = cli.invoke(
         main,
-        ["export", str(trained_run.output_dir), "--export-dir", str(tmp_path / "e"), "--format", "tflite", "--top-k", "1"],
+        [
+            "export",
+            str(trained_run.output_dir),
+            "--export-dir",
+            str(tmp_path / "e"),
+            "--format",
+            "tflite",
+            "--top-k",
+            "1",
+        ],
     )
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
@@ -159,7 +168,9 @@ def test_tflite_bad_options_and_broken_exports(cli, tflite_export: Path, trained
     (tmp_path / "corrupt" / "model.tflite").write_bytes(b"not a flatbuffer")
     result = cli.invoke(main, ["predict", str(tmp_path / "corrupt"), "great"])
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot load {tmp_path / 'corrupt' / 'model.tflite'}")
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith(f"error: cannot load {tmp_path / 'corrupt' / 'model.tflite'}")
+    )
 
 
 def test_tokenizer_rejects_bad_settings() -> None:
