@@ -168,6 +168,25 @@ def test_multilabel_train_evaluate_predict(cli, tagged: Path, tagged_run: Path) 
     assert record["labels"] == ["money", "sport"], record
 
 
+def test_multilabel_evaluate_report(cli, tagged: Path, tagged_run: Path, tmp_path: Path) -> None:
+    # single.csv keeps only each example's first tag, so the (right) predicted sets of
+    # multi-tag texts count as mistakes: the report has some to list.
+    report = tmp_path / "report"
+    args = ["evaluate", str(tagged_run), "--data", str(tagged / "single.csv"), "--report", str(report), "-q"]
+    result = cli.invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert 0 <= printed["expected_calibration_error"] <= 1 and "roc_auc" not in printed
+    assert json.loads((report / "metrics.json").read_text()) == printed
+    assert sorted(p.name for p in report.iterdir()) == ["metrics.json", "per_label.png", "reliability.png", "report.md"]
+    text = (report / "report.md").read_text()
+    assert f"| micro F1 | {printed['micro_f1']:.4f} |" in text
+    assert "Not drawn for a multi-label model" in text
+    # Every listed mistake names label sets that differ.
+    rows = [line.split(" | ") for line in text.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert rows and all(row[2] != row[3] for row in rows)
+
+
 def test_multilabel_export_returns_multi_hot(cli, tagged_run: Path, tmp_path: Path) -> None:
     import tensorflow as tf
 

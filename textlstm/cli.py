@@ -305,6 +305,7 @@ def train(
 Examples:
   textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz
   textlstm evaluate runs/imdb --data tfds:imdb_reviews --split test --output test.json
+  textlstm evaluate runs/imdb --data ../shared/data/imdb/aclImdb_labeled.tar.gz --report reports/imdb-test
   textlstm evaluate runs/sst2 --data ../shared/data/sst2/dev.tsv --text-column sentence --label-column label
 """,
 )
@@ -312,6 +313,12 @@ Examples:
 @click.option("--data", "data", required=True, metavar="SRC", help="Data source to evaluate on.")
 @click.option("--split", metavar="NAME", help="Split to evaluate (default: data.eval_split, i.e. test).")
 @click.option("--output", metavar="FILE", help="Also write the JSON report to FILE.")
+@click.option(
+    "--report",
+    "report_dir",
+    metavar="RDIR",
+    help="Also write a report folder: metrics.json, report.md and PNG pictures (RDIR must be new or empty).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per batch.")
 @_reading
 @_verbosity
@@ -320,6 +327,7 @@ def evaluate(
     data: str,
     split: str | None,
     output: str | None,
+    report_dir: str | None,
     batch_size: int,
     verbose: int,
     quiet: int,
@@ -327,16 +335,38 @@ def evaluate(
 ) -> None:
     """Score the model in DIR on a split of SRC and print a JSON report.
 
-    The report holds accuracy, loss, macro_f1, per-label precision/recall/f1/support,
-    the confusion matrix (rows: true label, columns: predicted) and the label names; for a
-    multi-label model micro_f1, macro_f1, subset_accuracy, hamming_loss and per-label
-    scores instead.
+    The report holds accuracy, loss, macro_f1, weighted_f1, expected_calibration_error
+    (15 confidence bins), per-label precision/recall/f1/support, the confusion matrix
+    (rows: true label, columns: predicted) and the label names, plus roc_auc and
+    average_precision for two labels (positive class: the second label); for a
+    multi-label model micro_f1, macro_f1, subset_accuracy, hamming_loss,
+    expected_calibration_error (over every example-label decision) and per-label scores
+    instead.
+
+    \b
+    --report RDIR writes a folder (all at once, when complete):
+      metrics.json                     the JSON printed here
+      report.md                        headline and per-label metrics, confusion matrix,
+                                       calibration, the 10 most confident mistakes
+      confusion_matrix.png             counts (single-label models)
+      confusion_matrix_normalized.png  rows normalised: recall on the diagonal
+      reliability.png                  reliability diagram with the ECE
+      roc.png, precision_recall.png    two labels: the curves with AUC and AP
+      per_label.png                    multi-label: precision/recall/F1 per label
     """
     _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
     from textlstm.evaluation import evaluate as run
 
-    report = run(model_dir, data, split=split, batch_size=batch_size, output=output, read_options=read_options)
+    report = run(
+        model_dir,
+        data,
+        split=split,
+        batch_size=batch_size,
+        output=output,
+        read_options=read_options,
+        report_dir=report_dir,
+    )
     _print_json(report)
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from textlstm import artifacts
 from textlstm.errors import DataError, InputError, describe
 from textlstm.file_sources import ReadOptions
-from textlstm.metrics import classification_metrics, headline, multilabel_metrics
+from textlstm.metrics import DEFAULT_THRESHOLD, classification_metrics, headline, multilabel_metrics
 from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
+from textlstm.report import MISTAKES_LIMIT, Mistake, check_report_dir, write_report
 from textlstm.runtime import tensorflow
 from textlstm.source_spec import open_source
 from textlstm.vectorizer import make_vectorizer
@@ -23,18 +25,101 @@ tf = tensorflow()
 log = logging.getLogger(__name__)
 
 
-def score_dataset(classifier: Any, batches: Any, label_names: list[str], multi_label: bool = False) -> dict[str, Any]:
-    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it
-    (``label`` multi-hot and multi-label metrics with ``multi_label``)."""
+class ConfidentMistakes:
+    """Keeps the ``limit`` wrong predictions made with the highest confidence, batch by
+    batch, in a heap: memory holds ``limit`` texts, never the corpus.
+
+    Single-label: a mistake is an arg-max label that is not the true one, its confidence
+    that label's probability. Multi-label: an example whose predicted label set (at
+    `DEFAULT_THRESHOLD`) is not the true set, its confidence that of its surest wrong
+    yes/no decision (``p``, or ``1 - p`` for a label wrongly left out).
+    """
+
+    def __init__(self, label_names: list[str], multi_label: bool = False, limit: int = MISTAKES_LIMIT) -> None:
+        self.label_names = list(label_names)
+        self.multi_label = multi_label
+        self.limit = limit
+        self.count = 0  # every mistake seen, not only the kept ones
+        self._seen = 0
+        self._heap: list[tuple[float, int, Mistake]] = []
+
+    def add(self, probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[bytes | str]) -> None:
+        """Take one batch: probabilities ``[n, labels]``, true labels (indices, or multi-hot
+        rows) and the ``n`` texts (UTF-8 bytes as tf.data gives them, or str)."""
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        labels = np.asarray(labels)
+        if self.multi_label:
+            targets = labels > 0.5
+            predicted = probabilities >= DEFAULT_THRESHOLD
+            wrong_slots = predicted != targets
+            slot_confidence = np.where(predicted, probabilities, 1.0 - probabilities)
+            confidence = np.where(wrong_slots, slot_confidence, -np.inf).max(axis=1)
+            wrong = wrong_slots.any(axis=1)
+        else:
+            predicted = probabilities.argmax(axis=1)
+            confidence = probabilities.max(axis=1)
+            wrong = predicted != labels
+        order = self._seen + np.arange(len(probabilities))
+        self._seen += len(probabilities)
+        self.count += int(wrong.sum())
+        candidates = np.flatnonzero(wrong)
+        if len(self._heap) >= self.limit:
+            candidates = candidates[confidence[candidates] > self._heap[0][0]]
+        # Only the batch's best few can enter the heap; only their texts are decoded.
+        candidates = candidates[np.argsort(-confidence[candidates], kind="stable")[: self.limit]]
+        for i in candidates:
+            # Ties keep the earlier example: the heap pops the lowest (confidence, -order).
+            entry = (
+                float(confidence[i]),
+                -int(order[i]),
+                self._mistake(texts[i], labels[i], predicted[i], confidence[i]),
+            )
+            if len(self._heap) < self.limit:
+                heapq.heappush(self._heap, entry)
+            else:
+                heapq.heappushpop(self._heap, entry)
+
+    def worst(self) -> list[Mistake]:
+        """The kept mistakes, most confident first."""
+        return [entry[2] for entry in sorted(self._heap, key=lambda e: (-e[0], -e[1]))]
+
+    def _mistake(self, text: bytes | str, label: Any, predicted: Any, confidence: float) -> Mistake:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if self.multi_label:
+            true_names = [n for n, on in zip(self.label_names, np.asarray(label) > 0.5) if on]
+            predicted_names = [n for n, on in zip(self.label_names, predicted) if on]
+            return Mistake(text, tuple(true_names), tuple(predicted_names), float(confidence))
+        return Mistake(text, (self.label_names[int(label)],), (self.label_names[int(predicted)],), float(confidence))
+
+
+def predict_batches(
+    classifier: Any, batches: Any, mistakes: ConfidentMistakes | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and return all
+    ``(labels, probabilities)``. With ``mistakes`` the batches are ``(ids, (label, text))``
+    and each one is also handed to ``mistakes``; the texts are not kept."""
     predict = tf.function(lambda ids: classifier(ids, training=False), reduce_retracing=True)
     probabilities, labels = [], []
     for ids, y in batches:
-        probabilities.append(predict(ids).numpy())
-        labels.append(y.numpy())
+        if mistakes is not None:
+            y, texts = y
+        batch_probabilities, batch_labels = predict(ids).numpy(), y.numpy()
+        probabilities.append(batch_probabilities)
+        labels.append(batch_labels)
+        if mistakes is not None:
+            mistakes.add(batch_probabilities, batch_labels, texts.numpy())
     if not labels:
         raise DataError("no examples to evaluate; expected a split with at least one example")
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def score_dataset(classifier: Any, batches: Any, label_names: list[str], multi_label: bool = False) -> dict[str, Any]:
+    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it
+    (``label`` multi-hot and multi-label metrics with ``multi_label``)."""
+    labels, probabilities = predict_batches(classifier, batches)
     score = multilabel_metrics if multi_label else classification_metrics
-    return score(np.concatenate(labels), np.concatenate(probabilities), label_names)
+    return score(labels, probabilities, label_names)
 
 
 def evaluate(
@@ -44,21 +129,28 @@ def evaluate(
     batch_size: int = 256,
     output: str | Path | None = None,
     read_options: ReadOptions | None = None,
+    report_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model directory on ``split`` of ``data`` (default: the config's eval split).
 
-    With ``output`` the report is also written there as JSON. ``read_options`` tells how
-    to read a file source (columns, format, label rules).
+    With ``output`` the report is also written there as JSON. With ``report_dir`` a report
+    folder (``metrics.json``, ``report.md`` and PNG pictures, see `textlstm.report`) is
+    written there; an existing non-empty folder is refused before anything is read.
+    ``read_options`` tells how to read a file source (columns, format, label rules).
 
     Returns a JSON-ready dict with ``accuracy``, ``loss``, ``macro_f1``, ``weighted_f1``,
-    ``per_label`` precision/recall/f1/support, ``confusion_matrix`` (rows true, columns
-    predicted), ``label_names``, ``examples``, plus ``split``, ``data`` and ``seconds``.
-    A multi-label model reports ``micro_f1``, ``macro_f1``, ``subset_accuracy``,
-    ``hamming_loss``, ``loss`` and ``per_label`` instead (see `multilabel_metrics`).
+    ``expected_calibration_error``, ``per_label`` precision/recall/f1/support,
+    ``confusion_matrix`` (rows true, columns predicted), ``label_names``, ``examples``
+    (and ``roc_auc``, ``average_precision`` for two labels), plus ``split``, ``data`` and
+    ``seconds``. A multi-label model reports ``micro_f1``, ``macro_f1``,
+    ``subset_accuracy``, ``hamming_loss``, ``loss``, ``expected_calibration_error`` and
+    ``per_label`` instead (see `multilabel_metrics`).
     """
     started = time.time()
     if output is not None and not Path(output).parent.is_dir():
         raise InputError(f"cannot write the report; {describe('a file in an existing directory', str(output))}")
+    if report_dir is not None:
+        report_dir = check_report_dir(report_dir)
     info = artifacts.read_run_info(model_dir)
     source = open_source(data, read_options)
     fixed = source.fixed_split
@@ -78,10 +170,18 @@ def evaluate(
     with source_errors():
         multi_label = bool(info.config.data.multi_label)
         texts = text_dataset(source, split, info.labels, multi_label=multi_label)
+        mistakes = None
+        if report_dir is not None:
+            # The text rides along with the label through vectorizing and bucketing, so
+            # the mistakes list sees each batch's texts without a second pass.
+            texts = texts.map(lambda text, label: (text, (label, text)))
+            mistakes = ConfidentMistakes(info.labels, multi_label)
         batches = batched(
             id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep), batch_size, max_length
         )
-        metrics = score_dataset(classifier, batches, info.labels, multi_label)
+        labels, probabilities = predict_batches(classifier, batches, mistakes)
+    score = multilabel_metrics if multi_label else classification_metrics
+    metrics = score(labels, probabilities, info.labels)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
     log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:
@@ -89,4 +189,16 @@ def evaluate(
             artifacts.write_json(Path(output), metrics)
         except OSError as exc:
             raise InputError(f"cannot write the report to {output}: {exc.strerror}") from exc
+    if report_dir is not None and mistakes is not None:
+        write_report(
+            report_dir,
+            metrics,
+            labels,
+            probabilities,
+            mistakes.worst(),
+            mistake_count=mistakes.count,
+            model_dir=str(model_dir),
+            manifest=info.manifest,
+        )
+        log.info("report written to %s", report_dir)
     return metrics

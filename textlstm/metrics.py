@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 _EPSILON = 1e-7
+# Equal-width confidence bins of the expected calibration error (Guo et al., 2017, use 15).
+CALIBRATION_BINS = 15
 
 
 def _per_label(
@@ -25,7 +27,10 @@ def _per_label(
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_names: list[str]) -> dict[str, Any]:
     """Accuracy, cross-entropy loss, per-label precision/recall/F1/support, macro and
-    weighted F1, and the confusion matrix (rows: true label, columns: predicted label).
+    weighted F1, the confusion matrix (rows: true label, columns: predicted label) and the
+    expected calibration error of the top-label confidence; with two labels also
+    ``roc_auc`` and ``average_precision`` with the second label as the positive class
+    (``None`` when the labels hold only one class, where they are undefined).
 
     A label never predicted has precision 0 (not NaN), so macro averages stay defined.
     """
@@ -48,16 +53,23 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_
     loss = float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
     # Like scikit-learn: average over labels that occur in the truth or the predictions.
     present = (support > 0) | (predicted_count > 0)
-    return {
+    confidence, correct = top_label_confidence(labels, probabilities)
+    metrics: dict[str, Any] = {
         "examples": int(labels.size),
         "accuracy": float(true_positive.sum() / labels.size),
         "loss": loss,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "weighted_f1": float((f1 * support).sum() / support.sum()),
+        "expected_calibration_error": expected_calibration_error(confidence, correct),
         "label_names": list(label_names),
         "per_label": _per_label(label_names, precision, recall, f1, support),
         "confusion_matrix": confusion.tolist(),
     }
+    if n == 2:
+        positive = labels == 1
+        metrics["roc_auc"] = roc_auc(positive, probabilities[:, 1])
+        metrics["average_precision"] = average_precision(positive, probabilities[:, 1])
+    return metrics
 
 
 # Multi-label predictions are the labels whose probability reaches this threshold.
@@ -69,7 +81,8 @@ def multilabel_metrics(
 ) -> dict[str, Any]:
     """Metrics for multi-hot targets that stay honest on sparse labels: micro and macro F1,
     per-label precision/recall/F1/support, subset accuracy (every label of an example
-    right), Hamming loss (share of wrong label decisions) and binary cross-entropy.
+    right), Hamming loss (share of wrong label decisions), binary cross-entropy, and the
+    expected calibration error over every (example, label) slot (see `top_label_confidence`).
 
     Binary accuracy over all label slots is left out on purpose: with few positives,
     predicting nothing scores close to 1. Like scikit-learn with ``zero_division=0``,
@@ -100,9 +113,107 @@ def multilabel_metrics(
         "macro_f1": float(f1.mean()),
         "subset_accuracy": float((predicted == targets).all(axis=1).mean()),
         "hamming_loss": float((predicted != targets).mean()),
+        "expected_calibration_error": expected_calibration_error(*top_label_confidence(targets, probabilities)),
         "label_names": list(label_names),
         "per_label": _per_label(label_names, precision, recall, f1, support),
     }
+
+
+def top_label_confidence(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The confidence of each decision and whether it was right, for calibration.
+
+    Single-label (``labels`` 1-D class indices): the highest probability and whether
+    its label is the true one. Multi-label (``labels`` 2-D multi-hot): every
+    (example, label) slot is a yes/no decision taken at 0.5, whose confidence is
+    ``max(p, 1 - p)``; both arrays are flattened over the slots.
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if labels.ndim == 2:
+        targets = (labels > 0.5).ravel()
+        p = probabilities.ravel()
+        return np.maximum(p, 1.0 - p), (p >= 0.5) == targets
+    return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
+
+
+def calibration_bins(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split [0, 1] into ``bins`` equal-width bins, ``(lo, hi]`` (the first also holds 0),
+    and return ``(edges, counts, mean_confidence, accuracy)`` per bin (NaN in empty bins)."""
+    confidence = np.asarray(confidence, dtype=np.float64).ravel()
+    correct = np.asarray(correct, dtype=np.float64).ravel()
+    # k / bins, not linspace: the edges must be the same floats an independent count uses.
+    edges = np.arange(bins + 1) / bins
+    index = np.clip(np.searchsorted(edges[1:-1], confidence, side="left"), 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(index, weights=confidence, minlength=bins) / counts
+        accuracy = np.bincount(index, weights=correct, minlength=bins) / counts
+    return edges, counts, mean_confidence, accuracy
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error: the count-weighted mean gap between accuracy and mean
+    confidence over equal-width confidence bins (0 for a perfectly calibrated model)."""
+    _, counts, mean_confidence, accuracy = calibration_bins(confidence, correct, bins)
+    filled = counts > 0
+    if not filled.any():
+        raise ValueError("no predictions to calibrate")
+    gaps = np.abs(accuracy[filled] - mean_confidence[filled])
+    return float((counts[filled] * gaps).sum() / counts.sum())
+
+
+def _ranked_counts(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True and false positives when predicting positive at or above each distinct score,
+    from the highest score down; tied scores form one threshold (as in scikit-learn)."""
+    positive = np.asarray(positive, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    order = np.argsort(-scores, kind="mergesort")
+    scores, positive = scores[order], positive[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
+    true_positives = np.cumsum(positive)[last_of_tie].astype(np.float64)
+    false_positives = (last_of_tie + 1) - true_positives
+    return true_positives, false_positives, scores[last_of_tie]
+
+
+def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(false_positive_rate, true_positive_rate, thresholds)`` from (0, 0) to (1, 1), or
+    None when ``positive`` holds only one class (the curve is then undefined)."""
+    tp, fp, thresholds = _ranked_counts(positive, scores)
+    if tp[-1] == 0 or fp[-1] == 0:
+        return None
+    return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]], np.r_[np.inf, thresholds]
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve (ties count half), or None with only one class present."""
+    curve = roc_curve(positive, scores)
+    if curve is None:
+        return None
+    fpr, tpr, _ = curve
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def precision_recall_curve(
+    positive: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(precision, recall, thresholds)`` from the highest threshold down, starting at
+    precision 1, recall 0; None when there is no positive example."""
+    tp, fp, thresholds = _ranked_counts(positive, scores)
+    if tp[-1] == 0:
+        return None
+    return np.r_[1.0, tp / (tp + fp)], np.r_[0.0, tp / tp[-1]], np.r_[np.inf, thresholds]
+
+
+def average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Average precision: precision at each threshold weighted by the recall it adds
+    (scikit-learn's definition, no interpolation); None when there is no positive example."""
+    curve = precision_recall_curve(positive, scores)
+    if curve is None:
+        return None
+    precision, recall, _ = curve
+    return float(np.sum(np.diff(recall) * precision[1:]))
 
 
 def headline(metrics: dict[str, Any]) -> tuple[str, float]:
