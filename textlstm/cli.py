@@ -147,6 +147,7 @@ Examples:
       --label-regex '^([A-Z]+):' --output-dir runs/trec
   textlstm train --data corpus/ --output-dir runs/x --config my.yaml \\
       --set model.lstm_units=32 --set data.limit=2000
+  textlstm train --data tagged.jsonl --output-dir runs/tags --tune-thresholds
 """,
 )
 @click.option("--data", "data", required=True, metavar="SRC", help="Training data source (see `textlstm --help`).")
@@ -164,6 +165,12 @@ Examples:
 @click.option(
     "--vocab-sample", type=int, metavar="N", help="Adapt the vocabulary on at most N examples (data.vocab_sample)."
 )
+@click.option(
+    "--tune-thresholds",
+    is_flag=True,
+    default=None,
+    help="Multi-label: pick each label's threshold for best F1 on validation (training.tune_thresholds).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @_reading
 @_verbosity
@@ -179,6 +186,7 @@ def train(
     val_split: float | None,
     limit: int | None,
     vocab_sample: int | None,
+    tune_thresholds: bool | None,
     overwrite: bool,
     verbose: int,
     quiet: int,
@@ -188,7 +196,10 @@ def train(
 
     A share of the training split (data.val_fraction, 10 % by default) is held out for
     validation and early stopping; the test split is never used. A single file (CSV,
-    TSV, JSONL, parquet, lines) is one split. Prints a JSON summary.
+    TSV, JSONL, parquet, lines) is one split. A multi-label model predicts each label at
+    probability 0.5, or with --tune-thresholds at the per-label threshold that gives that
+    label's best F1 on the validation hold-out (saved in thresholds.json, used by evaluate,
+    predict and export). Prints a JSON summary.
     """
     level = _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
@@ -202,6 +213,7 @@ def train(
         "data.val_fraction": val_split,
         "data.limit": limit,
         "data.vocab_sample": vocab_sample,
+        "training.tune_thresholds": tune_thresholds,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])
@@ -251,7 +263,8 @@ def evaluate(
     The report holds accuracy, loss, macro_f1, per-label precision/recall/f1/support,
     the confusion matrix (rows: true label, columns: predicted) and the label names; for a
     multi-label model micro_f1, macro_f1, subset_accuracy, hamming_loss and per-label
-    scores instead.
+    scores instead, at the model's per-label thresholds (thresholds.json, listed as
+    thresholds).
     """
     _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
@@ -287,7 +300,10 @@ Examples:
 @click.option("--id-key", metavar="KEY", help="JSONL key or CSV column passed through to each result as id.")
 @click.option("--top-k", type=int, metavar="K", help="Also list the K most probable labels with their scores.")
 @click.option(
-    "--threshold", type=float, metavar="T", help="List every label with probability >= T (multi-label default 0.5)."
+    "--threshold",
+    type=float,
+    metavar="T",
+    help="List every label with probability >= T (multi-label default: the model's per-label thresholds).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per batch.")
 @click.option("--output", metavar="FILE", help="Write results to FILE (a new file) instead of stdout.")
@@ -316,7 +332,8 @@ def predict(
 
     Prints one result per text, in input order: JSON with text, label, score and
     probabilities (label name to probability), plus id (--id-key), labels (multi-label
-    models, or --threshold) and top_k (--top-k); or TSV with --output-format tsv. Results
+    models: each label at or above its saved threshold, or --threshold T for all) and
+    top_k (--top-k); or TSV with --output-format tsv. Results
     are written batch by batch, and stdin lines as soon as they arrive, so predict works
     in a pipe. With --output, a progress bar goes to stderr (on a terminal) and a JSON
     summary (texts, seconds, texts per second) to stdout.
@@ -406,7 +423,8 @@ def export(
 
     The SavedModel's serving_default signature takes raw strings (text: tf.string [None])
     and returns probabilities, label, score, top_k_labels and top_k_scores (and
-    labels_multi_hot for a multi-label model). The TFLite model takes token_ids (int32
+    labels_multi_hot for a multi-label model, at its per-label thresholds, which
+    metadata.json records). The TFLite model takes token_ids (int32
     [1, length], one text per call) and returns probabilities; vocab.txt, tokenizer.json
     and tokenizer.py (standard library only) beside it turn text into those ids, and
     textlstm predict runs it. The version folder appears only when complete. Prints JSON:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from textlstm import artifacts
 from textlstm.errors import DataError, InputError, describe
 from textlstm.file_sources import ReadOptions
-from textlstm.metrics import classification_metrics, headline, multilabel_metrics
+from textlstm.metrics import DEFAULT_THRESHOLD, classification_metrics, headline, multilabel_metrics
 from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
 from textlstm.runtime import tensorflow
@@ -23,9 +23,9 @@ tf = tensorflow()
 log = logging.getLogger(__name__)
 
 
-def score_dataset(classifier: Any, batches: Any, label_names: list[str], multi_label: bool = False) -> dict[str, Any]:
-    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it
-    (``label`` multi-hot and multi-label metrics with ``multi_label``)."""
+def predict_batches(classifier: Any, batches: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Run an ids -> probabilities classifier over ``(ids, label)`` batches; return the
+    labels (or multi-hot targets) and the probabilities, in batch order."""
     predict = tf.function(lambda ids: classifier(ids, training=False), reduce_retracing=True)
     probabilities, labels = [], []
     for ids, y in batches:
@@ -33,8 +33,25 @@ def score_dataset(classifier: Any, batches: Any, label_names: list[str], multi_l
         labels.append(y.numpy())
     if not labels:
         raise DataError("no examples to evaluate; expected a split with at least one example")
-    score = multilabel_metrics if multi_label else classification_metrics
-    return score(np.concatenate(labels), np.concatenate(probabilities), label_names)
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def score_dataset(
+    classifier: Any,
+    batches: Any,
+    label_names: list[str],
+    multi_label: bool = False,
+    thresholds: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it
+    (``label`` multi-hot and multi-label metrics with ``multi_label``, each label predicted
+    at its entry of ``thresholds``, default 0.5)."""
+    labels, probabilities = predict_batches(classifier, batches)
+    if multi_label:
+        return multilabel_metrics(
+            labels, probabilities, label_names, DEFAULT_THRESHOLD if thresholds is None else thresholds
+        )
+    return classification_metrics(labels, probabilities, label_names)
 
 
 def evaluate(
@@ -54,7 +71,8 @@ def evaluate(
     ``per_label`` precision/recall/f1/support, ``confusion_matrix`` (rows true, columns
     predicted), ``label_names``, ``examples``, plus ``split``, ``data`` and ``seconds``.
     A multi-label model reports ``micro_f1``, ``macro_f1``, ``subset_accuracy``,
-    ``hamming_loss``, ``loss`` and ``per_label`` instead (see `multilabel_metrics`).
+    ``hamming_loss``, ``loss`` and ``per_label`` instead (see `multilabel_metrics`), each
+    label predicted at the model's threshold for it (``thresholds``, from thresholds.json).
     """
     started = time.time()
     if output is not None and not Path(output).parent.is_dir():
@@ -81,7 +99,7 @@ def evaluate(
         batches = batched(
             id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep), batch_size, max_length
         )
-        metrics = score_dataset(classifier, batches, info.labels, multi_label)
+        metrics = score_dataset(classifier, batches, info.labels, multi_label, info.thresholds)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
     log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:

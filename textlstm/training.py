@@ -19,11 +19,11 @@ import numpy as np
 
 from textlstm import artifacts
 from textlstm.config import Config
-from textlstm.errors import DataError
-from textlstm.evaluation import score_dataset
+from textlstm.errors import ConfigError, DataError, describe
+from textlstm.evaluation import predict_batches, score_dataset
 from textlstm.file_sources import ReadOptions
 from textlstm.inspection import summarize_parts
-from textlstm.metrics import DEFAULT_THRESHOLD, headline
+from textlstm.metrics import DEFAULT_THRESHOLD, headline, tuned_multilabel_metrics
 from textlstm.model import build_classifier, build_text_model
 from textlstm.pipeline import (
     batched,
@@ -58,7 +58,7 @@ class TrainResult:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready digest for the CLI."""
-        keep = ("accuracy", "loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "examples")
+        keep = ("accuracy", "loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "thresholds", "examples")
         return {
             "output_dir": str(self.output_dir),
             "validation": {k: self.metrics[k] for k in keep if k in self.metrics},
@@ -113,6 +113,11 @@ def train(
     source.check_split(split)
     label_names = source.label_names()
     multi_label = _multi_label(config, source, data)
+    if config.training.tune_thresholds and not multi_label:
+        raise ConfigError(
+            "training.tune_thresholds (--tune-thresholds) applies to multi-label models; "
+            f"{describe('a multi-label corpus or data.multi_label=true', f'single-label data in {data}')}"
+        )
     needed = 1 if multi_label else 2
     if len(label_names) < needed:
         raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least {needed} to classify")
@@ -208,8 +213,18 @@ def train(
     epochs_run = len(history.get("loss", []))
     best_epoch = int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run
     metrics: dict[str, Any] = {}
+    thresholds = None  # multi-label decision thresholds; None: DEFAULT_THRESHOLD for every label
     if val_batches is not None:
-        metrics = score_dataset(classifier, val_batches, label_names, multi_label)
+        if config.training.tune_thresholds:
+            thresholds, metrics = tuned_multilabel_metrics(*predict_batches(classifier, val_batches), label_names)
+            log.info(
+                "thresholds tuned on validation: %s (micro_f1 %.4f at %g)",
+                dict(zip(label_names, thresholds.tolist())),
+                metrics["at_default_threshold"]["micro_f1"],
+                DEFAULT_THRESHOLD,
+            )
+        else:
+            metrics = score_dataset(classifier, val_batches, label_names, multi_label)
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), best_epoch)
 
     serving_vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary)
@@ -243,6 +258,8 @@ def train(
         artifacts.write_json(tmp / artifacts.HISTORY_FILE, history)
         artifacts.write_json(tmp / artifacts.METRICS_FILE, metrics)
         artifacts.write_json(tmp / artifacts.MANIFEST_FILE, manifest)
+        if multi_label:
+            artifacts.write_thresholds(tmp, label_names, thresholds)
     log.info("model directory written to %s", output_dir)
     return TrainResult(
         output_dir=output_dir,
