@@ -155,11 +155,14 @@ def test_multilabel_train_evaluate_predict(cli, tagged: Path, tagged_run: Path) 
     config = json.loads((tagged_run / "config.json").read_text())
     assert config["data"]["multi_label"] is True
     assert json.loads((tagged_run / "labels.json").read_text()) == ["money", "sport", "tech"]
+    # Not tuned: every multi-label run still says which thresholds it uses.
+    assert json.loads((tagged_run / "thresholds.json").read_text()) == {"money": 0.5, "sport": 0.5, "tech": 0.5}
     result = cli.invoke(main, ["evaluate", str(tagged_run), "--data", str(tagged / "test.jsonl"), "-q"])
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["multi_label"] is True and report["examples"] == 80
     assert report["micro_f1"] > 0.8 and report["hamming_loss"] < 0.15
+    assert report["thresholds"] == {"money": 0.5, "sport": 0.5, "tech": 0.5}
     assert "accuracy" not in report  # plain binary accuracy would flatter sparse targets
 
     result = cli.invoke(main, ["predict", str(tagged_run), "goal team league bank price stock", "-q"])

@@ -10,6 +10,9 @@ A run (model) directory written by `textlstm train` holds:
 ``history.json``    per-epoch training and validation metrics
 ``metrics.json``    validation metrics of the kept (best) weights
 ``manifest.json``   command line, seed, library versions, data fingerprint, timings
+``thresholds.json`` multi-label runs only: ``{label: threshold}``, the probability at
+                    which each label is predicted (tuned on validation with
+                    ``training.tune_thresholds``, else 0.5); absent in older runs (0.5)
 ==================  ==========================================================
 
 The top level holds the kept (best) model once training has finished; ``manifest.json``
@@ -38,10 +41,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from textlstm.config import Config
 from textlstm.errors import ExportError, ModelDirError, OutputExistsError, describe
+from textlstm.metrics import DEFAULT_THRESHOLD
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -50,6 +54,8 @@ LABELS_FILE = "labels.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
+# Multi-label runs only, so not in RUN_FILES: runs written before it existed mean 0.5 each.
+THRESHOLDS_FILE = "thresholds.json"
 # The IMDB sentiment model shipped in the package (scripts/build_pretrained.py builds it);
 # `textlstm predict TEXT` without a MODEL uses it.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "imdb"
@@ -131,23 +137,85 @@ class RunInfo:
     labels: list[str]
     manifest: dict[str, Any]
     metrics: dict[str, Any]
+    # A multi-label model's decision threshold per label, aligned with ``labels``; None for
+    # a single-label model (it predicts the most probable label).
+    thresholds: list[float] | None = None
 
 
 def read_run_info(path: str | Path) -> RunInfo:
-    """Read config, labels, manifest and metrics of a run directory."""
+    """Read config, labels, manifest, metrics and (multi-label) thresholds of a run
+    directory; raise ModelDirError naming the file that is missing or invalid."""
     path = check_run_dir(path)
     labels = read_json(path / LABELS_FILE)
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
         raise ModelDirError(
             f"{path / LABELS_FILE} is invalid; {describe('a JSON list of at least 2 label names', labels)}"
         )
+    config = Config.from_dict(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE))
     return RunInfo(
         path=path,
-        config=Config.from_dict(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE)),
+        config=config,
         labels=labels,
         manifest=read_json(path / MANIFEST_FILE),
         metrics=read_json(path / METRICS_FILE),
+        thresholds=read_thresholds(path, labels) if config.data.multi_label else None,
     )
+
+
+def write_thresholds(folder: Path, labels: Sequence[str], thresholds: Sequence[float] | None) -> None:
+    """Write ``thresholds.json`` (``{label: threshold}``) into ``folder``; None writes
+    `DEFAULT_THRESHOLD` for every label, so that every multi-label model says what it uses."""
+    values = [DEFAULT_THRESHOLD] * len(labels) if thresholds is None else [float(t) for t in thresholds]
+    write_json(folder / THRESHOLDS_FILE, dict(zip(labels, values, strict=True)))
+
+
+def read_thresholds(folder: Path, labels: list[str]) -> list[float]:
+    """The per-label thresholds of a multi-label run, aligned with ``labels``: from
+    ``thresholds.json``, or `DEFAULT_THRESHOLD` each for a run written before that file
+    existed. A file that does not map every label to a number in [0, 1] is a ModelDirError."""
+    path = folder / THRESHOLDS_FILE
+    if not path.exists():
+        return [DEFAULT_THRESHOLD] * len(labels)
+    return check_thresholds(read_json(path), labels, str(path))
+
+
+def check_thresholds(data: Any, labels: list[str], origin: str) -> list[float]:
+    """Validate a ``{label: threshold}`` mapping read from ``origin`` and return it as a
+    list aligned with ``labels``; raise ModelDirError naming ``origin`` and the bad entry."""
+    if not isinstance(data, dict):
+        raise ModelDirError(
+            f"{origin} is invalid; {describe('a JSON object of label name to threshold', type(data).__name__)}"
+        )
+    unknown = [name for name in data if name not in labels]
+    if unknown:
+        raise ModelDirError(
+            f"{origin} has a threshold for unknown label {unknown[0]!r}; expected only labels among {labels}"
+        )
+    missing = [name for name in labels if name not in data]
+    if missing:
+        raise ModelDirError(f"{origin} has no threshold for label {missing[0]!r}; expected one for each of {labels}")
+    values = []
+    for name in labels:
+        value = data[name]
+        # bool is an int subclass; NaN fails the range test.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ModelDirError(
+                f"{origin}: the threshold of label {name!r} is invalid; {describe('a number in [0, 1]', value)}"
+            )
+        values.append(float(value))
+    return values
+
+
+def export_thresholds(metadata: dict[str, Any], labels: list[str], origin: str) -> list[float] | None:
+    """The per-label thresholds an export's ``metadata.json`` records for a multi-label
+    model (`DEFAULT_THRESHOLD` each when an older export records none); None for a
+    single-label model."""
+    if not metadata.get("config", {}).get("data", {}).get("multi_label"):
+        return None
+    recorded = metadata.get("signature", {}).get("thresholds")
+    if recorded is None:
+        return [DEFAULT_THRESHOLD] * len(labels)
+    return check_thresholds(recorded, labels, origin)
 
 
 def load_text_model(path: str | Path) -> Any:

@@ -155,6 +155,7 @@ Examples:
   textlstm train --data ../shared/data/sst2/train.tsv --text-column sentence \\
       --output-dir runs/sst2-glove --embeddings glove.6B.100d.txt.gz \\
       --set model.embedding_dim=100 --freeze-embeddings
+  textlstm train --data tagged.jsonl --output-dir runs/tags --tune-thresholds
 """,
 )
 @click.option("--data", "data", metavar="SRC", help="Training data source (see `textlstm --help`). Required.")
@@ -183,6 +184,10 @@ Examples:
     "--freeze-embeddings",
     is_flag=True,
     help="Keep the pretrained vectors fixed during training (model.freeze_embeddings).",
+    "--tune-thresholds",
+    is_flag=True,
+    default=None,
+    help="Multi-label: pick each label's threshold for best F1 on validation (training.tune_thresholds).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @click.option(
@@ -227,6 +232,7 @@ def train(
     vocab_sample: int | None,
     embeddings: str | None,
     freeze_embeddings: bool,
+    tune_thresholds: bool | None,
     overwrite: bool,
     resume: str | None,
     init_from: str | None,
@@ -246,7 +252,10 @@ def train(
     TSV, JSONL, parquet, lines) is one split. After every epoch DIR holds model-best/,
     model-last/ and a checkpoint, so a killed run continues with --resume DIR.
     --embeddings FILE starts the embedding from pretrained word vectors (the coverage of
-    the vocabulary is logged and saved in manifest.json). Prints a JSON summary.
+    the vocabulary is logged and saved in manifest.json). A multi-label model predicts
+    each label at probability 0.5, or with --tune-thresholds at the per-label threshold
+    that gives that label's best F1 on the validation hold-out (saved in thresholds.json,
+    used by evaluate, predict and export). Prints a JSON summary.
     """
     level = _setup_logging(verbose, quiet)
     keras_verbose = 0 if level > logging.INFO else "auto"
@@ -284,6 +293,7 @@ def train(
         "model.embeddings_file": embeddings,
         # Only a given flag overrides: an absent one leaves a config file's value alone.
         "model.freeze_embeddings": freeze_embeddings or None,
+        "training.tune_thresholds": tune_thresholds,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])
@@ -341,7 +351,7 @@ def evaluate(
     average_precision for two labels (positive class: the second label); for a
     multi-label model micro_f1, macro_f1, subset_accuracy, hamming_loss,
     expected_calibration_error (over every example-label decision) and per-label scores
-    instead.
+    instead, at the model's per-label thresholds (thresholds.json, listed as thresholds).
 
     \b
     --report RDIR writes a folder (all at once, when complete):
@@ -396,7 +406,10 @@ Examples:
 @click.option("--id-key", metavar="KEY", help="JSONL key or CSV column passed through to each result as id.")
 @click.option("--top-k", type=int, metavar="K", help="Also list the K most probable labels with their scores.")
 @click.option(
-    "--threshold", type=float, metavar="T", help="List every label with probability >= T (multi-label default 0.5)."
+    "--threshold",
+    type=float,
+    metavar="T",
+    help="List every label with probability >= T (multi-label default: the model's per-label thresholds).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per batch.")
 @click.option("--output", metavar="FILE", help="Write results to FILE (a new file) instead of stdout.")
@@ -425,7 +438,8 @@ def predict(
 
     Prints one result per text, in input order: JSON with text, label, score and
     probabilities (label name to probability), plus id (--id-key), labels (multi-label
-    models, or --threshold) and top_k (--top-k); or TSV with --output-format tsv. Results
+    models: each label at or above its saved threshold, or --threshold T for all) and
+    top_k (--top-k); or TSV with --output-format tsv. Results
     are written batch by batch, and stdin lines as soon as they arrive, so predict works
     in a pipe. With --output, a progress bar goes to stderr (on a terminal) and a JSON
     summary (texts, seconds, texts per second) to stdout.
@@ -515,7 +529,8 @@ def export(
 
     The SavedModel's serving_default signature takes raw strings (text: tf.string [None])
     and returns probabilities, label, score, top_k_labels and top_k_scores (and
-    labels_multi_hot for a multi-label model). The TFLite model takes token_ids (int32
+    labels_multi_hot for a multi-label model, at its per-label thresholds, which
+    metadata.json records). The TFLite model takes token_ids (int32
     [1, length], one text per call) and returns probabilities; vocab.txt, tokenizer.json
     and tokenizer.py (standard library only) beside it turn text into those ids, and
     textlstm predict runs it. The version folder appears only when complete. Prints JSON:

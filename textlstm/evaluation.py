@@ -114,12 +114,32 @@ def predict_batches(
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def score_dataset(classifier: Any, batches: Any, label_names: list[str], multi_label: bool = False) -> dict[str, Any]:
+def score_dataset(
+    classifier: Any,
+    batches: Any,
+    label_names: list[str],
+    multi_label: bool = False,
+    thresholds: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Run an ids -> probabilities classifier over ``(ids, label)`` batches and score it
-    (``label`` multi-hot and multi-label metrics with ``multi_label``)."""
+    (``label`` multi-hot and multi-label metrics with ``multi_label``, each label predicted
+    at its entry of ``thresholds``, default 0.5)."""
     labels, probabilities = predict_batches(classifier, batches)
-    score = multilabel_metrics if multi_label else classification_metrics
-    return score(labels, probabilities, label_names)
+    return _score(labels, probabilities, label_names, multi_label, thresholds)
+
+
+def _score(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: list[str],
+    multi_label: bool,
+    thresholds: Sequence[float] | None,
+) -> dict[str, Any]:
+    if multi_label:
+        return multilabel_metrics(
+            labels, probabilities, label_names, DEFAULT_THRESHOLD if thresholds is None else thresholds
+        )
+    return classification_metrics(labels, probabilities, label_names)
 
 
 def evaluate(
@@ -180,8 +200,7 @@ def evaluate(
             id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep), batch_size, max_length
         )
         labels, probabilities = predict_batches(classifier, batches, mistakes)
-    score = multilabel_metrics if multi_label else classification_metrics
-    metrics = score(labels, probabilities, info.labels)
+    metrics = _score(labels, probabilities, info.labels, multi_label, info.thresholds)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
     log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:

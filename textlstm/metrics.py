@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -72,17 +72,29 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_
     return metrics
 
 
-# Multi-label predictions are the labels whose probability reaches this threshold.
+# Multi-label predictions are the labels whose probability reaches this threshold, unless
+# the model was trained with training.tune_thresholds.
 DEFAULT_THRESHOLD = 0.5
+# Tuned thresholds stay inside this range. Beyond it a threshold mostly fits the few
+# validation examples at one extreme of a label's probabilities, not a decision rule that
+# carries over to new texts, and it would list the label for nearly every text or none.
+THRESHOLD_RANGE = (0.05, 0.95)
 
 
 def multilabel_metrics(
-    targets: np.ndarray, probabilities: np.ndarray, label_names: list[str], threshold: float = DEFAULT_THRESHOLD
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: list[str],
+    thresholds: float | Sequence[float] | np.ndarray = DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
     """Metrics for multi-hot targets that stay honest on sparse labels: micro and macro F1,
     per-label precision/recall/F1/support, subset accuracy (every label of an example
     right), Hamming loss (share of wrong label decisions), binary cross-entropy, and the
     expected calibration error over every (example, label) slot (see `top_label_confidence`).
+
+    A label is predicted when its probability reaches its threshold: ``thresholds`` is one
+    value for every label or one per label (in ``label_names`` order); the report lists
+    them by label under ``thresholds``.
 
     Binary accuracy over all label slots is left out on purpose: with few positives,
     predicting nothing scores close to 1. Like scikit-learn with ``zero_division=0``,
@@ -92,11 +104,17 @@ def multilabel_metrics(
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if targets.shape[0] == 0:
         raise ValueError("no examples to score")
-    predicted = probabilities >= threshold
+    n = len(label_names)
+    cut = np.asarray(thresholds, dtype=np.float64)
+    if cut.ndim > 1 or cut.size not in (1, n):
+        raise ValueError(f"thresholds must be one value or one per label ({n}); received shape {cut.shape}")
+    cut = np.broadcast_to(cut.reshape(-1), (n,))
+    # Compared in float64 everywhere (predict, export), so that a float32 probability and a
+    # threshold such as 0.3 give the same decision in every runtime.
+    predicted = probabilities >= cut
     tp = (predicted & targets).sum(axis=0).astype(np.float64)
     predicted_count = predicted.sum(axis=0).astype(np.float64)
     support = targets.sum(axis=0).astype(np.float64)
-    n = len(label_names)
     precision = np.divide(tp, predicted_count, out=np.zeros(n), where=predicted_count > 0)
     recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
     denominator = precision + recall
@@ -107,7 +125,7 @@ def multilabel_metrics(
     return {
         "examples": int(targets.shape[0]),
         "multi_label": True,
-        "threshold": float(threshold),
+        "thresholds": {name: float(t) for name, t in zip(label_names, cut, strict=True)},
         "loss": float(loss),
         "micro_f1": float(2 * tp.sum() / micro_denominator) if micro_denominator else 0.0,
         "macro_f1": float(f1.mean()),
@@ -214,6 +232,64 @@ def average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
         return None
     precision, recall, _ = curve
     return float(np.sum(np.diff(recall) * precision[1:]))
+
+
+def tune_thresholds(targets: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """For each label, the threshold that maximises that label's F1 on ``targets``
+    (multi-hot, [examples, labels]) given ``probabilities`` of the same shape.
+
+    Candidates are 0.5, the ends of `THRESHOLD_RANGE` and the midpoints between
+    consecutive distinct probabilities of the label (every set of predicted positives a
+    threshold can give, without a threshold sitting on a validation example's own
+    probability), rounded to 4 decimals and clipped to `THRESHOLD_RANGE`. F1 is computed
+    at each candidate as it will be used (probability >= threshold). Ties go to the
+    candidate nearest 0.5 (then the lower one), so a threshold moves away from 0.5 only
+    when that raises F1. A label without a positive example keeps 0.5: no threshold has a
+    defined F1 there. Returns float64 thresholds, one per label.
+    """
+    targets = np.asarray(targets, dtype=np.float64) > 0.5
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if targets.ndim != 2 or targets.shape != probabilities.shape:
+        raise ValueError(
+            f"targets and probabilities must be [examples, labels] arrays of one shape; "
+            f"received {targets.shape} and {probabilities.shape}"
+        )
+    low, high = THRESHOLD_RANGE
+    thresholds = np.full(targets.shape[1], DEFAULT_THRESHOLD)
+    for j in range(targets.shape[1]):
+        positives = np.sort(probabilities[targets[:, j], j])
+        if positives.size == 0:
+            continue
+        everything = np.sort(probabilities[:, j])
+        distinct = np.unique(everything)
+        midpoints = (distinct[:-1] + distinct[1:]) / 2
+        candidates = np.unique(
+            np.clip(np.round(np.concatenate([midpoints, [low, DEFAULT_THRESHOLD, high]]), 4), low, high)
+        )
+        # Examples (and positive examples) with probability >= each candidate.
+        predicted = everything.size - np.searchsorted(everything, candidates, side="left")
+        hits = positives.size - np.searchsorted(positives, candidates, side="left")
+        f1 = 2.0 * hits / (predicted + positives.size)
+        best = np.flatnonzero(f1 == f1.max())
+        thresholds[j] = candidates[best[np.argmin(np.abs(candidates[best] - DEFAULT_THRESHOLD))]]
+    return thresholds
+
+
+def tuned_multilabel_metrics(
+    targets: np.ndarray, probabilities: np.ndarray, label_names: list[str]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Tune per-label thresholds on these examples (`tune_thresholds`) and score with them.
+
+    Returns the thresholds and the `multilabel_metrics` report at those thresholds, which
+    also holds the figures at `DEFAULT_THRESHOLD` under ``at_default_threshold`` (micro and
+    macro F1, subset accuracy, Hamming loss, per-label scores), so the gain is visible.
+    """
+    thresholds = tune_thresholds(targets, probabilities)
+    metrics = multilabel_metrics(targets, probabilities, label_names, thresholds)
+    default = multilabel_metrics(targets, probabilities, label_names)
+    keep = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "per_label")
+    metrics["at_default_threshold"] = {key: default[key] for key in keep}
+    return thresholds, metrics
 
 
 def headline(metrics: dict[str, Any]) -> tuple[str, float]:

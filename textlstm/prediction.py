@@ -31,16 +31,28 @@ class Predictor:
     """Texts in, probabilities out, from either kind of model on disk."""
 
     def __init__(
-        self, labels: list[str], probabilities_fn: Any, kind: str, path: Path, multi_label: bool = False
+        self,
+        labels: list[str],
+        probabilities_fn: Any,
+        kind: str,
+        path: Path,
+        multi_label: bool = False,
+        thresholds: Sequence[float] | None = None,
     ) -> None:
+        """``thresholds``: a multi-label model's saved threshold per label (default 0.5 each)."""
         self.labels = labels
         self._fn = probabilities_fn
         self.kind = kind
         self.path = path
-        # Multi-label models predict every label whose probability reaches the threshold;
-        # setting one lists those labels for a single-label model too.
+        # Multi-label models predict every label whose probability reaches its threshold;
+        # --threshold sets one for all labels, and lists those labels for a single-label
+        # model too. None: no ``labels`` in the records.
         self.multi_label = multi_label
-        self.threshold: float | None = DEFAULT_THRESHOLD if multi_label else None
+        self.thresholds: np.ndarray | None = None
+        if multi_label:
+            self.thresholds = np.asarray(
+                thresholds if thresholds is not None else [DEFAULT_THRESHOLD] * len(labels), dtype=np.float64
+            )
         # Also rank the k most probable labels in each record (None: leave them out).
         self.top_k: int | None = None
 
@@ -55,7 +67,7 @@ class Predictor:
         if threshold is not None:
             if not 0.0 <= threshold <= 1.0:
                 raise InputError(f"invalid --threshold; {describe('a probability in [0, 1]', threshold)}")
-            self.threshold = threshold
+            self.thresholds = np.full(len(self.labels), threshold, dtype=np.float64)
         return self
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
@@ -66,13 +78,15 @@ class Predictor:
 
     def records(self, texts: list[str], probabilities: np.ndarray) -> list[dict[str, Any]]:
         """One result dict per text: text, label, score, probabilities by label name, and
-        for a multi-label model ``labels``, every label at or above the threshold."""
+        for a multi-label model ``labels``, every label at or above its threshold."""
         best = probabilities.argmax(axis=1)
         records = []
         for text, p, b in zip(texts, probabilities, best, strict=False):
             record: dict[str, Any] = {"text": text, "label": self.labels[int(b)], "score": float(p[b])}
-            if self.threshold is not None:
-                record["labels"] = [name for name, v in zip(self.labels, p, strict=False) if v >= self.threshold]
+            if self.thresholds is not None:
+                # float64, like the metrics and the export's labels_multi_hot.
+                chosen = p.astype(np.float64) >= self.thresholds
+                record["labels"] = [name for name, hit in zip(self.labels, chosen, strict=True) if hit]
             if self.top_k is not None:
                 ranked = np.argsort(-p, kind="stable")[: self.top_k]
                 record["top_k"] = [{"label": self.labels[int(i)], "score": float(p[i])} for i in ranked]
@@ -95,7 +109,14 @@ def load_predictor(model: str | Path) -> Predictor:
             input_signature=[tf.TensorSpec([None], tf.string)],
         )
         multi_label = bool(info.config.data.multi_label)
-        return Predictor(info.labels, lambda t: fn(tf.constant(t, dtype=tf.string)).numpy(), "run", path, multi_label)
+        return Predictor(
+            info.labels,
+            lambda t: fn(tf.constant(t, dtype=tf.string)).numpy(),
+            "run",
+            path,
+            multi_label,
+            info.thresholds,
+        )
     found = artifacts.find_export(path)
     if found is None:
         raise ModelDirError(
@@ -106,7 +127,7 @@ def load_predictor(model: str | Path) -> Predictor:
     kind, saved = found
     if kind == "tflite":
         runner = TFLiteModel(saved)
-        return Predictor(runner.labels, runner.probabilities, "tflite", saved, runner.multi_label)
+        return Predictor(runner.labels, runner.probabilities, "tflite", saved, runner.multi_label, runner.thresholds)
     labels_path = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.LABELS_FILE
     if not labels_path.is_file():
         raise ModelDirError(
@@ -116,6 +137,7 @@ def load_predictor(model: str | Path) -> Predictor:
     metadata_path = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.EXPORT_METADATA_FILE
     metadata = artifacts.read_json(metadata_path) if metadata_path.is_file() else {}
     multi_label = bool(metadata.get("config", {}).get("data", {}).get("multi_label"))
+    thresholds = artifacts.export_thresholds(metadata, labels, str(metadata_path))
     try:
         serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
     except Exception as exc:  # TensorFlow raises several types for a broken SavedModel
@@ -127,6 +149,7 @@ def load_predictor(model: str | Path) -> Predictor:
         "export",
         saved,
         multi_label,
+        thresholds,
     )
 
 
@@ -278,7 +301,7 @@ def predict_command(
                 output_format,
                 predictor.labels,
                 with_id=id_key is not None,
-                with_labels=predictor.threshold is not None,
+                with_labels=predictor.thresholds is not None,
                 with_top_k=predictor.top_k is not None,
             )
             for records in iter_predictions(predictor, items, batch_size, SORT_WINDOW):

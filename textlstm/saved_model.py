@@ -13,7 +13,6 @@ import keras
 
 from textlstm import artifacts
 from textlstm.errors import ExportError, describe
-from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.runtime import library_versions, tensorflow
 from textlstm.vectorizer import read_vocabulary
 from textlstm.verification import SAMPLE_TEXTS, curl_example, probe_texts, verify_saved_model
@@ -78,8 +77,10 @@ def export_model(
     ``top_k_labels`` (string [None, K]) and ``top_k_scores`` (float32 [None, K]), the K
     most probable labels in order (K = ``top_k``, default min(5, num_labels)); a
     multi-label model also returns ``labels_multi_hot`` (int32 [None, num_labels], 1 where
-    the probability reaches the threshold). ``name`` is the model name recorded in the
-    metadata (TensorFlow Serving's ``--model_name``; default: the export folder's name).
+    the probability reaches that label's threshold from the run's thresholds.json, which
+    the metadata records under ``signature.thresholds``). ``name`` is the model name
+    recorded in the metadata (TensorFlow Serving's ``--model_name``; default: the export
+    folder's name).
     ``version`` defaults to the next free integer. The folder is written under a
     temporary name and renamed into place, so TensorFlow Serving never sees a partial one.
 
@@ -102,6 +103,9 @@ def export_model(
     model = artifacts.load_text_model(info.path)
     labels = tf.constant(info.labels)
     multi_label = bool(info.config.data.multi_label)
+    # Compared in float64, as predict and the metrics do: a float32 threshold such as 0.3
+    # is not 0.3, and a probability between the two would be labelled differently.
+    thresholds = tf.constant(info.thresholds or [], tf.float64)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     def serve(text: Any) -> dict[str, Any]:
@@ -116,7 +120,7 @@ def export_model(
         outputs["top_k_labels"] = tf.gather(labels, top_indices)
         outputs["top_k_scores"] = top_scores
         if multi_label:
-            outputs["labels_multi_hot"] = tf.cast(probabilities >= DEFAULT_THRESHOLD, tf.int32)
+            outputs["labels_multi_hot"] = tf.cast(tf.cast(probabilities, tf.float64) >= thresholds, tf.int32)
         return outputs
 
     archive = keras.export.ExportArchive()
@@ -151,7 +155,7 @@ def export_model(
                         "top_k_scores": f"float32 [None, {k}]",
                         **({"labels_multi_hot": "int32 [None, num_labels]"} if multi_label else {}),
                     },
-                    **({"threshold": DEFAULT_THRESHOLD} if multi_label else {}),
+                    **({"thresholds": dict(zip(info.labels, info.thresholds or []))} if multi_label else {}),
                 },
             },
         )
@@ -160,7 +164,12 @@ def export_model(
         if verify:
             texts = probe_texts(read_vocabulary(info.path / artifacts.VOCAB_FILE)) + SAMPLE_TEXTS
             report = verify_saved_model(
-                tmp, texts, lambda t: model(tf.constant(t), training=False).numpy(), SIGNATURE, INPUT_NAME
+                tmp,
+                texts,
+                lambda t: model(tf.constant(t), training=False).numpy(),
+                SIGNATURE,
+                INPUT_NAME,
+                thresholds=info.thresholds,
             )
             report.update(curl_example(name, report.pop("sample_outputs")))
             log.info("verified: %d texts, max difference %.1e", report["texts"], report["max_abs_diff"])

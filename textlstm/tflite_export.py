@@ -21,7 +21,6 @@ import numpy as np
 
 from textlstm import artifacts, tokenizer
 from textlstm.errors import ExportError
-from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.model import split_text_model
 from textlstm.runtime import library_versions, tensorflow
 from textlstm.saved_model import ExportResult
@@ -95,7 +94,8 @@ def export_tflite(
                 "signature": {
                     "inputs": {INPUT_NAME: "int32 [1, length]"},
                     "outputs": {OUTPUT_NAME: "float32 [1, num_labels]"},
-                    **({"threshold": DEFAULT_THRESHOLD} if multi_label else {}),
+                    # Multi-label: label i is predicted when probabilities[i] >= its threshold.
+                    **({"thresholds": dict(zip(info.labels, info.thresholds or []))} if multi_label else {}),
                 },
             },
         )

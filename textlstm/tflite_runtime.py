@@ -49,6 +49,11 @@ class TFLiteModel:
                 f"{path / artifacts.LABELS_FILE} is invalid; {describe('a JSON list of label names', self.labels)}"
             )
         self.metadata: dict[str, Any] = artifacts.read_json(path / artifacts.EXPORT_METADATA_FILE)
+        # A multi-label model's threshold per label (None for single-label); TFLite's only
+        # output is probabilities, so the caller applies them.
+        self.thresholds: list[float] | None = artifacts.export_thresholds(
+            self.metadata, self.labels, str(path / artifacts.EXPORT_METADATA_FILE)
+        )
         config = artifacts.read_json(path / artifacts.TOKENIZER_CONFIG_FILE)
         try:
             self.tokenizer = Tokenizer.from_files(path / artifacts.VOCAB_FILE, path / artifacts.TOKENIZER_CONFIG_FILE)

@@ -33,11 +33,11 @@ from textlstm.checkpoints import (
 from textlstm.config import Config
 from textlstm.embeddings import apply_pretrained_embeddings, check_embeddings_file
 from textlstm.errors import ConfigError, DataError, InputError, ModelDirError, describe
-from textlstm.evaluation import score_dataset
+from textlstm.evaluation import predict_batches, score_dataset
 from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
-from textlstm.metrics import DEFAULT_THRESHOLD, headline
+from textlstm.metrics import DEFAULT_THRESHOLD, headline, tuned_multilabel_metrics
 from textlstm.model import EMBEDDING_NAME, build_classifier, build_text_model
 from textlstm.optimization import (
     PositiveWeightedBinaryCrossentropy,
@@ -78,7 +78,7 @@ class TrainResult:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready digest for the CLI."""
-        keep = ("accuracy", "loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "examples")
+        keep = ("accuracy", "loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "thresholds", "examples")
         return {
             "output_dir": str(self.output_dir),
             "validation": {k: self.metrics[k] for k in keep if k in self.metrics},
@@ -179,6 +179,11 @@ def train(
     source.check_split(split)
     label_names = source.label_names()
     multi_label = _multi_label(config, source, data)
+    if config.training.tune_thresholds and not multi_label:
+        raise ConfigError(
+            "training.tune_thresholds (--tune-thresholds) applies to multi-label models; "
+            f"{describe('a multi-label corpus or data.multi_label=true', f'single-label data in {data}')}"
+        )
     needed = 1 if multi_label else 2
     if len(label_names) < needed:
         raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least {needed} to classify")
@@ -536,9 +541,15 @@ def _early_stop(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> bo
 
 
 def _model_files(
-    run: _Run, state: dict[str, Any], history: dict[str, list[float]], metrics: dict[str, Any], epoch: int
+    run: _Run,
+    state: dict[str, Any],
+    history: dict[str, list[float]],
+    metrics: dict[str, Any],
+    epoch: int,
+    thresholds: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The JSON files of a model directory holding the classifier's current weights."""
+    """The JSON files of a model directory holding the classifier's current weights
+    (with ``thresholds.json`` for a multi-label model: ``thresholds``, or 0.5 each)."""
     request = run.request
     manifest = {
         "textlstm_run": 1,
@@ -569,7 +580,11 @@ def _model_files(
     manifest["embeddings"] = request.get("embeddings")
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
-    return {
+    files: dict[str, Any] = {}
+    if run.multi_label:
+        values = [DEFAULT_THRESHOLD] * len(run.label_names) if thresholds is None else thresholds.tolist()
+        files[artifacts.THRESHOLDS_FILE] = dict(zip(run.label_names, map(float, values), strict=True))
+    return files | {
         artifacts.CONFIG_FILE: run.config.to_dict(),
         artifacts.LABELS_FILE: run.label_names,
         artifacts.HISTORY_FILE: history,
@@ -599,9 +614,20 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     for variable, value in zip(run.classifier.weights, state["best_weights"], strict=True):
         variable.assign(value)
     metrics = state["best_metrics"]
+    thresholds = None  # multi-label decision thresholds; None: DEFAULT_THRESHOLD for every label
+    if metrics and run.config.training.tune_thresholds:
+        thresholds, metrics = tuned_multilabel_metrics(
+            *predict_batches(run.classifier, run.val_batches), run.label_names
+        )
+        log.info(
+            "thresholds tuned on validation: %s (micro_f1 %.4f at %g)",
+            dict(zip(run.label_names, thresholds.tolist(), strict=True)),
+            metrics["at_default_threshold"]["micro_f1"],
+            DEFAULT_THRESHOLD,
+        )
     if metrics:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
-    files = _model_files(run, state, history, metrics, epoch=state["best_epoch"])
+    files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, run.text_model, files, run.vocabulary)
     _plot_history(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
     write_model_dir(run.run_dir, run.text_model, files, run.vocabulary, atomic=False)

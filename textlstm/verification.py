@@ -9,7 +9,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -68,11 +68,18 @@ def probe_texts(vocabulary: list[str], count: int = 48, seed: int = 0) -> list[s
 
 
 def verify_saved_model(
-    path: Path, texts: list[str], expected: Callable[[list[str]], np.ndarray], signature: str, input_name: str
+    path: Path,
+    texts: list[str],
+    expected: Callable[[list[str]], np.ndarray],
+    signature: str,
+    input_name: str,
+    thresholds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Load ``path`` in a TensorFlow-only subprocess, check that its input is DT_STRING
     [None], run ``texts`` through it and compare with ``expected(texts)`` (probabilities of
-    the in-memory model). Return a report; raise ExportError on any mismatch."""
+    the in-memory model); with a multi-label model's ``thresholds``, its labels_multi_hot
+    must be its own probabilities at those thresholds. Return a report; raise ExportError
+    on any mismatch."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
@@ -117,6 +124,14 @@ def verify_saved_model(
     scores = np.asarray(outputs["score"], dtype=np.float64)
     if scores.size and float(np.max(np.abs(scores - got.max(axis=1)))) > TOLERANCE:
         raise ExportError("verification: score is not the highest probability; expected them equal")
+    if thresholds is not None:
+        # The served probabilities arrive as exact float32 values; compare as the export does.
+        want_hot = (got >= np.asarray(thresholds, dtype=np.float64)).astype(int).tolist()
+        if outputs.get("labels_multi_hot") != want_hot:
+            raise ExportError(
+                "verification: labels_multi_hot is not the probabilities at the per-label thresholds "
+                f"{list(thresholds)}; expected them to agree on every text"
+            )
     return {
         "passed": True,
         "texts": len(texts),
