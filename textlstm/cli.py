@@ -184,6 +184,8 @@ Examples:
     "--freeze-embeddings",
     is_flag=True,
     help="Keep the pretrained vectors fixed during training (model.freeze_embeddings).",
+)
+@click.option(
     "--tune-thresholds",
     is_flag=True,
     default=None,
