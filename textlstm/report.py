@@ -389,7 +389,14 @@ def _markdown(
     lines += _table(["metric", "value"], _headline_rows(metrics, names, multi_label), "lr")
     lines += ["", "## Per label", ""]
     if multi_label:
-        lines += [f"A label is predicted when its probability is at least {metrics['threshold']}.", ""]
+        thresholds = metrics["thresholds"]
+        if len(set(thresholds.values())) == 1:
+            rule = f"at least {next(iter(thresholds.values()))}"
+        else:
+            rule = "at least its threshold: " + ", ".join(
+                f"{markdown_text(name)} {value:g}" for name, value in thresholds.items()
+            )
+        lines += [f"A label is predicted when its probability is {rule}.", ""]
     per_label = metrics["per_label"]
     rows = [
         [

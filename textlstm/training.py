@@ -422,19 +422,25 @@ def _apply_phase(run: _Run, epoch: int) -> None:
 
 
 def _epoch_batches(run: _Run, epoch: int) -> Any:
-    """The training batches of ``epoch``: shuffled by a seed fixed by the run's seed and
-    the epoch, so that a resumed run sees the same order as an uninterrupted one."""
+    """The training batches of ``epoch``, in an order fixed by the run's seed and the epoch,
+    so that a resumed run sees the same batches as an uninterrupted one.
+
+    One pass an epoch: the training part shuffled with a seed of its own for each epoch.
+    With ``steps_per_epoch``: one endless stream, each pass over the data reshuffled, that
+    epoch e enters ``e * steps_per_epoch * batch_size`` examples in (the shuffle comes
+    before the repeat so that its buffer never holds more than one pass).
+    """
     training, data = run.config.training, run.config.data
     ids = run.train_ids
     if training.steps_per_epoch:
-        ids = ids.repeat().skip(epoch * training.steps_per_epoch * training.batch_size)
+        ids = ids.shuffle(data.shuffle_buffer, seed=training.seed, reshuffle_each_iteration=True).repeat()
+        ids = ids.skip(epoch * training.steps_per_epoch * training.batch_size)
+    else:
+        ids = ids.shuffle(data.shuffle_buffer, seed=training.seed * 1_000 + epoch, reshuffle_each_iteration=False)
     if run.weights is not None and not run.multi_label:
         table = tf.constant(run.weights)
         ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
-    seed = training.seed * 1_000 + epoch
-    return batched(
-        ids, training.batch_size, run.config.vectorizer.max_length, shuffle_buffer=data.shuffle_buffer, seed=seed
-    )
+    return batched(ids, training.batch_size, run.config.vectorizer.max_length)
 
 
 def _reseed_dropout(classifier: keras.Model, seed: int, epoch: int) -> None:

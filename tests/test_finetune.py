@@ -1,0 +1,145 @@
+"""`train --init-from`: fine-tuning a trained run on a new corpus (vocabulary kept or
+extended, head continued or replaced, layers frozen), with the OOV rate and label overlap
+logged and saved."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import FILLER, NEGATIVE, POSITIVE, TINY_OVERRIDES
+from textlstm import artifacts
+from textlstm.cli import main
+from textlstm.model import split_text_model
+
+
+def _sets(*items: str) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def _topic_corpus(root: Path, labels: dict[str, list[str]], n: int = 40) -> Path:
+    """LABEL/<file> folders whose texts mix filler with the label's cue words."""
+    rnd = random.Random(1)
+    for label, cues in labels.items():
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            words = [rnd.choice(FILLER) for _ in range(rnd.randint(4, 12))] + rnd.sample(cues, 2)
+            rnd.shuffle(words)
+            (root / label / f"{i}.txt").write_text(" ".join(words))
+    return root
+
+
+def _classifier_weights(run: Path) -> dict[str, list[np.ndarray]]:
+    _, classifier = split_text_model(artifacts.load_text_model(run))
+    return {layer.name: layer.get_weights() for layer in classifier.layers if layer.weights}
+
+
+def test_finetune_same_labels_continues_the_head(cli, trained_run, tmp_path: Path) -> None:
+    base = trained_run.output_dir
+    # The same labels, new wording: half the cue words are new to the base vocabulary.
+    data = _topic_corpus(
+        tmp_path / "data", {"pos": [*POSITIVE[:4], "splendid", "marvellous"], "neg": [*NEGATIVE[:4], "dreadful", "lousy"]}
+    )
+    run = tmp_path / "ft"
+    result = cli.invoke(
+        main,
+        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "1"]
+        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "its output layer continues" in result.stderr
+    assert "out-of-vocabulary tokens under the base vocabulary" in result.stderr
+    manifest = json.loads((run / artifacts.MANIFEST_FILE).read_text())
+    finetune = manifest["finetune"]
+    assert finetune["head"] == "continued" and finetune["shared_labels"] == ["neg", "pos"]
+    assert 0.0 < finetune["oov_token_rate"] < 0.5
+    assert finetune["init_from"] == str(base)
+    # Vocabulary kept exactly, label order the base's, the base's architecture.
+    assert (run / artifacts.VOCAB_FILE).read_text() == (base / artifacts.VOCAB_FILE).read_text()
+    assert json.loads((run / artifacts.LABELS_FILE).read_text()) == json.loads((base / artifacts.LABELS_FILE).read_text())
+    config = json.loads((run / artifacts.CONFIG_FILE).read_text())
+    assert config["model"] == json.loads((base / artifacts.CONFIG_FILE).read_text())["model"]
+    assert config["finetune"]["init_from"] == str(base)
+    # The fine-tuning learning rate (3e-4 peak, cosine over one epoch) is below the base's 1e-2.
+    history = json.loads((run / artifacts.HISTORY_FILE).read_text())
+    assert history["learning_rate"][0] <= 3e-4
+
+
+def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained_run, tmp_path: Path) -> None:
+    base = trained_run.output_dir
+    data = _topic_corpus(
+        tmp_path / "data",
+        {"sport": ["goal", "match", "team", "coach"], "money": ["bank", "price", "stock", "market"], "pos": POSITIVE[:4]},
+    )
+    run = tmp_path / "ft"
+    result = cli.invoke(
+        main,
+        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "2"]
+        + ["--extend-vocab", "5", "--freeze", "encoder"]
+        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "a new output layer is trained on its encoder" in result.stderr
+    assert "freezing embedding, bilstm_1" in result.stderr
+    finetune = json.loads((run / artifacts.MANIFEST_FILE).read_text())["finetune"]
+    assert finetune["head"] == "new" and finetune["shared_labels"] == ["pos"]
+    assert finetune["vocabulary"]["tokens"] == finetune["vocabulary"]["base_tokens"] + 5
+    old_vocab = (base / artifacts.VOCAB_FILE).read_text().split("\n")[:-1]
+    new_vocab = (run / artifacts.VOCAB_FILE).read_text().split("\n")[:-1]
+    assert new_vocab[: len(old_vocab)] == old_vocab and len(new_vocab) == len(old_vocab) + 5
+    assert set(new_vocab[len(old_vocab) :]) <= {"goal", "match", "team", "coach", "bank", "price", "stock", "market"}
+    before, after = _classifier_weights(base), _classifier_weights(run)
+    # Frozen encoder: the old embedding rows and the LSTM weights are the base's, exactly.
+    np.testing.assert_array_equal(after["embedding"][0][: len(old_vocab)], before["embedding"][0])
+    for old, new in zip(before["bilstm_1"], after["bilstm_1"], strict=True):
+        np.testing.assert_array_equal(old, new)
+    assert after["probabilities"][0].shape[1] == 3
+
+
+def test_finetune_unfreeze_after_trains_the_encoder(cli, trained_run, tmp_path: Path) -> None:
+    base = trained_run.output_dir
+    data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
+    run = tmp_path / "ft"
+    result = cli.invoke(
+        main,
+        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "2"]
+        + ["--freeze", "embedding", "--unfreeze-after", "1"]
+        + _sets("data.val_fraction=0.2", "training.batch_size=16", "training.patience=5"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "unfreezing embedding" in result.stderr
+    before, after = _classifier_weights(base), _classifier_weights(run)
+    assert not np.array_equal(after["embedding"][0], before["embedding"][0])
+
+
+def test_finetune_bad_base_names_the_missing_file(cli, trained_run, corpus_tar: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run.output_dir, broken)
+    (broken / artifacts.VOCAB_FILE).unlink()
+    run = tmp_path / "ft"
+    result = cli.invoke(
+        main, ["train", "--init-from", str(broken), "--data", str(corpus_tar), "--output-dir", str(run), *_sets(*TINY_OVERRIDES)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.count("error:") == 1 and "missing vocab.txt" in result.stderr
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--freeze", "encoder"], "finetune.freeze; expected none without finetune.init_from"),
+        (["--extend-vocab", "10"], "finetune.extend_vocab; expected 0 without finetune.init_from"),
+        (["--unfreeze-after", "0", "--init-from", "x"], "finetune.unfreeze_after; expected null or an integer >= 1"),
+    ],
+)
+def test_finetune_bad_options(cli, corpus_tar: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), *args])
+    assert result.exit_code == 2
+    assert result.stderr.count("error:") == 1 and message in result.stderr
