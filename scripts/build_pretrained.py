@@ -39,7 +39,8 @@ def main() -> None:
     result = textlstm.train(args.data, work / "imdb", command=["textlstm", "train", "--data", args.data])
     trained = time.time() - started
     report = textlstm.evaluate(result.output_dir, args.data, split="test")
-    size = sum(p.stat().st_size for p in result.output_dir.iterdir())
+    # The package ships the kept model only, not the run's model-best/ and model-last/ copies.
+    size = sum((result.output_dir / name).stat().st_size for name in artifacts.RUN_FILES)
     if size > SIZE_LIMIT_BYTES:
         sys.exit(f"build_pretrained: the model directory is {size} bytes; expected at most {SIZE_LIMIT_BYTES}")
     manifest = artifacts.read_json(result.output_dir / artifacts.MANIFEST_FILE)
@@ -67,8 +68,9 @@ def main() -> None:
     )
     if args.target.exists():
         shutil.rmtree(args.target)
-    args.target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(result.output_dir, args.target)
+    args.target.mkdir(parents=True)
+    for name in (*artifacts.RUN_FILES, "BUILD.md"):
+        shutil.copy2(result.output_dir / name, args.target / name)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"target": str(args.target), **figures}, indent=2))
 

@@ -42,7 +42,8 @@ def test_finetune_same_labels_continues_the_head(cli, trained_run, tmp_path: Pat
     base = trained_run.output_dir
     # The same labels, new wording: half the cue words are new to the base vocabulary.
     data = _topic_corpus(
-        tmp_path / "data", {"pos": [*POSITIVE[:4], "splendid", "marvellous"], "neg": [*NEGATIVE[:4], "dreadful", "lousy"]}
+        tmp_path / "data",
+        {"pos": [*POSITIVE[:4], "splendid", "marvellous"], "neg": [*NEGATIVE[:4], "dreadful", "lousy"]},
     )
     run = tmp_path / "ft"
     result = cli.invoke(
@@ -60,7 +61,9 @@ def test_finetune_same_labels_continues_the_head(cli, trained_run, tmp_path: Pat
     assert finetune["init_from"] == str(base)
     # Vocabulary kept exactly, label order the base's, the base's architecture.
     assert (run / artifacts.VOCAB_FILE).read_text() == (base / artifacts.VOCAB_FILE).read_text()
-    assert json.loads((run / artifacts.LABELS_FILE).read_text()) == json.loads((base / artifacts.LABELS_FILE).read_text())
+    assert json.loads((run / artifacts.LABELS_FILE).read_text()) == json.loads(
+        (base / artifacts.LABELS_FILE).read_text()
+    )
     config = json.loads((run / artifacts.CONFIG_FILE).read_text())
     assert config["model"] == json.loads((base / artifacts.CONFIG_FILE).read_text())["model"]
     assert config["finetune"]["init_from"] == str(base)
@@ -73,7 +76,11 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     base = trained_run.output_dir
     data = _topic_corpus(
         tmp_path / "data",
-        {"sport": ["goal", "match", "team", "coach"], "money": ["bank", "price", "stock", "market"], "pos": POSITIVE[:4]},
+        {
+            "sport": ["goal", "match", "team", "coach"],
+            "money": ["bank", "price", "stock", "market"],
+            "pos": POSITIVE[:4],
+        },
     )
     run = tmp_path / "ft"
     result = cli.invoke(
@@ -124,7 +131,17 @@ def test_finetune_bad_base_names_the_missing_file(cli, trained_run, corpus_tar: 
     (broken / artifacts.VOCAB_FILE).unlink()
     run = tmp_path / "ft"
     result = cli.invoke(
-        main, ["train", "--init-from", str(broken), "--data", str(corpus_tar), "--output-dir", str(run), *_sets(*TINY_OVERRIDES)]
+        main,
+        [
+            "train",
+            "--init-from",
+            str(broken),
+            "--data",
+            str(corpus_tar),
+            "--output-dir",
+            str(run),
+            *_sets(*TINY_OVERRIDES),
+        ],
     )
     assert result.exit_code == 2
     assert result.stderr.count("error:") == 1 and "missing vocab.txt" in result.stderr

@@ -141,7 +141,14 @@ def test_optimization_warmup_and_tensorboard(cli, corpus_tar: Path, tmp_path: Pa
 def test_optimization_monitor_must_exist_for_the_model(cli, corpus_tar: Path, tmp_path: Path) -> None:
     result = cli.invoke(
         main,
-        ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), *_sets("training.monitor=val_micro_f1")],
+        [
+            "train",
+            "--data",
+            str(corpus_tar),
+            "--output-dir",
+            str(tmp_path / "r"),
+            *_sets("training.monitor=val_micro_f1"),
+        ],
     )
     assert result.exit_code == 2
     assert "training.monitor val_micro_f1 does not exist for a single-label model" in result.stderr

@@ -44,6 +44,27 @@ def test_training_writes_complete_model_dir(trained_run, tiny_config: Config, co
     assert metrics["examples"] == trained_run.val_examples
 
 
+def test_training_config_json_reproduces_the_run(cli, trained_run, corpus_tar: Path, tmp_path: Path) -> None:
+    from textlstm.cli import main
+
+    out = trained_run.output_dir
+    config = out / artifacts.CONFIG_FILE
+    result = cli.invoke(
+        main,
+        ["train", "--config", str(config), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "again"), "-q"],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "again" / artifacts.HISTORY_FILE).read_text()) == trained_run.history
+    first = json.loads((out / artifacts.MANIFEST_FILE).read_text())
+    second = json.loads((tmp_path / "again" / artifacts.MANIFEST_FILE).read_text())
+    assert first["data"]["fingerprint"] == second["data"]["fingerprint"]
+    assert first["data"]["bytes"] == corpus_tar.stat().st_size
+    assert (
+        second["command"][-6:]
+        == ["--config", str(config), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "again"), "-q"][-6:]
+    )
+
+
 def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
     report = textlstm.evaluate(trained_run.output_dir, str(corpus_tar))
     assert report["accuracy"] >= 0.8, report

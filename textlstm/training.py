@@ -38,7 +38,7 @@ from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
 from textlstm.metrics import DEFAULT_THRESHOLD, headline, tuned_multilabel_metrics
-from textlstm.model import EMBEDDING_NAME, build_classifier, build_text_model
+from textlstm.model import CLASSIFIER_NAME, EMBEDDING_NAME, build_classifier, build_text_model
 from textlstm.optimization import (
     PositiveWeightedBinaryCrossentropy,
     class_weights,
@@ -254,6 +254,7 @@ def train(
         "split": split,
         "read_options": read_options.to_dict(),
         "fingerprint": source.fingerprint(),
+        "bytes": _data_bytes(data),
         "config": config.to_dict(),
         "label_names": label_names,
         "multi_label": multi_label,
@@ -369,7 +370,13 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     # Slots for every weight, so that freezing and unfreezing layers never meets a
     # variable the optimizer has not seen, and checkpoints always hold the same list.
     optimizer.build(classifier.trainable_variables)
-    text_model = build_text_model(make_vectorizer(config.vectorizer, vocabulary=vocabulary), classifier, config)
+    # Saved models wrap an uncompiled twin of the classifier that takes its weights before
+    # each save: a compiled one would drag its optimizer state into every model.keras (two
+    # thirds of the file; the checkpoint keeps it once).
+    twin = build_classifier(
+        config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
+    )
+    text_model = build_text_model(make_vectorizer(config.vectorizer, vocabulary=vocabulary), twin, config)
     return _Run(
         run_dir=run_dir,
         request=request,
@@ -443,6 +450,15 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
     return batched(ids, training.batch_size, run.config.vectorizer.max_length)
 
 
+def _saveable(run: _Run) -> keras.Model:
+    """The string-in model, holding the classifier's current weights (and frozen layers)."""
+    twin = run.text_model.get_layer(CLASSIFIER_NAME)
+    twin.set_weights(run.classifier.get_weights())
+    for layer in twin.layers:
+        layer.trainable = run.classifier.get_layer(layer.name).trainable
+    return run.text_model
+
+
 def _reseed_dropout(classifier: keras.Model, seed: int, epoch: int) -> None:
     # Dropout draws from per-layer seed states that Keras does not save; fixing them per
     # epoch makes the masks of an epoch the same whether or not the run was resumed.
@@ -496,8 +512,8 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         stop = _early_stop(run, state, metrics)
         files = _model_files(run, state, history, metrics, epoch=epoch + 1)
         if improved:
-            write_model_dir(run.run_dir / artifacts.BEST_DIR, run.text_model, files, run.vocabulary)
-        write_model_dir(run.run_dir / artifacts.LAST_DIR, run.text_model, files, run.vocabulary)
+            write_model_dir(run.run_dir / artifacts.BEST_DIR, _saveable(run), files, run.vocabulary)
+        write_model_dir(run.run_dir / artifacts.LAST_DIR, _saveable(run), files, run.vocabulary)
         state["stopped_early"] = stop
         _save_state(run, state)
         if stop:
@@ -565,6 +581,7 @@ def _model_files(
             "split": request["split"],
             "read_options": request["read_options"],
             "fingerprint": request["fingerprint"],
+            "bytes": request.get("bytes"),
             "multi_label": run.multi_label,
             "train_examples": request["train_examples"],
             "val_examples": request["val_examples"],
@@ -634,9 +651,9 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     if metrics:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
-    write_model_dir(run.run_dir / artifacts.BEST_DIR, run.text_model, files, run.vocabulary)
+    write_model_dir(run.run_dir / artifacts.BEST_DIR, _saveable(run), files, run.vocabulary)
     _plot_history(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
-    write_model_dir(run.run_dir, run.text_model, files, run.vocabulary, atomic=False)
+    write_model_dir(run.run_dir, _saveable(run), files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
     log.info("model directory written to %s", run.run_dir)
     return TrainResult(
@@ -677,6 +694,17 @@ def _write_scalars(writers: dict[str, Any], step: int, history: dict[str, list[f
             tf.summary.scalar(name, values[-1], step=step)
     for writer in writers.values():
         writer.flush()
+
+
+def _data_bytes(data: str) -> int | None:
+    """The size on disk of a local data source (a file, or a folder's files), for the
+    manifest; None for TFDS and other remote sources."""
+    path = Path(data.removeprefix("hf:"))
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return None
 
 
 def _check_monitor(config: Config, multi_label: bool) -> None:
