@@ -98,6 +98,7 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     old_vocab = (base / artifacts.VOCAB_FILE).read_text().split("\n")[:-1]
     new_vocab = (run / artifacts.VOCAB_FILE).read_text().split("\n")[:-1]
     assert new_vocab[: len(old_vocab)] == old_vocab and len(new_vocab) == len(old_vocab) + 5
+    assert json.loads((run / artifacts.CONFIG_FILE).read_text())["vectorizer"]["max_tokens"] == len(new_vocab)
     assert set(new_vocab[len(old_vocab) :]) <= {"goal", "match", "team", "coach", "bank", "price", "stock", "market"}
     before, after = _classifier_weights(base), _classifier_weights(run)
     # Frozen encoder: the old embedding rows and the LSTM weights are the base's, exactly.

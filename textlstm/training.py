@@ -245,6 +245,9 @@ def train(
             vocabulary = base.vocabulary
             if config.finetune.extend_vocab:
                 vocabulary = extend_vocabulary(vocabulary, train_texts, config.vectorizer, config.finetune.extend_vocab)
+                # The saved config must admit the grown vocabulary.
+                vectorizer_config = dataclasses.replace(config.vectorizer, max_tokens=len(vocabulary))
+                config = dataclasses.replace(config, vectorizer=vectorizer_config)
             finetune["vocabulary"] = {"base_tokens": len(base.vocabulary), "tokens": len(vocabulary)}
     weights = class_weights(
         config.training.class_weight, label_names, summaries["train"]["labels"], n_train, multi_label
