@@ -18,7 +18,8 @@ def test_training_writes_complete_model_dir(trained_run, tiny_config: Config, co
     names = {p.name for p in out.iterdir()}
     assert names >= {*artifacts.RUN_FILES, artifacts.BEST_DIR, artifacts.LAST_DIR}
     assert artifacts.CHECKPOINT_DIR not in names
-    assert names <= {*artifacts.RUN_FILES, artifacts.BEST_DIR, artifacts.LAST_DIR, artifacts.LEARNING_CURVES_FILE}
+    assert names == {*artifacts.RUN_FILES, artifacts.BEST_DIR, artifacts.LAST_DIR, artifacts.LEARNING_CURVES_FILE}
+    assert (out / artifacts.LEARNING_CURVES_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for sub in (artifacts.BEST_DIR, artifacts.LAST_DIR):
         assert sorted(p.name for p in (out / sub).iterdir()) == sorted(artifacts.RUN_FILES)
     best = json.loads((out / artifacts.BEST_DIR / artifacts.MANIFEST_FILE).read_text())

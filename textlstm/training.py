@@ -54,6 +54,7 @@ from textlstm.pipeline import (
     text_dataset,
     texts_only,
 )
+from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.source_spec import open_source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary
@@ -655,7 +656,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, _saveable(run), files, run.vocabulary)
-    _plot_history(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
+    plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
     write_model_dir(run.run_dir, _saveable(run), files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
     log.info("model directory written to %s", run.run_dir)
@@ -669,15 +670,6 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         val_examples=run.request["val_examples"],
         seconds=time.time() - started,
     )
-
-
-def _plot_history(history: dict[str, list[float]], path: Path) -> None:
-    """learning_curves.png, when the report module is available."""
-    try:
-        from textlstm.report import plot_learning_curves
-    except ImportError:  # pragma: no cover - the report module arrives separately
-        return
-    plot_learning_curves(history, path)
 
 
 def _log_epoch(epoch: int, epochs: int, history: dict[str, list[float]], improved: bool) -> None:
