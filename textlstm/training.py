@@ -358,9 +358,13 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     weights = (
         None if request["class_weights"] is None else np.array(list(request["class_weights"].values()), np.float32)
     )
-    classifier = build_classifier(
-        config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
-    )
+
+    def build() -> keras.Model:
+        return build_classifier(
+            config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
+        )
+
+    classifier = build()
     if multi_label:
         loss: Any = "binary_crossentropy" if weights is None else PositiveWeightedBinaryCrossentropy(weights)
         fit_metrics: list[Any] = [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
@@ -377,10 +381,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     # Saved models wrap an uncompiled twin of the classifier that takes its weights before
     # each save: a compiled one would drag its optimizer state into every model.keras (two
     # thirds of the file; the checkpoint keeps it once).
-    twin = build_classifier(
-        config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
-    )
-    text_model = build_text_model(make_vectorizer(config.vectorizer, vocabulary=vocabulary), twin, config)
+    text_model = build_text_model(make_vectorizer(config.vectorizer, vocabulary=vocabulary), build(), config)
     return _Run(
         run_dir=run_dir,
         request=request,
