@@ -105,3 +105,87 @@ def test_resume_names_a_missing_checkpoint_file(corpus_tar: Path, tmp_path: Path
         textlstm.train(resume=run)
     with pytest.raises(OutputExistsError, match="interrupted textlstm run"):
         textlstm.train(str(corpus_tar), run, config, verbose=0)
+
+
+# Sends itself SIGKILL when the finished run starts writing its learning curves: after
+# the last checkpoint, before the top-level model directory is complete.
+_KILL_IN_FINISH = """
+import os, signal, sys
+import textlstm.training
+from textlstm.cli import main
+
+def kill(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+textlstm.training.plot_learning_curves = kill
+main(sys.argv[1:])
+"""
+
+
+def test_resume_after_early_stop_trains_no_further(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    # A rate too small to change a prediction: val_accuracy never improves after epoch 1,
+    # so patience 1 stops the run after epoch 2 of 6.
+    run = tmp_path / "run"
+    sets = ["training.learning_rate=1e-9", "training.monitor=val_accuracy", "training.patience=1", "training.epochs=6"]
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", *_sets([*TINY_OVERRIDES, *sets])]
+    done = subprocess.run([sys.executable, "-c", _KILL_IN_FINISH, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert artifacts.is_interrupted_run(run)
+    resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["epochs_run"] == 2
+    assert len(json.loads((run / artifacts.HISTORY_FILE).read_text())["loss"]) == 2
+
+
+def test_resume_an_interrupted_overwrite_keeps_both_runs_until_it_finishes(
+    cli, corpus_tar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+
+    run = tmp_path / "run"
+    first = load_config(None, [*TINY_OVERRIDES, "training.epochs=1", "data.limit=60"])
+    textlstm.train(str(corpus_tar), run, first, verbose=0)
+    original_fit = keras.Model.fit
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        return original_fit(self, *args, callbacks=[*(callbacks or []), Interrupt()], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    second = first.with_overrides(["training.epochs=2", "training.seed=9"])
+    with pytest.raises(KeyboardInterrupt):
+        textlstm.train(str(corpus_tar), run, second, overwrite=True, verbose=0)
+    monkeypatch.setattr(keras.Model, "fit", original_fit)
+    # The new run has a checkpoint: it stays, resumable; the old one waits beside it.
+    assert artifacts.is_interrupted_run(run)
+    (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith(".run.old-")]
+    assert json.loads((aside / "run" / artifacts.MANIFEST_FILE).read_text())["seed"] == 42
+    resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads((run / artifacts.MANIFEST_FILE).read_text())["seed"] == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_resume_refuses_any_other_option(cli, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["train", "--resume", str(tmp_path), "--epochs", "9", "--tensorboard"])
+    assert result.exit_code == 2
+    assert "--resume takes no other run options; received --epochs, --tensorboard" in result.stderr
+
+
+def test_resume_failed_new_run_leaves_the_users_empty_folder(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    vectors = tmp_path / "vectors.txt"
+    # The error comes from a vector the vocabulary uses, read after the run folder exists.
+    vectors.write_text("great " + " ".join(["0.1"] * 8) + "\nawful " + " ".join(["x"] * 8) + "\n")
+    result = cli.invoke(
+        main,
+        ["train", "--data", str(corpus_tar), "--output-dir", str(out), "--embeddings", str(vectors)]
+        + _sets(TINY_OVERRIDES),
+    )
+    assert result.exit_code == 2, result.stderr
+    assert out.is_dir() and not any(out.iterdir())

@@ -107,9 +107,20 @@ def is_run_dir(path: Path) -> bool:
     return (path / MANIFEST_FILE).is_file()
 
 
+def checkpoint_folder(path: Path) -> Path | None:
+    """The checkpoint of the run in ``path``: ``checkpoint/``, or, when a kill struck while
+    it was being replaced (between moving the old one aside and renaming the new one into
+    place), the old one that waits in ``.checkpoint.old-*/``."""
+    folder = path / CHECKPOINT_DIR
+    if (folder / CHECKPOINT_STATE_FILE).is_file():
+        return folder
+    aside = sorted(path.glob(f".{CHECKPOINT_DIR}.old-*/{CHECKPOINT_DIR}/{CHECKPOINT_STATE_FILE}"))
+    return aside[-1].parent if aside else None
+
+
 def is_interrupted_run(path: Path) -> bool:
     """True when ``path`` holds a run that started training and has not finished."""
-    return (path / CHECKPOINT_DIR / CHECKPOINT_STATE_FILE).is_file() and not is_run_dir(path)
+    return path.is_dir() and not is_run_dir(path) and checkpoint_folder(path) is not None
 
 
 def check_run_dir(path: str | Path) -> Path:

@@ -37,32 +37,57 @@ class Checkpoint:
     best: list[np.ndarray]
 
 
-def begin_run_dir(path: Path, overwrite: bool) -> Path | None:
+@dataclass
+class RunDir:
+    """A run directory being written: ``path``, whether this run created it, and where a
+    run it replaces (``--overwrite``) waits until the new one finishes."""
+
+    path: Path
+    created: bool
+    aside: Path | None
+
+
+def begin_run_dir(path: Path, overwrite: bool) -> RunDir:
     """Create the run directory ``path``. With ``overwrite``, a previous run there is moved
-    to a hidden sibling first and its path returned, so that it can be put back if the new
-    run fails (`restore_run_dir`) or deleted when the new run finishes (`discard_old_run`)."""
+    to a hidden sibling first, so that it can be put back if the new run fails before its
+    first checkpoint (`abandon_run_dir`) and deleted when the new run finishes
+    (`discard_old_run`)."""
     aside = None
     if path.is_dir() and any(path.iterdir()) and overwrite:
         aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent)) / path.name
         os.replace(path, aside)
         log.info("the previous run in %s is kept in %s until the new one finishes", path, aside.parent)
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    return aside
+    return RunDir(path=path, created=created, aside=aside)
 
 
-def restore_run_dir(path: Path, aside: Path | None) -> None:
-    """Undo `begin_run_dir` after a failure: remove the new run and put the old one back."""
-    if aside is None:
+def abandon_run_dir(run: RunDir) -> None:
+    """After a failure: keep an interrupted run that has a checkpoint (it can be resumed;
+    the run it replaces stays aside until it finishes), otherwise remove what this run
+    wrote and put a replaced run back."""
+    if artifacts.is_interrupted_run(run.path):
+        log.warning("training stopped; continue it with `textlstm train --resume %s`", run.path)
+        if run.aside is not None:
+            log.warning("the run it replaces is kept in %s until then", run.aside)
         return
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(aside, path)
-    shutil.rmtree(aside.parent, ignore_errors=True)
+    if run.created or run.aside is not None:
+        shutil.rmtree(run.path, ignore_errors=True)
+    else:  # the user's own empty folder: leave it, empty
+        for entry in run.path.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    if run.aside is not None:
+        os.replace(run.aside, run.path)
+        shutil.rmtree(run.aside.parent, ignore_errors=True)
 
 
-def discard_old_run(aside: Path | None) -> None:
-    """Delete the previous run that `begin_run_dir` moved aside, once the new one is done."""
-    if aside is not None:
-        shutil.rmtree(aside.parent, ignore_errors=True)
+def discard_old_run(aside: str | Path | None) -> None:
+    """Delete a replaced run that `begin_run_dir` moved aside, once the new one is done."""
+    if aside is not None and Path(aside).parent.name.startswith("."):
+        shutil.rmtree(Path(aside).parent, ignore_errors=True)
 
 
 def write_model_dir(
@@ -136,8 +161,13 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
 
 
 def remove_checkpoint(run_dir: Path) -> None:
-    """Delete the checkpoint of a finished run (the optimizer state is of no further use)."""
+    """Delete the checkpoint of a finished run (the optimizer state is of no further use)
+    and any temporary folders an interrupted write left beside it."""
     shutil.rmtree(run_dir / artifacts.CHECKPOINT_DIR, ignore_errors=True)
+    for leftover in run_dir.glob(".*.tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in run_dir.glob(".*.old-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:

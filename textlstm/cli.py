@@ -264,11 +264,16 @@ def train(
     from textlstm.training import train as run
 
     if resume is not None:
+        # The run continues with the options it was started with; any other is a mistake.
+        ctx = click.get_current_context()
         given = [
-            name for name, value in (("--data", data), ("--output-dir", output_dir), ("--config", config_file)) if value
+            param.opts[0]
+            for param in ctx.command.params
+            if param.name not in ("resume", "verbose", "quiet")
+            and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
         ]
-        if given or overrides:
-            raise click.UsageError(f"--resume takes no other run options; received {', '.join(given) or '--set'}")
+        if given:
+            raise click.UsageError(f"--resume takes no other run options; received {', '.join(given)}")
         _print_json(run(resume=resume, command=sys.argv, verbose=keras_verbose).summary())
         return
     if data is None or output_dir is None:

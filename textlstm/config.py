@@ -231,7 +231,7 @@ class TrainingConfig:
             self.warmup_epochs,
         )
         _check(0 < self.plateau_factor < 1, "training.plateau_factor", "a number in (0, 1)", self.plateau_factor)
-        _check(self.plateau_patience >= 0, "training.plateau_patience", "an integer >= 0", self.plateau_patience)
+        _check(self.plateau_patience >= 1, "training.plateau_patience", "an integer >= 1", self.plateau_patience)
         _check(self.weight_decay >= 0, "training.weight_decay", "a number >= 0", self.weight_decay)
         _check(self.monitor in MONITORS, "training.monitor", f"one of {list(MONITORS)}", self.monitor)
         _check(
@@ -279,6 +279,12 @@ class FinetuneConfig:
             self.unfreeze_after,
         )
         _check(self.learning_rate > 0, "finetune.learning_rate", "a number > 0", self.learning_rate)
+        _check(
+            self.unfreeze_after is None or self.freeze != "none",
+            "finetune.unfreeze_after",
+            "null unless finetune.freeze names layers to unfreeze",
+            self.unfreeze_after,
+        )
         if self.init_from is None:
             _check(self.extend_vocab == 0, "finetune.extend_vocab", "0 without finetune.init_from", self.extend_vocab)
             _check(self.freeze == "none", "finetune.freeze", "none without finetune.init_from", self.freeze)

@@ -15,13 +15,17 @@ from textlstm.config import TrainingConfig
 from textlstm.errors import ConfigError, describe
 
 
-def make_optimizer(training: TrainingConfig, learning_rate: float, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    training: TrainingConfig, learning_rate: float, steps_per_epoch: int, start_step: int = 0
+) -> keras.optimizers.Optimizer:
     """Adam (AdamW when ``training.weight_decay`` > 0) with the configured schedule and
     gradient clipping. ``learning_rate`` is the peak rate (training's or fine-tuning's).
 
     The cosine schedule is a function of the optimizer's step counter, so restoring the
-    optimizer's variables restores the position in the schedule as well. The plateau
-    schedule keeps a plain rate that the trainer lowers between epochs.
+    optimizer's variables restores the position in the schedule as well; ``start_step``
+    shifts it for an optimizer that takes over mid-run (after unfreezing layers), whose
+    own counter starts at 0 so that Adam's bias correction fits its fresh moments. The
+    plateau schedule keeps a plain rate that the trainer lowers between epochs.
     """
     rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
     if training.lr_schedule == "cosine":
@@ -33,12 +37,37 @@ def make_optimizer(training: TrainingConfig, learning_rate: float, steps_per_epo
             )
         else:
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total)
+        if start_step:
+            rate = OffsetSchedule(rate, start_step)
     if training.weight_decay > 0:
         optimizer = keras.optimizers.AdamW(rate, weight_decay=training.weight_decay, clipnorm=training.clipnorm)
         # Decaying biases only pulls them to zero without regularising anything.
         optimizer.exclude_from_weight_decay(var_names=["bias"])
         return optimizer
     return keras.optimizers.Adam(rate, clipnorm=training.clipnorm)
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
+class OffsetSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A schedule read ``offset`` steps further on: the rate at step ``s`` is
+    ``schedule(s + offset)``."""
+
+    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule, offset: int) -> None:
+        self.schedule = schedule
+        self.offset = int(offset)
+
+    def __call__(self, step: Any) -> Any:
+        """The wrapped schedule's rate ``offset`` steps later."""
+        return self.schedule(keras.ops.cast(step, "float32") + float(self.offset))
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {"schedule": keras.optimizers.schedules.serialize(self.schedule), "offset": self.offset}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OffsetSchedule:
+        """Rebuild from `get_config`."""
+        return cls(keras.optimizers.schedules.deserialize(config["schedule"]), config["offset"])
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:

@@ -176,6 +176,16 @@ def bucket_boundaries(max_length: int) -> list[int]:
     return list(range(step, max_length, step)) or [max_length]
 
 
+def count_batches(ids: Any, batch_size: int, max_length: int) -> int:
+    """How many batches `batched` makes of ``ids`` in one pass (one pass over the data; on
+    a cached dataset it is the pass that fills the cache). Each length bucket yields full
+    batches and one partial one, whatever the order, so the count does not depend on the
+    shuffle."""
+    lengths = np.fromiter(ids.map(lambda x, *target: tf.shape(x)[0]).as_numpy_iterator(), dtype=np.int64)
+    per_bucket = np.bincount(np.searchsorted(bucket_boundaries(max_length), lengths, side="right"))
+    return int(np.sum(-(-per_bucket // batch_size)))
+
+
 def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int = 0, seed: int = 0) -> Any:
     """Shuffle (optionally) and batch ``(ids, target[, weight])`` examples of similar
     length together.

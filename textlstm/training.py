@@ -8,7 +8,6 @@ import dataclasses
 import datetime as _dt
 import json
 import logging
-import shutil
 import sys
 import time
 import warnings
@@ -22,11 +21,11 @@ import numpy as np
 from textlstm import artifacts
 from textlstm.checkpoints import (
     Checkpoint,
+    abandon_run_dir,
     begin_run_dir,
     discard_old_run,
     load_checkpoint,
     remove_checkpoint,
-    restore_run_dir,
     save_checkpoint,
     write_model_dir,
 )
@@ -48,6 +47,7 @@ from textlstm.optimization import (
 from textlstm.pipeline import (
     batched,
     bucket_boundaries,
+    count_batches,
     id_dataset,
     labelled_examples,
     source_errors,
@@ -113,12 +113,13 @@ class _Run:
     val_batches: Any
     classifier: keras.Model
     text_model: keras.Model
-    optimizer: keras.optimizers.Optimizer
     loss: Any
-    fit_metrics: list[Any]
+    # Peak learning rate (training's, or fine-tuning's with --init-from).
+    learning_rate: float
     steps_per_epoch: int
     weights: np.ndarray | None
-    # Whether the fine-tuning freeze is on in the current compile (None: not compiled yet).
+    # Set by `_set_phase`: the optimizer of the current freeze phase, and that phase.
+    optimizer: keras.optimizers.Optimizer | None = None
     frozen: bool | None = None
 
 
@@ -255,6 +256,8 @@ def train(
     )
     request = {
         "data": data,
+        # Resuming from another working directory must find the same data.
+        "data_resolved": _resolved(data),
         "split": split,
         "read_options": read_options.to_dict(),
         "fingerprint": source.fingerprint(),
@@ -271,7 +274,9 @@ def train(
     }
     if weights is not None:
         log.info("class weights: %s", json.dumps(request["class_weights"]))
-    aside = begin_run_dir(output_dir, overwrite)
+    run_dir = begin_run_dir(output_dir, overwrite)
+    # A run that --overwrite replaces is deleted when this one finishes, even after a resume.
+    request["replaces"] = None if run_dir.aside is None else str(run_dir.aside)
     try:
         run = _assemble(output_dir, request, source, vocabulary)
         # Pretrained vectors first: a base model's rows then win over them, and only rows
@@ -280,17 +285,13 @@ def train(
         if base is not None:
             transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
         state = _initial_state(run)
-        result = _train_epochs(run, state, verbose, started)
+        _set_phase(run, state, _frozen_at(run, 0))
+        # From here on a killed or interrupted run can be resumed, even inside epoch 1.
+        _save_state(run, state)
+        return _train_epochs(run, state, verbose, started)
     except BaseException:
-        if aside is not None:
-            restore_run_dir(output_dir, aside)
-        elif artifacts.is_interrupted_run(output_dir):
-            log.warning("training stopped; continue it with `textlstm train --resume %s`", output_dir)
-        else:  # nothing worth keeping was written yet
-            shutil.rmtree(output_dir, ignore_errors=True)
+        abandon_run_dir(run_dir)
         raise
-    discard_old_run(aside)
-    return result
 
 
 def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) -> TrainResult:
@@ -299,7 +300,7 @@ def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) ->
     checkpoint = load_checkpoint(run_dir)
     request = checkpoint.request
     read_options = ReadOptions.from_dict(request["read_options"])
-    source = open_source(request["data"], read_options)
+    source = open_source(request.get("data_resolved") or request["data"], read_options)
     fingerprint = source.fingerprint()
     if fingerprint != request["fingerprint"]:
         raise DataError(
@@ -313,17 +314,20 @@ def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) ->
     if command is not None:
         state.setdefault("resumed", []).append({"after_epoch": state["epoch"], "command": list(command)})
     run = _assemble(run_dir, request, source, checkpoint.vocabulary)
-    _apply_phase(run, state["epoch"])
-    expected = len(run.classifier.weights) + len(run.optimizer.variables)
+    # The optimizer of the phase the checkpoint was written in; the loop switches phase
+    # (freezing) itself when the next epoch needs it.
+    _set_phase(run, state, state["frozen"])
+    optimizer = run.optimizer
+    if optimizer is None:  # pragma: no cover - _set_phase always makes one
+        raise RuntimeError("no optimizer after _set_phase")
+    expected = len(run.classifier.weights) + len(optimizer.variables)
     if len(checkpoint.variables) != expected or len(checkpoint.best) != len(run.classifier.weights):
         raise ModelDirError(
             f"cannot resume {run_dir}: its checkpoint holds {len(checkpoint.variables)} variables; "
             f"expected {expected} for this model (was it written by another textlstm version?)"
         )
-    for variable, value in zip([*run.classifier.weights, *run.optimizer.variables], checkpoint.variables, strict=True):
+    for variable, value in zip([*run.classifier.weights, *optimizer.variables], checkpoint.variables, strict=True):
         variable.assign(value)
-    if config.training.lr_schedule != "cosine":
-        run.optimizer.learning_rate = state["learning_rate"]
     state["best_weights"] = checkpoint.best
     return _train_epochs(run, state, verbose, started)
 
@@ -355,6 +359,17 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
             if config.data.cache:
                 ids[part] = ids[part].cache()  # filled during the first epoch
     n_train, n_val = request["train_examples"], request["val_examples"]
+    if not config.training.steps_per_epoch and "batches_per_epoch" not in request:
+        # The schedule needs the real number of batches an epoch (warm-up length, decay
+        # to 0). With the cache on, counting them is the pass that fills the cache; without
+        # it an upper bound saves reading the data once more (bucketing leaves at most one
+        # partial batch per length bucket).
+        with source_errors():
+            request["batches_per_epoch"] = (
+                count_batches(ids["train"], batch_size, max_length)
+                if config.data.cache
+                else n_train // batch_size + len(bucket_boundaries(max_length)) + 1
+            )
     weights = (
         None if request["class_weights"] is None else np.array(list(request["class_weights"].values()), np.float32)
     )
@@ -367,17 +382,9 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     classifier = build()
     if multi_label:
         loss: Any = "binary_crossentropy" if weights is None else PositiveWeightedBinaryCrossentropy(weights)
-        fit_metrics: list[Any] = [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
     else:
-        loss, fit_metrics = "sparse_categorical_crossentropy", ["accuracy"]
-    # Bucketing leaves one partial batch per length bucket, hence the extra steps.
-    steps = config.training.steps_per_epoch or (n_train // batch_size + len(bucket_boundaries(max_length)) + 1)
+        loss = "sparse_categorical_crossentropy"
     finetuning = config.finetune.init_from is not None
-    learning_rate = config.finetune.learning_rate if finetuning else config.training.learning_rate
-    optimizer = make_optimizer(config.training, learning_rate, steps)
-    # Slots for every weight, so that freezing and unfreezing layers never meets a
-    # variable the optimizer has not seen, and checkpoints always hold the same list.
-    optimizer.build(classifier.trainable_variables)
     # Saved models wrap an uncompiled twin of the classifier that takes its weights before
     # each save: a compiled one would drag its optimizer state into every model.keras (two
     # thirds of the file; the checkpoint keeps it once).
@@ -393,10 +400,9 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         val_batches=batched(ids["val"], batch_size, max_length) if n_val else None,
         classifier=classifier,
         text_model=text_model,
-        optimizer=optimizer,
         loss=loss,
-        fit_metrics=fit_metrics,
-        steps_per_epoch=steps,
+        learning_rate=config.finetune.learning_rate if finetuning else config.training.learning_rate,
+        steps_per_epoch=config.training.steps_per_epoch or request["batches_per_epoch"],
         weights=weights,
     )
 
@@ -410,26 +416,54 @@ def _initial_state(run: _Run) -> dict[str, Any]:
         "best_metrics": {},
         "wait": 0,
         "plateau_wait": 0,
-        "learning_rate": current_learning_rate(run.optimizer),
+        "learning_rate": run.learning_rate,
+        # The freeze phase of the saved optimizer, the step it started at, and all steps.
         "frozen": None,
+        "phase_start_step": 0,
+        "steps": 0,
         "seconds": 0.0,
         "best_weights": [w.numpy() for w in run.classifier.weights],
     }
 
 
-def _apply_phase(run: _Run, epoch: int) -> None:
-    """Freeze or unfreeze layers for ``epoch`` (fine-tuning) and (re)compile when the set
-    of trainable layers changes."""
+def _frozen_at(run: _Run, epoch: int) -> bool:
+    """Whether the fine-tuning freeze applies in ``epoch``."""
     finetune = run.config.finetune
-    frozen = finetune.freeze != "none" and (finetune.unfreeze_after is None or epoch < finetune.unfreeze_after)
-    names = freeze_layers(run.classifier, finetune.freeze, frozen)
-    if run.config.model.freeze_embeddings:
-        run.classifier.get_layer(EMBEDDING_NAME).trainable = False
+    return finetune.freeze != "none" and (finetune.unfreeze_after is None or epoch < finetune.unfreeze_after)
+
+
+def _set_phase(run: _Run, state: dict[str, Any], frozen: bool) -> None:
+    """Freeze or unfreeze the fine-tuning layers and, when that changes, start a new
+    optimizer for the trainable weights and compile.
+
+    A phase's optimizer counts its steps from 0, so that Adam's bias correction matches
+    the fresh moments of layers that were frozen until now (with the old counter their
+    first updates would be several times the learning rate); its schedule is shifted by
+    the steps already taken, so the learning rate carries on where it was.
+    """
     if run.frozen == frozen:
         return
-    if names:
-        log.info("%s %s", "freezing" if frozen else "unfreezing", ", ".join(names))
-    run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=run.fit_metrics)
+    names = freeze_layers(run.classifier, run.config.finetune.freeze, frozen)
+    if run.config.model.freeze_embeddings:
+        run.classifier.get_layer(EMBEDDING_NAME).trainable = False
+    if state["frozen"] != frozen:  # a phase begins (not the saved one being restored)
+        state.update(frozen=frozen, phase_start_step=state["steps"])
+        if names:
+            log.info("%s %s", "freezing" if frozen else "unfreezing", ", ".join(names))
+    training = run.config.training
+    run.optimizer = make_optimizer(
+        training, run.learning_rate, run.steps_per_epoch, start_step=state["phase_start_step"]
+    )
+    if training.lr_schedule != "cosine":
+        run.optimizer.learning_rate = state["learning_rate"]
+    run.optimizer.build(run.classifier.trainable_variables)
+    # Fresh metric objects: a metric carried across compiles reports a wrong first epoch.
+    metrics: list[Any] = (
+        [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
+        if run.multi_label
+        else ["accuracy"]
+    )
+    run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
     run.frozen = frozen
 
 
@@ -438,21 +472,31 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
     so that a resumed run sees the same batches as an uninterrupted one.
 
     One pass an epoch: the training part shuffled with a seed of its own for each epoch.
-    With ``steps_per_epoch``: one endless stream, each pass over the data reshuffled, that
-    epoch e enters ``e * steps_per_epoch * batch_size`` examples in (the shuffle comes
-    before the repeat so that its buffer never holds more than one pass).
+    With ``steps_per_epoch``: one endless stream of batches, each pass over the data
+    reshuffled, which epoch e enters ``e * steps_per_epoch`` batches in; the batches are
+    the ones a single stream across all epochs would give, so no example waiting in a
+    length bucket at an epoch's end is lost. Entering the stream reads (and skips) the
+    batches before it: on corpora read from disk each epoch starts a little later.
     """
     training, data = run.config.training, run.config.data
     ids = run.train_ids
     if training.steps_per_epoch:
+        # Shuffle before repeat, so the buffer never holds more than one pass.
         ids = ids.shuffle(data.shuffle_buffer, seed=training.seed, reshuffle_each_iteration=True).repeat()
-        ids = ids.skip(epoch * training.steps_per_epoch * training.batch_size)
     else:
         ids = ids.shuffle(data.shuffle_buffer, seed=training.seed * 1_000 + epoch, reshuffle_each_iteration=False)
     if run.weights is not None and not run.multi_label:
         table = tf.constant(run.weights)
         ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
-    return batched(ids, training.batch_size, run.config.vectorizer.max_length)
+    batches = batched(ids, training.batch_size, run.config.vectorizer.max_length)
+    if training.steps_per_epoch:
+        return batches.skip(epoch * training.steps_per_epoch)
+    if data.cache:
+        # The count is exact (see `count_batches`). Known, it gives Keras' progress bar its
+        # total, and spares the extra step counter increment Keras makes when a dataset of
+        # unknown length runs out, which would shift the schedule by a step every epoch.
+        return batches.apply(tf.data.experimental.assert_cardinality(run.steps_per_epoch))
+    return batches
 
 
 def _saveable(run: _Run) -> keras.Model:
@@ -478,9 +522,9 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
     training = run.config.training
     history: dict[str, list[float]] = state["history"]
     writers = _tensorboard_writers(run) if training.tensorboard else None
-    while state["epoch"] < training.epochs:
+    while state["epoch"] < training.epochs and not state.get("stopped_early"):
         epoch = state["epoch"]
-        _apply_phase(run, epoch)
+        _set_phase(run, state, _frozen_at(run, epoch))
         _reseed_dropout(run.classifier, training.seed, epoch)
         tick = time.time()
         with source_errors(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
@@ -508,6 +552,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             if key in metrics:
                 history.setdefault(f"val_{key}", []).append(float(metrics[key]))
         history.setdefault("learning_rate", []).append(current_learning_rate(run.optimizer))
+        state["steps"] = state["phase_start_step"] + int(run.optimizer.iterations)
         state["epoch"] = epoch + 1
         state["seconds"] += time.time() - tick
         improved = _update_best(run, state, metrics)
@@ -660,6 +705,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
     write_model_dir(run.run_dir, _saveable(run), files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
+    discard_old_run(run.request.get("replaces"))
     log.info("model directory written to %s", run.run_dir)
     return TrainResult(
         output_dir=run.run_dir,
@@ -690,6 +736,13 @@ def _write_scalars(writers: dict[str, Any], step: int, history: dict[str, list[f
             tf.summary.scalar(name, values[-1], step=step)
     for writer in writers.values():
         writer.flush()
+
+
+def _resolved(data: str) -> str:
+    """``data`` with a local path made absolute (TFDS names stay as they are)."""
+    prefix = "hf:" if data.startswith("hf:") else ""
+    path = Path(data.removeprefix(prefix))
+    return prefix + str(path.resolve()) if path.exists() else data
 
 
 def _data_bytes(data: str) -> int | None:
