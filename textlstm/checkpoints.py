@@ -63,10 +63,10 @@ def begin_run_dir(path: Path, overwrite: bool) -> RunDir:
 
 
 def abandon_run_dir(run: RunDir) -> None:
-    """After a failure: keep an interrupted run that has a checkpoint (it can be resumed;
-    the run it replaces stays aside until it finishes), otherwise remove what this run
-    wrote and put a replaced run back."""
-    if artifacts.is_interrupted_run(run.path):
+    """After a failure: keep an interrupted run that has completed an epoch (it can be
+    resumed; the run it replaces stays aside until it finishes), otherwise remove what
+    this run wrote and put a replaced run back."""
+    if artifacts.is_interrupted_run(run.path) and _epochs_done(run.path) > 0:
         log.warning("training stopped; continue it with `textlstm train --resume %s`", run.path)
         if run.aside is not None:
             log.warning("the run it replaces is kept in %s until then", run.aside)
@@ -82,6 +82,14 @@ def abandon_run_dir(run: RunDir) -> None:
     if run.aside is not None:
         os.replace(run.aside, run.path)
         shutil.rmtree(run.aside.parent, ignore_errors=True)
+
+
+def _epochs_done(path: Path) -> int:
+    folder = artifacts.checkpoint_folder(path)
+    try:
+        return int(artifacts.read_json(folder / artifacts.CHECKPOINT_STATE_FILE)["epoch"]) if folder else 0
+    except (ModelDirError, KeyError, TypeError, ValueError):
+        return 0
 
 
 def discard_old_run(aside: str | Path | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import logging
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,13 +94,29 @@ class ConfidentMistakes:
         return Mistake(text, (self.label_names[int(label)],), (self.label_names[int(predicted)],), float(confidence))
 
 
+# One traced inference function per classifier: training scores validation after every
+# epoch, and a new tf.function each time would be traced again each time.
+_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _compiled(classifier: Any) -> Any:
+    if classifier not in _COMPILED:
+        # A weak reference: the cached function must not keep its key alive.
+        model = weakref.ref(classifier)
+        _COMPILED[classifier] = tf.function(
+            lambda ids: model()(ids, training=False),
+            input_signature=[tf.TensorSpec([None, None], tf.int32)],
+        )
+    return _COMPILED[classifier]
+
+
 def predict_batches(
     classifier: Any, batches: Any, mistakes: ConfidentMistakes | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run an ids -> probabilities classifier over ``(ids, label)`` batches and return all
     ``(labels, probabilities)``. With ``mistakes`` the batches are ``(ids, (label, text))``
     and each one is also handed to ``mistakes``; the texts are not kept."""
-    predict = tf.function(lambda ids: classifier(ids, training=False), reduce_retracing=True)
+    predict = _compiled(classifier)
     probabilities, labels = [], []
     for ids, y in batches:
         if mistakes is not None:
