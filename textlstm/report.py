@@ -140,12 +140,12 @@ def write_report(
     return report_dir
 
 
-def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
+def plot_learning_curves(history: dict[str, list[float]], path: Path, best_epoch: int | None = None) -> None:
     """Draw one panel per metric of a Keras ``history`` (``loss``, ``accuracy``, ...),
     training against validation (the ``val_`` keys) per epoch, into a PNG at ``path``.
 
-    With ``val_loss`` present, a dotted line marks the epoch of the lowest one (the
-    weights early stopping keeps).
+    A dotted line marks ``best_epoch`` (the epoch whose weights were kept), or without it
+    the epoch of the lowest ``val_loss``.
     """
     if not isinstance(history, Mapping) or not history:
         raise InputError(
@@ -163,10 +163,11 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
             )
     panels = list(dict.fromkeys(key.removeprefix("val_") for key in history))
     panels.sort(key=lambda name: name != "loss")  # the loss first, the rest as Keras logged them
-    best = None
+    best, best_label = best_epoch, f"kept weights (epoch {best_epoch})"
     val_loss = np.asarray(history.get("val_loss", []), dtype=np.float64)
-    if np.isfinite(val_loss).any():
+    if best is None and np.isfinite(val_loss).any():
         best = int(np.nanargmin(np.where(np.isfinite(val_loss), val_loss, np.nan))) + 1
+        best_label = f"lowest val_loss (epoch {best})"
     columns = min(len(panels), 2)
     rows = math.ceil(len(panels) / columns)
     fig = _figure(5.0 * columns, 3.6 * rows)
@@ -174,11 +175,12 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     for ax, name in zip(axes, panels):
-        for key, label in ((name, "training"), (f"val_{name}", "validation")):
+        # Fixed colours, so validation looks the same in every panel.
+        for key, label, color in ((name, "training", "C0"), (f"val_{name}", "validation", "C1")):
             if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=label)
+                ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=label, color=color)
         if best is not None:
-            ax.axvline(best, linestyle=":", color="gray", label=f"lowest val_loss (epoch {best})")
+            ax.axvline(best, linestyle=":", color="gray", label=best_label)
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -706,7 +706,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, _saveable(run), files, run.vocabulary)
-    plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE)
+    plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"])
     write_model_dir(run.run_dir, _saveable(run), files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
     discard_old_run(run.request.get("replaces"))
