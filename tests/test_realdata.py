@@ -185,7 +185,7 @@ SMS = IMDB_ARCHIVE.parents[1] / "sms_spam" / "SMSSpamCollection"
 @pytest.mark.timeout(1800)
 def test_realdata_sst2_finetuned_from_imdb_beats_scratch(tmp_path: Path) -> None:
     """Issue 5: the bundled IMDB model fine-tuned on SST-2 (vocabulary extended) beats the
-    same two epochs from scratch on the GLUE dev set (measured 0.8268 against 0.8142)."""
+    same two epochs from scratch on the GLUE dev set (measured 0.8303 against 0.8165)."""
     if not (SST2 / "train.tsv").is_file():
         pytest.skip(f"SST-2 not found at {SST2}")
     import textlstm
