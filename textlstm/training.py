@@ -565,9 +565,10 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             _write_scalars(writers, epoch + 1, history)
         stop = _early_stop(run, state, metrics)
         files = _model_files(run, state, history, metrics, epoch=epoch + 1)
+        saveable = _saveable(run)  # one weight copy serves both folders
         if improved:
-            write_model_dir(run.run_dir / artifacts.BEST_DIR, _saveable(run), files, run.vocabulary)
-        write_model_dir(run.run_dir / artifacts.LAST_DIR, _saveable(run), files, run.vocabulary)
+            write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
+        write_model_dir(run.run_dir / artifacts.LAST_DIR, saveable, files, run.vocabulary)
         state["stopped_early"] = stop
         _save_state(run, state)
         if stop:
@@ -705,9 +706,10 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     if metrics:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
-    write_model_dir(run.run_dir / artifacts.BEST_DIR, _saveable(run), files, run.vocabulary)
+    saveable = _saveable(run)
+    write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
     plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"])
-    write_model_dir(run.run_dir, _saveable(run), files, run.vocabulary, atomic=False)
+    write_model_dir(run.run_dir, saveable, files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
     discard_old_run(run.request.get("replaces"))
     log.info("model directory written to %s", run.run_dir)
