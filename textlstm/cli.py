@@ -156,6 +156,8 @@ Examples:
       --output-dir runs/sst2-glove --embeddings glove.6B.100d.txt.gz \\
       --set model.embedding_dim=100 --freeze-embeddings
   textlstm train --data tagged.jsonl --output-dir runs/tags --tune-thresholds
+  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \
+      textlstm train --data corpus.csv --output-dir runs/x --strategy multi-worker   (same on each host)
 """,
 )
 @click.option("--data", "data", metavar="SRC", help="Training data source (see `textlstm --help`). Required.")
@@ -218,6 +220,18 @@ Examples:
     help="Weight classes: none, balanced, or a JSON file {label: weight} (training.class_weight).",
 )
 @click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs to DIR/tensorboard.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "default", "mirrored", "multi-worker"]),
+    help="tf.distribute strategy (training.strategy): auto is mirrored with several GPUs, else default; "
+    "multi-worker reads the cluster from TF_CONFIG. training.batch_size is per replica.",
+)
+@click.option(
+    "--mixed-precision",
+    is_flag=True,
+    default=None,
+    help="Compute in mixed_float16 on GPUs, mixed_bfloat16 on CPUs (training.mixed_precision).",
+)
 @_reading
 @_verbosity
 def train(
@@ -243,6 +257,8 @@ def train(
     unfreeze_after: int | None,
     class_weight: str | None,
     tensorboard: bool | None,
+    strategy: str | None,
+    mixed_precision: bool | None,
     verbose: int,
     quiet: int,
     **reading: Any,
@@ -301,6 +317,8 @@ def train(
         # Only a given flag overrides: an absent one leaves a config file's value alone.
         "model.freeze_embeddings": freeze_embeddings or None,
         "training.tune_thresholds": tune_thresholds,
+        "training.strategy": strategy,
+        "training.mixed_precision": mixed_precision,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])

@@ -23,6 +23,8 @@ from textlstm.tokenizer import KEEP_MODES, STANDARDIZE_MODES
 
 POOLING_MODES = ("max_mean", "max", "mean", "last")
 LR_SCHEDULES = ("cosine", "constant", "plateau")
+# tf.distribute strategies of training.strategy (textlstm/distribution.py).
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 # Validation figures early stopping (and the plateau schedule) can watch; loss is minimised,
 # the others maximised. micro_f1 exists for multi-label models only, accuracy for single-label.
 MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")
@@ -212,6 +214,19 @@ class TrainingConfig:
     # labels lose recall at 0.5. Off by default: the thresholds then fit the hold-out, which
     # on a small one means noise.
     tune_thresholds: bool = False
+    # tf.distribute strategy: auto (mirrored with several GPUs, else default), default,
+    # mirrored (the local GPUs; falls back to default without one) or multi-worker
+    # (MultiWorkerMirroredStrategy over the machines of the TF_CONFIG variable).
+    # batch_size is per replica: the global batch is batch_size * replicas, and
+    # learning_rate applies to the global batch unscaled (README, "Training on several
+    # GPUs or machines").
+    strategy: str = "auto"
+    # Compute in mixed_float16 on GPUs or mixed_bfloat16 on CPUs, keeping float32
+    # variables and a float32 output layer; saved models compute in float32.
+    mixed_precision: bool = False
+    # Multi-worker: how long a worker waits for all the others to connect before it
+    # gives up with an error (a peer lost later is noticed within 30 s).
+    worker_timeout: float = 600.0
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
@@ -241,6 +256,8 @@ class TrainingConfig:
             self.class_weight,
         )
         _check(self.seed >= 0, "training.seed", "an integer >= 0", self.seed)
+        _check(self.strategy in STRATEGIES, "training.strategy", f"one of {list(STRATEGIES)}", self.strategy)
+        _check(self.worker_timeout > 0, "training.worker_timeout", "a number of seconds > 0", self.worker_timeout)
         _check(
             self.steps_per_epoch is None or self.steps_per_epoch >= 1,
             "training.steps_per_epoch",

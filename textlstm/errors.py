@@ -44,3 +44,7 @@ class ExportError(TextlstmError):
 
 class ServeError(TextlstmError):
     """`serve` cannot start: no loadable export, the port is taken, ..."""
+
+
+class DistributedError(TextlstmError):
+    """The workers of a distributed run lost each other or disagree about the run."""

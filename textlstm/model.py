@@ -43,8 +43,10 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, mult
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i + 1}")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dense_dropout_{i + 1}")(x)
+    # float32 whatever the dtype policy: under mixed precision a float16 softmax would
+    # round probabilities and overflow the loss.
     probabilities = keras.layers.Dense(
-        num_labels, activation="sigmoid" if multi_label else "softmax", name="probabilities"
+        num_labels, activation="sigmoid" if multi_label else "softmax", dtype="float32", name="probabilities"
     )(x)
     return keras.Model(ids, probabilities, name=CLASSIFIER_NAME)
 

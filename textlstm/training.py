@@ -13,7 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -29,9 +29,28 @@ from textlstm.checkpoints import (
     save_checkpoint,
     write_model_dir,
 )
-from textlstm.config import Config
+from textlstm.config import Config, TrainingConfig
+from textlstm.distribution import (
+    Cluster,
+    connect,
+    discard_worker_dir,
+    dtype_policy,
+    lost_peers,
+    mixed_precision_policy,
+    patch_keras_for_workers,
+    read_tf_config,
+    worker_dir,
+)
 from textlstm.embeddings import apply_pretrained_embeddings, check_embeddings_file
-from textlstm.errors import ConfigError, DataError, InputError, ModelDirError, describe
+from textlstm.errors import (
+    ConfigError,
+    DataError,
+    DistributedError,
+    InputError,
+    ModelDirError,
+    TextlstmError,
+    describe,
+)
 from textlstm.evaluation import predict_batches, score_dataset
 from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
@@ -118,6 +137,9 @@ class _Run:
     learning_rate: float
     steps_per_epoch: int
     weights: np.ndarray | None
+    cluster: Cluster
+    # Examples per step over all replicas: training.batch_size * replicas.
+    batch_size: int
     # Set by `_set_phase`: the optimizer of the current freeze phase, and that phase.
     optimizer: keras.optimizers.Optimizer | None = None
     frozen: bool | None = None
@@ -170,6 +192,26 @@ def train(
         )
     started = time.time()
     config = (config or Config()).validate()
+    # Before any other TensorFlow call: a multi-worker strategy configures the runtime.
+    cluster = connect(config.training.strategy, config.training.worker_timeout)
+    if not cluster.is_chief:
+        return _join_as_worker(cluster, data, output_dir, verbose, started)
+    with _plan_for(cluster):
+        return _train_new(cluster, data, output_dir, config, overwrite, command, verbose, read_options, started)
+
+
+def _train_new(
+    cluster: Cluster,
+    data: str,
+    output_dir: str | Path,
+    config: Config,
+    overwrite: bool,
+    command: Sequence[str] | None,
+    verbose: int | str,
+    read_options: ReadOptions | None,
+    started: float,
+) -> TrainResult:
+    """The chief's part of a new run: plan it, share the plan, train."""
     output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
     base = load_base(config.finetune.init_from) if config.finetune.init_from else None
     if base is not None:
@@ -271,6 +313,7 @@ def train(
         "summaries": summaries,
         "finetune": finetune,
         "class_weights": None if weights is None else dict(zip(label_names, weights.tolist(), strict=True)),
+        "distribution": _distribution(cluster, config.training),
     }
     if weights is not None:
         log.info("class weights: %s", json.dumps(request["class_weights"]))
@@ -278,7 +321,8 @@ def train(
     # A run that --overwrite replaces is deleted when this one finishes, even after a resume.
     request["replaces"] = None if run_dir.aside is None else str(run_dir.aside)
     try:
-        run = _assemble(output_dir, request, source, vocabulary)
+        _share_plan(cluster, request, vocabulary, None)
+        run = _assemble(output_dir, request, source, vocabulary, cluster)
         # Pretrained vectors first: a base model's rows then win over them, and only rows
         # new to its vocabulary take the file's vectors.
         request["embeddings"] = apply_pretrained_embeddings(run.classifier, vocabulary, run.config.model)
@@ -286,6 +330,7 @@ def train(
             transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
         state = _initial_state(run)
         _set_phase(run, state, _frozen_at(run, 0))
+        _sync_variables(run)
         # From here on a killed or interrupted run can be resumed, even inside epoch 1.
         _save_state(run, state)
         return _train_epochs(run, state, verbose, started)
@@ -297,7 +342,27 @@ def train(
 def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) -> TrainResult:
     """Continue an interrupted run from its last completed epoch."""
     started = time.time()
+    task = read_tf_config()
+    if task is not None and not task.is_chief:
+        # A worker joins the chief's resume; the run directory is the chief's alone.
+        cluster = connect("multi-worker", TrainingConfig.worker_timeout, task)
+        return _join_as_worker(cluster, None, run_dir, verbose, started)
     checkpoint = load_checkpoint(run_dir)
+    config = Config.from_dict(checkpoint.request["config"], origin=str(run_dir / artifacts.CHECKPOINT_DIR))
+    cluster = connect(config.training.strategy, config.training.worker_timeout)
+    with _plan_for(cluster):
+        return _resume_chief(cluster, run_dir, checkpoint, config, command, verbose, started)
+
+
+def _resume_chief(
+    cluster: Cluster,
+    run_dir: Path,
+    checkpoint: Checkpoint,
+    config: Config,
+    command: Sequence[str] | None,
+    verbose: int | str,
+    started: float,
+) -> TrainResult:
     request = checkpoint.request
     read_options = ReadOptions.from_dict(request["read_options"])
     source = open_source(request.get("data_resolved") or request["data"], read_options)
@@ -307,13 +372,19 @@ def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) ->
             f"cannot resume {run_dir}: the data {request['data']} changed since the run started; "
             f"{describe(request['fingerprint'], fingerprint)}"
         )
-    config = Config.from_dict(request["config"], origin=str(run_dir / artifacts.CHECKPOINT_DIR))
+    replicas = request.get("distribution", {}).get("replicas", 1)
+    if replicas != cluster.replicas:
+        raise DistributedError(
+            f"cannot resume {run_dir} on {cluster.replicas} replica(s): its batches and schedule are "
+            f"those of {replicas}; expected the same number of GPUs or workers as when it started"
+        )
     seed_everything(config.training.seed)
     state = checkpoint.state
     log.info("resuming %s after epoch %d of %d", run_dir, state["epoch"], config.training.epochs)
     if command is not None:
         state.setdefault("resumed", []).append({"after_epoch": state["epoch"], "command": list(command)})
-    run = _assemble(run_dir, request, source, checkpoint.vocabulary)
+    _share_plan(cluster, request, checkpoint.vocabulary, state)
+    run = _assemble(run_dir, request, source, checkpoint.vocabulary, cluster)
     # The optimizer of the phase the checkpoint was written in; the loop switches phase
     # (freezing) itself when the next epoch needs it.
     _set_phase(run, state, state["frozen"])
@@ -329,7 +400,82 @@ def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) ->
     for variable, value in zip([*run.classifier.weights, *optimizer.variables], checkpoint.variables, strict=True):
         variable.assign(value)
     state["best_weights"] = checkpoint.best
+    _sync_variables(run)
     return _train_epochs(run, state, verbose, started)
+
+
+@contextlib.contextmanager
+def _plan_for(cluster: Cluster) -> Iterator[None]:
+    """Until the chief shares its plan the workers wait for it; a failure on the way is
+    shared instead, so that every worker stops with the chief's error."""
+    try:
+        yield
+    except BaseException as exc:
+        if cluster.workers > 1 and not getattr(cluster, "shared", False):
+            message = str(exc) if isinstance(exc, TextlstmError) else f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                cluster.share({"error": message})
+        raise
+
+
+def _share_plan(
+    cluster: Cluster, request: dict[str, Any], vocabulary: list[str], state: dict[str, Any] | None
+) -> None:
+    """The chief's half of `_join_as_worker`: the run as planned (and, resuming, the loop's
+    state). Collectives must come in the same order on every worker, so this precedes the
+    model, whose variables the strategy broadcasts as they are created."""
+    if cluster.workers == 1:
+        return
+    saved = None if state is None else {k: v for k, v in state.items() if k != "best_weights"}
+    cluster.share({"request": request, "vocabulary": vocabulary, "state": saved})
+    cluster.shared = True  # type: ignore[attr-defined]
+
+
+def _sync_variables(run: _Run) -> None:
+    """Give every worker the chief's weights and optimizer state (what was loaded or
+    transferred after the variables were created lives on the chief only)."""
+    if run.optimizer is None:  # pragma: no cover - _set_phase always makes one
+        raise RuntimeError("no optimizer after _set_phase")
+    run.cluster.sync_variables([*run.classifier.variables, *run.optimizer.variables])
+
+
+def _join_as_worker(
+    cluster: Cluster, data: str | None, output_dir: str | Path | None, verbose: int | str, started: float
+) -> TrainResult:
+    """A non-chief worker of a multi-worker run: take the chief's plan and variables,
+    train in step with it in a temporary copy of the run directory, then remove that."""
+    if output_dir is None:
+        raise InputError(f"a worker needs the run's --output-dir; {describe('--output-dir DIR', None)}")
+    plan = cluster.share(None)
+    if "error" in plan:
+        raise DistributedError(f"the chief stopped before training: {plan['error']}")
+    request, vocabulary, state = plan["request"], plan["vocabulary"], plan["state"]
+    read_options = ReadOptions.from_dict(request["read_options"])
+    source = open_source(data or request.get("data_resolved") or request["data"], read_options)
+    fingerprint = source.fingerprint()
+    if fingerprint != request["fingerprint"]:
+        raise DataError(
+            f"{cluster.task.name if cluster.task else 'worker'}: its copy of the data differs from the chief's; "
+            f"{describe(request['fingerprint'], fingerprint)}"
+        )
+    seed_everything(Config.from_dict(request["config"]).training.seed)
+    folder = worker_dir(output_dir, cluster.task) if cluster.task is not None else Path(output_dir)
+    discard_worker_dir(folder)
+    folder.mkdir(parents=True)
+    try:
+        run = _assemble(folder, request, source, vocabulary, cluster)
+        if state is None:  # a new run
+            state = _initial_state(run)
+            _set_phase(run, state, _frozen_at(run, 0))
+        else:
+            _set_phase(run, state, state["frozen"])
+        _sync_variables(run)
+        state["best_weights"] = [w.numpy() for w in run.classifier.weights]
+        result = _train_epochs(run, state, verbose, started)
+        result.output_dir = Path(output_dir)
+        return result
+    finally:
+        discard_worker_dir(folder)
 
 
 def _text_part(source: Any, config: Config, label_names: list[str], multi_label: bool, part: str) -> Any:
@@ -345,11 +491,12 @@ def _text_part(source: Any, config: Config, label_names: list[str], multi_label:
     )
 
 
-def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: list[str]) -> _Run:
+def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: list[str], cluster: Cluster) -> _Run:
     """Datasets, classifier and optimizer of a run, from its request and vocabulary."""
     config = Config.from_dict(request["config"])
     label_names, multi_label = request["label_names"], request["multi_label"]
-    max_length, batch_size = config.vectorizer.max_length, config.training.batch_size
+    max_length = config.vectorizer.max_length
+    batch_size = config.training.batch_size * cluster.replicas
     vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary, ragged=True)
     ids = {}
     with source_errors():
@@ -379,7 +526,9 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
             config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
         )
 
-    classifier = build()
+    with cluster.scope(), dtype_policy(request.get("distribution", {}).get("dtype_policy")):
+        classifier = build()
+    patch_keras_for_workers(classifier, cluster)
     if multi_label:
         loss: Any = "binary_crossentropy" if weights is None else PositiveWeightedBinaryCrossentropy(weights)
     else:
@@ -397,13 +546,15 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         multi_label=multi_label,
         vocabulary=vocabulary,
         train_ids=ids["train"],
-        val_batches=batched(ids["val"], batch_size, max_length) if n_val else None,
+        val_batches=batched(ids["val"], config.training.batch_size, max_length) if n_val else None,
         classifier=classifier,
         text_model=text_model,
         loss=loss,
         learning_rate=config.finetune.learning_rate if finetuning else config.training.learning_rate,
         steps_per_epoch=config.training.steps_per_epoch or request["batches_per_epoch"],
         weights=weights,
+        cluster=cluster,
+        batch_size=batch_size,
     )
 
 
@@ -451,19 +602,20 @@ def _set_phase(run: _Run, state: dict[str, Any], frozen: bool) -> None:
         if names:
             log.info("%s %s", "freezing" if frozen else "unfreezing", ", ".join(names))
     training = run.config.training
-    run.optimizer = make_optimizer(
-        training, run.learning_rate, run.steps_per_epoch, start_step=state["phase_start_step"]
-    )
-    if training.lr_schedule != "cosine":
-        run.optimizer.learning_rate = state["learning_rate"]
-    run.optimizer.build(run.classifier.trainable_variables)
-    # Fresh metric objects: a metric carried across compiles reports a wrong first epoch.
-    metrics: list[Any] = (
-        [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
-        if run.multi_label
-        else ["accuracy"]
-    )
-    run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
+    with run.cluster.scope():
+        run.optimizer = make_optimizer(
+            training, run.learning_rate, run.steps_per_epoch, start_step=state["phase_start_step"]
+        )
+        if training.lr_schedule != "cosine":
+            run.optimizer.learning_rate = state["learning_rate"]
+        run.optimizer.build(run.classifier.trainable_variables)
+        # Fresh metric objects: a metric carried across compiles reports a wrong first epoch.
+        metrics: list[Any] = (
+            [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
+            if run.multi_label
+            else ["accuracy"]
+        )
+        run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
     run.frozen = frozen
 
 
@@ -488,7 +640,14 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
     if run.weights is not None and not run.multi_label:
         table = tf.constant(run.weights)
         ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
-    batches = batched(ids, training.batch_size, run.config.vectorizer.max_length)
+    batches = batched(ids, run.batch_size, run.config.vectorizer.max_length)
+    if run.cluster.workers > 1:
+        # Every worker reads the whole stream and keeps its replicas' share of each global
+        # batch: the readers are Python generators, so there are no files to split, and
+        # the steps then match those of one process with the same global batch.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        batches = batches.with_options(options)
     if training.steps_per_epoch:
         return batches.skip(epoch * training.steps_per_epoch)
     if data.cache:
@@ -536,27 +695,30 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             # first epoch over a stream of unknown length ends with a harmless "input ran
             # out of data" warning.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            fit = run.classifier.fit(
-                _epoch_batches(run, epoch),
-                initial_epoch=epoch,
-                epochs=training.epochs,
-                steps_per_epoch=training.steps_per_epoch,
-                callbacks=[_OneEpoch()],
-                shuffle=False,  # the pipeline shuffles, with the seed
-                verbose=verbose,
-            )
+            with _peers_watched(run.cluster):
+                fit = run.classifier.fit(
+                    _epoch_batches(run, epoch),
+                    initial_epoch=epoch,
+                    epochs=training.epochs,
+                    steps_per_epoch=training.steps_per_epoch,
+                    callbacks=[_OneEpoch()],
+                    shuffle=False,  # the pipeline shuffles, with the seed
+                    verbose=verbose,
+                )
             metrics = (
                 score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
-                if run.val_batches is not None
+                if run.val_batches is not None and run.cluster.is_chief
                 else {}
             )
+            # The workers decide on the chief's figures: best epoch, early stop, plateau.
+            metrics = run.cluster.share(metrics)
         for key, values in fit.history.items():
             history.setdefault(key, []).append(float(values[-1]))
         for key in _VAL_KEYS:
             if key in metrics:
                 history.setdefault(f"val_{key}", []).append(float(metrics[key]))
         history.setdefault("learning_rate", []).append(current_learning_rate(run.optimizer))
-        state["steps"] = state["phase_start_step"] + int(run.optimizer.iterations)
+        state["steps"] = state["phase_start_step"] + int(run.optimizer.iterations.numpy())
         state["epoch"] = epoch + 1
         state["seconds"] += time.time() - tick
         improved = _update_best(run, state, metrics)
@@ -574,6 +736,29 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         if stop:
             break
     return _finish(run, state, started)
+
+
+@contextlib.contextmanager
+def _peers_watched(cluster: Cluster) -> Iterator[None]:
+    """Turn the error of a collective whose peer died into a one-line DistributedError."""
+    if cluster.workers == 1:
+        yield
+        return
+    try:
+        yield
+    except tf.errors.OpError as exc:
+        raise lost_peers(exc) from None
+
+
+def _distribution(cluster: Cluster, training: TrainingConfig) -> dict[str, Any]:
+    """How a run is spread over devices, for the manifest and for resuming."""
+    return {
+        "strategy": cluster.kind,
+        "replicas": cluster.replicas,
+        "workers": cluster.workers,
+        "global_batch_size": training.batch_size * cluster.replicas,
+        "dtype_policy": mixed_precision_policy(training.mixed_precision),
+    }
 
 
 _VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss")
@@ -655,6 +840,8 @@ def _model_files(
         manifest["finetune"] = request["finetune"]
     if request["class_weights"] is not None:
         manifest["class_weights"] = request["class_weights"]
+    if "distribution" in request:
+        manifest["distribution"] = request["distribution"]
     manifest["embeddings"] = request.get("embeddings")
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
