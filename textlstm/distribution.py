@@ -10,12 +10,14 @@ neither the run directory, the base model nor a vectors file.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import logging
 import os
+import re
 import shutil
-import sys
-import threading
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -170,10 +172,20 @@ def _tf() -> Any:
 
 def lost_peers(exc: BaseException) -> DistributedError:
     """A one-line DistributedError for a collective that failed because a peer is gone."""
-    detail = " ".join(str(getattr(exc, "message", exc)).split())
+    text = str(getattr(exc, "message", exc))
+    _, unhealthy, tail = text.partition("unhealthy")
+    tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", tail))) if unhealthy else []
+    if tasks:
+        cause = (
+            ", ".join(f"{job} {index}" for job, index in tasks)
+            + f" stopped responding (no heartbeat for {HEARTBEAT_SECONDS} s)"
+        )
+    else:
+        # Graph errors lead with the Python stack of the op; TensorFlow's reason is last.
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("[[")]
+        cause = (lines[-1] if lines else type(exc).__name__)[:300]
     return DistributedError(
-        f"distributed training stopped: a worker is unreachable or failed ({detail[:300]}); "
-        f"expected every task of {TF_CONFIG} to keep running"
+        f"distributed training stopped: {cause}; expected every task of {TF_CONFIG} to keep running until the end"
     )
 
 
@@ -232,7 +244,12 @@ def _connect_workers(task: TaskSpec, worker_timeout: float) -> Cluster:
         ],
     )
     log.info("%s of %d: connecting to %s", task.name, task.workers, json.dumps(task.cluster))
-    with _deadline(worker_timeout, f"{task.name} could not reach all {task.workers} tasks of {TF_CONFIG}"):
+    _rendezvous(task, worker_timeout)
+    # TensorFlow waits for its peers in C++ holding the GIL, so no Python timer can end that
+    # wait. The rendezvous has seen every peer alive; should one die in the moment before
+    # it connects, faulthandler's C thread still ends the process (with a stack dump).
+    faulthandler.dump_traceback_later(worker_timeout + 60, exit=True)
+    try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
             cluster_resolver=tf.distribute.cluster_resolver.SimpleClusterResolver(
                 tf.train.ClusterSpec(task.cluster), task_type=task.task_type, task_id=task.index, rpc_layer="grpc"
@@ -240,33 +257,55 @@ def _connect_workers(task: TaskSpec, worker_timeout: float) -> Cluster:
         )
         cluster = Cluster(strategy=strategy, kind="multi-worker", replicas=strategy.num_replicas_in_sync, task=task)
         cluster.share(None)  # returns once every worker has joined
+    finally:
+        faulthandler.cancel_dump_traceback_later()
     log.info("%s: all %d workers connected, %d replicas", task.name, task.workers, cluster.replicas)
     return cluster
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float, what: str) -> Iterator[None]:
-    """Exit the process with an error line when the block takes longer than ``seconds``.
+def _rendezvous(task: TaskSpec, timeout: float) -> None:
+    """Return once the address of every other task accepts connections; raise a
+    DistributedError after ``timeout`` seconds.
 
-    TensorFlow waits for missing workers inside C++ without a bound that applies to every
-    task; a timer thread is the only way out of that wait.
+    Each task listens on its own address meanwhile, so that the others see it before its
+    TensorFlow server starts; a task that has gone on is seen through that server.
     """
-
-    def give_up() -> None:
-        sys.stderr.write(
-            f"error: {what} within {seconds:g} s; expected every worker started with the same cluster "
-            f"(raise training.worker_timeout to wait longer)\n"
-        )
-        sys.stderr.flush()
-        os._exit(2)
-
-    timer = threading.Timer(seconds, give_up)
-    timer.daemon = True
-    timer.start()
+    own = task.cluster[task.task_type][task.index]
+    port = int(own.rsplit(":", 1)[1])
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        yield
+        listener.bind(("", port))
+        listener.listen(64)
+    except OSError as exc:
+        listener.close()
+        raise DistributedError(
+            f"{task.name} cannot listen on port {port} of its {TF_CONFIG} address {own} ({exc.strerror}); "
+            "expected a free port on this machine"
+        ) from None
+    others = [
+        address
+        for job in ("chief", "worker")
+        for index, address in enumerate(task.cluster.get(job, []))
+        if (job, index) != (task.task_type, task.index)
+    ]
+    deadline = time.monotonic() + timeout
+    try:
+        while others:
+            for address in list(others):
+                host, _, peer_port = address.rpartition(":")
+                with contextlib.suppress(OSError):
+                    socket.create_connection((host, int(peer_port)), timeout=1).close()
+                    others.remove(address)
+            if others and time.monotonic() > deadline:
+                raise DistributedError(
+                    f"{task.name} could not reach {', '.join(others)} of {TF_CONFIG} within {timeout:g} s; "
+                    "expected every worker started with the same cluster (raise training.worker_timeout to wait longer)"
+                )
+            if others:
+                time.sleep(0.2)
     finally:
-        timer.cancel()
+        listener.close()
 
 
 def worker_dir(output_dir: str | Path, task: TaskSpec) -> Path:
@@ -343,9 +382,9 @@ def patch_keras_for_workers(model: Any, cluster: Cluster) -> None:
         # Keras averages each step's logs with axis=0, which fails on scalars.
         if trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean"):
             return tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None)
-                if isinstance(v, tf.distribute.DistributedValues)
-                else v,
+                lambda v: (
+                    strategy.reduce("MEAN", v, axis=None) if isinstance(v, tf.distribute.DistributedValues) else v
+                ),
                 values,
             )
         return original(values, strategy, reduction)

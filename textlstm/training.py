@@ -176,6 +176,11 @@ def train(
             epoch left it (same data, config and seed; ``data``, ``output_dir`` and
             ``config`` must then be None).
 
+    Under ``training.strategy=multi-worker`` every worker calls this with the same
+    arguments (and its own ``TF_CONFIG``): the chief plans and writes the run, the others
+    train in step in a temporary sibling of ``output_dir`` that is removed at the end.
+    The strategy is created first, so this must be the process's first TensorFlow work.
+
     Returns:
         A TrainResult with validation metrics, history and timings.
     """
@@ -195,8 +200,9 @@ def train(
     # Before any other TensorFlow call: a multi-worker strategy configures the runtime.
     cluster = connect(config.training.strategy, config.training.worker_timeout)
     if not cluster.is_chief:
-        return _join_as_worker(cluster, data, output_dir, verbose, started)
-    with _plan_for(cluster):
+        with _peers_watched(cluster):
+            return _join_as_worker(cluster, data, output_dir, verbose, started)
+    with _plan_for(cluster), _peers_watched(cluster):
         return _train_new(cluster, data, output_dir, config, overwrite, command, verbose, read_options, started)
 
 
@@ -346,11 +352,12 @@ def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) ->
     if task is not None and not task.is_chief:
         # A worker joins the chief's resume; the run directory is the chief's alone.
         cluster = connect("multi-worker", TrainingConfig.worker_timeout, task)
-        return _join_as_worker(cluster, None, run_dir, verbose, started)
+        with _peers_watched(cluster):
+            return _join_as_worker(cluster, None, run_dir, verbose, started)
     checkpoint = load_checkpoint(run_dir)
     config = Config.from_dict(checkpoint.request["config"], origin=str(run_dir / artifacts.CHECKPOINT_DIR))
     cluster = connect(config.training.strategy, config.training.worker_timeout)
-    with _plan_for(cluster):
+    with _plan_for(cluster), _peers_watched(cluster):
         return _resume_chief(cluster, run_dir, checkpoint, config, command, verbose, started)
 
 
@@ -418,9 +425,7 @@ def _plan_for(cluster: Cluster) -> Iterator[None]:
         raise
 
 
-def _share_plan(
-    cluster: Cluster, request: dict[str, Any], vocabulary: list[str], state: dict[str, Any] | None
-) -> None:
+def _share_plan(cluster: Cluster, request: dict[str, Any], vocabulary: list[str], state: dict[str, Any] | None) -> None:
     """The chief's half of `_join_as_worker`: the run as planned (and, resuming, the loop's
     state). Collectives must come in the same order on every worker, so this precedes the
     model, whose variables the strategy broadcasts as they are created."""
@@ -695,16 +700,15 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             # first epoch over a stream of unknown length ends with a harmless "input ran
             # out of data" warning.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            with _peers_watched(run.cluster):
-                fit = run.classifier.fit(
-                    _epoch_batches(run, epoch),
-                    initial_epoch=epoch,
-                    epochs=training.epochs,
-                    steps_per_epoch=training.steps_per_epoch,
-                    callbacks=[_OneEpoch()],
-                    shuffle=False,  # the pipeline shuffles, with the seed
-                    verbose=verbose,
-                )
+            fit = run.classifier.fit(
+                _epoch_batches(run, epoch),
+                initial_epoch=epoch,
+                epochs=training.epochs,
+                steps_per_epoch=training.steps_per_epoch,
+                callbacks=[_OneEpoch()],
+                shuffle=False,  # the pipeline shuffles, with the seed
+                verbose=verbose,
+            )
             metrics = (
                 score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
                 if run.val_batches is not None and run.cluster.is_chief
@@ -740,7 +744,8 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
 
 @contextlib.contextmanager
 def _peers_watched(cluster: Cluster) -> Iterator[None]:
-    """Turn the error of a collective whose peer died into a one-line DistributedError."""
+    """Turn the error of a collective whose peer died (in `fit`, or while variables are
+    created and broadcast) into a one-line DistributedError."""
     if cluster.workers == 1:
         yield
         return
