@@ -219,6 +219,7 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
     done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert done.returncode == 0, done.stderr[-2000:]
     two, one = _dev_accuracy(out), _dev_accuracy(single)
+    print(f"SST-2 dev accuracy: two workers {two:.4f}, one process {one:.4f}")
     assert abs(two - one) <= 0.005, (two, one)
     assert two > 0.7, two  # it learned something: the comparison is not between two chance models
 
@@ -250,6 +251,8 @@ def test_killed_worker_stops_the_chief_with_an_error_and_the_run_resumes(
     last = group.stderr(0).strip().splitlines()[-1]
     assert code == 2, group.stderr(0)[-3000:]
     assert last.startswith("error: distributed training stopped: worker 1 stopped responding"), last
+    assert "Traceback" not in group.stderr(0)
+    print(f"the chief stopped {elapsed:.1f} s after worker 1 was killed")
     assert elapsed < FAILURE_BOUND, elapsed
     # The chief's run stays resumable from its last completed epoch.
     assert (out / "checkpoint").is_dir() and not (out / "manifest.json").exists()
@@ -272,5 +275,5 @@ def test_a_worker_whose_peers_never_come_gives_up_in_time(workers, corpus_tar: P
     assert time.monotonic() - started < FAILURE_BOUND
     last = group.stderr(0).strip().splitlines()[-1]
     assert last.startswith("error: worker 0 could not reach 127.0.0.1:"), last
-    assert "of TF_CONFIG within 10 s" in last and len(group.stderr(0).strip().splitlines()) >= 1
+    assert "of TF_CONFIG within 10 s" in last and "Traceback" not in group.stderr(0)
     assert not (tmp_path / "r").exists()
