@@ -104,6 +104,8 @@ class Cluster:
     kind: str
     replicas: int
     task: TaskSpec | None = None
+    # Set once the chief has shared its plan: a later failure no longer needs telling.
+    shared: bool = False
 
     @property
     def workers(self) -> int:

@@ -418,7 +418,7 @@ def _plan_for(cluster: Cluster) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        if cluster.workers > 1 and not getattr(cluster, "shared", False):
+        if cluster.workers > 1 and not cluster.shared:
             message = str(exc) if isinstance(exc, TextlstmError) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
                 cluster.share({"error": message})
@@ -433,7 +433,7 @@ def _share_plan(cluster: Cluster, request: dict[str, Any], vocabulary: list[str]
         return
     saved = None if state is None else {k: v for k, v in state.items() if k != "best_weights"}
     cluster.share({"request": request, "vocabulary": vocabulary, "state": saved})
-    cluster.shared = True  # type: ignore[attr-defined]
+    cluster.shared = True
 
 
 def _sync_variables(run: _Run) -> None:
