@@ -50,6 +50,7 @@ def test_mirrored_without_gpu_falls_back_with_a_notice(cli, corpus_tar: Path, tm
         "workers": 1,
         "global_batch_size": 16,
         "dtype_policy": None,
+        "sharding": None,
     }
     assert json.loads((out / "config.json").read_text())["training"]["strategy"] == "mirrored"
 
@@ -94,6 +95,20 @@ def test_multi_worker_needs_a_valid_tf_config(
     assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_corpus_divides_into_disjoint_file_shards(corpus_dir: Path) -> None:
+    from textlstm.file_sources import ReadOptions
+    from textlstm.source_spec import open_source
+    from textlstm.sources import FileShard
+
+    source = open_source(str(corpus_dir), ReadOptions())
+    everything = [key for key, _, _ in source.examples("train")]
+    assert source.file_count("train") == len(everything) == 200
+    shards = [[key for key, _, _ in FileShard(source, i, 3).examples("train")] for i in range(3)]
+    assert sorted(k for shard in shards for k in shard) == sorted(everything)
+    assert sorted(len(shard) for shard in shards) == [66, 67, 67]
+    assert FileShard(source, 1, 3).label_names() == source.label_names()
 
 
 # --- several processes on loopback ---------------------------------------------------------
@@ -211,6 +226,7 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
         "workers": 2,
         "global_batch_size": 64,
         "dtype_policy": None,
+        "sharding": "data",
     }
     assert json.loads(group.stdout(0))["epochs_run"] == 3
 
@@ -277,3 +293,17 @@ def test_a_worker_whose_peers_never_come_gives_up_in_time(workers, corpus_tar: P
     assert last.startswith("error: worker 0 could not reach 127.0.0.1:"), last
     assert "of TF_CONFIG within 10 s" in last and "Traceback" not in group.stderr(0)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.distributed
+def test_two_workers_shard_a_folder_corpus_by_file(workers, corpus_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--data", str(corpus_dir), "--output-dir", str(out), "--strategy", "multi-worker", *_tiny()]
+    group = workers(args)
+    assert group.wait(RUN_TIMEOUT) == [0, 0], group.stderr(0)[-3000:] + group.stderr(1)[-3000:]
+    assert _manifest(out)["distribution"]["sharding"] == "file"
+    log = group.stderr(0)
+    assert "sharding by file: each of the 2 workers reads its own share of the 200 files" in log
+    counts = json.loads(log.split("batches of each worker's files: ")[1].split(";")[0])
+    assert len(counts) == 2 and min(counts) >= 5
+    assert json.loads(group.stdout(0))["validation"]["accuracy"] >= 0.8

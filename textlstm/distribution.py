@@ -55,6 +55,13 @@ class TaskSpec:
         return self.task_type == "worker" and self.index == 0
 
     @property
+    def rank(self) -> int:
+        """This task's position among the training tasks, chief first."""
+        if self.task_type == "chief":
+            return 0
+        return len(self.cluster.get("chief", [])) + self.index
+
+    @property
     def name(self) -> str:
         """``chief`` or ``worker N``, for messages."""
         return "chief" if self.task_type == "chief" else f"{self.task_type} {self.index}"
@@ -117,6 +124,19 @@ class Cluster:
         """Whether this process writes the run directory."""
         return self.task is None or self.task.is_chief
 
+    @property
+    def rank(self) -> int:
+        """This process's position among the workers (0 for the chief)."""
+        return self.task.rank if self.task is not None else 0
+
+    def gather(self, value: int) -> list[int]:
+        """Every worker's ``value``, in rank order."""
+        if self.workers == 1:
+            return [value]
+        mine = np.zeros(self.workers, np.int64)
+        mine[self.rank] = value
+        return [int(v) for v in self._sum(mine, contribute=True)]
+
     def scope(self) -> Any:
         """The strategy's scope: models, optimizers and metrics are built inside it."""
         return self.strategy.scope()
@@ -127,9 +147,9 @@ class Cluster:
         if self.workers == 1:
             return value
         payload = json.dumps(value).encode() if self.is_chief else b""
-        size = int(self._from_chief(np.array([len(payload)], np.int64))[0])
+        size = int(self._sum(np.array([len(payload)], np.int64), contribute=self.is_chief)[0])
         mine = np.frombuffer(payload, np.uint8) if self.is_chief else np.zeros(size, np.uint8)
-        data = self._from_chief(mine.astype(np.int32)).astype(np.uint8)
+        data = self._sum(mine.astype(np.int32), contribute=self.is_chief).astype(np.uint8)
         return json.loads(data.tobytes().decode())
 
     def sync_variables(self, variables: Sequence[Any]) -> None:
@@ -143,7 +163,7 @@ class Cluster:
             return
         # One collective for all of them: float64 holds float32 values and step counters exactly.
         flat = np.concatenate([np.asarray(v.numpy(), np.float64).ravel() for v in variables])
-        flat = self._from_chief(flat)
+        flat = self._sum(flat, contribute=self.is_chief)
         offset = 0
         for variable in variables:
             size = int(np.prod(variable.shape))
@@ -151,13 +171,16 @@ class Cluster:
             variable.assign(value.astype(variable.dtype.name if hasattr(variable.dtype, "name") else variable.dtype))
             offset += size
 
-    def _from_chief(self, array: np.ndarray) -> np.ndarray:
-        """An all-reduce in which only the chief's first replica contributes ``array``."""
+    def _sum(self, array: np.ndarray, contribute: bool) -> np.ndarray:
+        """The sum over workers of ``array`` (zeros where ``contribute`` is false); each
+        worker's first local replica contributes."""
         tf = _tf()
         zeros = np.zeros_like(array)
+        local = self.replicas // self.workers
 
         def value(context: Any) -> Any:
-            return tf.constant(array if self.is_chief and context.replica_id_in_sync_group == 0 else zeros)
+            first = context.replica_id_in_sync_group % local == 0
+            return tf.constant(array if contribute and first else zeros)
 
         try:
             values = self.strategy.experimental_distribute_values_from_function(value)

@@ -23,7 +23,7 @@ import tarfile
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Any, Iterator
 
 from textlstm.errors import DataError, describe
 
@@ -68,6 +68,16 @@ class Source(ABC):
     def multi_label(self) -> bool:
         """True when examples carry sets of labels rather than one label each."""
         return False
+
+    def file_count(self, split: str) -> int:
+        """How many files a split can be divided by between workers (`FileShard`): one for
+        a source read as a single stream (a file, an archive, TFDS)."""
+        return 1
+
+    def shard_examples(self, split: str, index: int, count: int) -> Iterator[Example]:
+        """The examples of the ``index``-th of ``count`` shards of a split's files; only
+        sources with several files (`file_count`) divide them."""
+        raise DataError(f"{self.spec} is read as one stream; expected a source of several files to shard by file")
 
     def check_split(self, split: str) -> None:
         """Raise DataError unless the split exists."""
@@ -180,10 +190,19 @@ class FolderSource(_LayoutSource):
 
     def examples(self, split: str) -> Iterator[Example]:
         """Read each document of a split, label by label, files in name order."""
-        for label, members in sorted(self._members(split).items()):
-            for member in members:
-                path = self.root / member
-                yield member, _decode(path.read_bytes(), str(path)), label
+        return self.shard_examples(split, 0, 1)
+
+    def file_count(self, split: str) -> int:
+        """One file a document."""
+        return self.count(split)
+
+    def shard_examples(self, split: str, index: int, count: int) -> Iterator[Example]:
+        """Every ``count``-th document of `examples`, from the ``index``-th: a worker reads
+        only its own files."""
+        members = [(label, m) for label, ms in sorted(self._members(split).items()) for m in ms]
+        for label, member in members[index::count]:
+            path = self.root / member
+            yield member, _decode(path.read_bytes(), str(path)), label
 
     def fingerprint(self) -> str:
         """SHA-256 over every labelled file's relative path and content."""
@@ -384,3 +403,20 @@ def open_archive(spec: str, path: Path) -> ArchiveSource | None:
     if name.endswith(".zip"):
         return ArchiveSource(spec, path, _ZipReader(path))
     return None
+
+
+class FileShard:
+    """One worker's share of a source's files (``index`` of ``count``): the same source
+    but for `examples`, which reads only that share's files."""
+
+    def __init__(self, source: Source, index: int, count: int) -> None:
+        self.source = source
+        self.index = index
+        self.count_of_shards = count
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def examples(self, split: str) -> Iterator[Example]:
+        """The examples of this shard's files."""
+        return self.source.shard_examples(split, self.index, self.count_of_shards)

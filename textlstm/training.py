@@ -76,6 +76,7 @@ from textlstm.pipeline import (
 from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.source_spec import open_source
+from textlstm.sources import FileShard
 from textlstm.vectorizer import make_vectorizer, read_vocabulary
 
 tf = tensorflow()
@@ -138,8 +139,11 @@ class _Run:
     steps_per_epoch: int
     weights: np.ndarray | None
     cluster: Cluster
-    # Examples per step over all replicas: training.batch_size * replicas.
+    # Examples per batch of the training pipeline: training.batch_size * replicas, or
+    # with `by_file` * this worker's replicas.
     batch_size: int
+    # Multi-worker, sharded by file: each worker reads and batches its own files.
+    by_file: bool
     # Set by `_set_phase`: the optimizer of the current freeze phase, and that phase.
     optimizer: keras.optimizers.Optimizer | None = None
     frozen: bool | None = None
@@ -319,7 +323,7 @@ def _train_new(
         "summaries": summaries,
         "finetune": finetune,
         "class_weights": None if weights is None else dict(zip(label_names, weights.tolist(), strict=True)),
-        "distribution": _distribution(cluster, config.training),
+        "distribution": _distribution(cluster, config.training, source.file_count(split)),
     }
     if weights is not None:
         log.info("class weights: %s", json.dumps(request["class_weights"]))
@@ -501,17 +505,30 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     config = Config.from_dict(request["config"])
     label_names, multi_label = request["label_names"], request["multi_label"]
     max_length = config.vectorizer.max_length
-    batch_size = config.training.batch_size * cluster.replicas
+    by_file = request.get("distribution", {}).get("sharding") == "file"
+    local_replicas = cluster.replicas // cluster.workers
+    # Sharded by file, a worker batches its own files for its own replicas; otherwise
+    # batches are global and tf.distribute splits them.
+    batch_size = config.training.batch_size * (local_replicas if by_file else cluster.replicas)
     vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary, ragged=True)
     ids = {}
     with source_errors():
         for part in ("train", "val"):
-            texts = _text_part(source, config, label_names, multi_label, part)
+            shard = by_file and part == "train"
+            part_source = FileShard(source, cluster.rank, cluster.workers) if shard else source
+            texts = _text_part(part_source, config, label_names, multi_label, part)
             ids[part] = id_dataset(texts, vectorizer, max_length, config.vectorizer.keep)
             if config.data.cache:
                 ids[part] = ids[part].cache()  # filled during the first epoch
     n_train, n_val = request["train_examples"], request["val_examples"]
-    if not config.training.steps_per_epoch and "batches_per_epoch" not in request:
+    if by_file and not config.training.steps_per_epoch and "batches_per_epoch" not in request:
+        # Each worker's files make a different number of batches; all take as many steps
+        # as the smallest share gives (a few batches of the others wait for the next epoch).
+        with source_errors():
+            counts = cluster.gather(count_batches(ids["train"], batch_size, max_length))
+        request["batches_per_epoch"] = min(counts) // local_replicas
+        log.info("batches of each worker's files: %s; %d steps an epoch", counts, request["batches_per_epoch"])
+    elif not config.training.steps_per_epoch and "batches_per_epoch" not in request:
         # The schedule needs the real number of batches an epoch (warm-up length, decay
         # to 0). With the cache on, counting them is the pass that fills the cache; without
         # it an upper bound saves reading the data once more (bucketing leaves at most one
@@ -560,6 +577,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         weights=weights,
         cluster=cluster,
         batch_size=batch_size,
+        by_file=by_file,
     )
 
 
@@ -646,10 +664,12 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
         table = tf.constant(run.weights)
         ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
     batches = batched(ids, run.batch_size, run.config.vectorizer.max_length)
+    if run.by_file:
+        return _worker_batches(run, batches, epoch)
     if run.cluster.workers > 1:
-        # Every worker reads the whole stream and keeps its replicas' share of each global
-        # batch: the readers are Python generators, so there are no files to split, and
-        # the steps then match those of one process with the same global batch.
+        # A source read as one stream (a file, an archive, TFDS through its iterator) has
+        # no files to split: every worker reads it and keeps its replicas' share of each
+        # global batch, so the steps match those of one process with that global batch.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         batches = batches.with_options(options)
@@ -661,6 +681,21 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
         # unknown length runs out, which would shift the schedule by a step every epoch.
         return batches.apply(tf.data.experimental.assert_cardinality(run.steps_per_epoch))
     return batches
+
+
+def _worker_batches(run: _Run, batches: Any, epoch: int) -> Any:
+    """A worker's own batches (sharded by file) as the strategy's distributed dataset:
+    the same number of steps on every worker, or the collectives of the longer ones
+    would wait for ever."""
+    steps = run.config.training.steps_per_epoch or run.steps_per_epoch
+    local = run.cluster.replicas // run.cluster.workers
+    if run.config.training.steps_per_epoch:
+        batches = batches.skip(epoch * steps * local)
+    batches = batches.take(steps * local)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    batches = batches.with_options(options)
+    return run.cluster.strategy.distribute_datasets_from_function(lambda context: batches)
 
 
 def _saveable(run: _Run) -> keras.Model:
@@ -704,7 +739,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
                 _epoch_batches(run, epoch),
                 initial_epoch=epoch,
                 epochs=training.epochs,
-                steps_per_epoch=training.steps_per_epoch,
+                steps_per_epoch=training.steps_per_epoch or (run.steps_per_epoch if run.by_file else None),
                 callbacks=[_OneEpoch()],
                 shuffle=False,  # the pipeline shuffles, with the seed
                 verbose=verbose,
@@ -755,14 +790,27 @@ def _peers_watched(cluster: Cluster) -> Iterator[None]:
         raise lost_peers(exc) from None
 
 
-def _distribution(cluster: Cluster, training: TrainingConfig) -> dict[str, Any]:
-    """How a run is spread over devices, for the manifest and for resuming."""
+def _distribution(cluster: Cluster, training: TrainingConfig, files: int) -> dict[str, Any]:
+    """How a run is spread over devices, for the manifest and for resuming. Workers shard
+    the training data by file when the source has a file for each of them at least, and
+    by data otherwise."""
+    sharding = None
+    if cluster.workers > 1:
+        sharding = "file" if files >= cluster.workers else "data"
+        log.info(
+            "sharding by %s: %s",
+            sharding,
+            f"each of the {cluster.workers} workers reads its own share of the {files} files"
+            if sharding == "file"
+            else "every worker reads the stream and keeps its share of each global batch",
+        )
     return {
         "strategy": cluster.kind,
         "replicas": cluster.replicas,
         "workers": cluster.workers,
         "global_batch_size": training.batch_size * cluster.replicas,
         "dtype_policy": mixed_precision_policy(training.mixed_precision),
+        "sharding": sharding,
     }
 
 
