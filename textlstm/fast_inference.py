@@ -56,11 +56,13 @@ class FastClassifier:
     (single- or multi-label head, any pooling but ``last``, any number of dense layers,
     one or more bidirectional LSTM layers with Keras' default activations)."""
 
-    def __init__(self, weights: dict[str, Any], max_length: int) -> None:
-        """``weights``: see `extract_weights`; ``max_length``: the longest id row."""
+    def __init__(self, weights: dict[str, Any], max_length: int, chunk: int = CHUNK) -> None:
+        """``weights``: see `extract_weights`; ``max_length``: the longest id row;
+        ``chunk``: time steps per hoisted input projection (see `CHUNK`)."""
         self.max_length = max_length
+        self.chunk = chunk
         # Columns padded to a whole number of chunks, so every chunk slice is in bounds.
-        self.columns = -(-max(1, max_length) // CHUNK) * CHUNK
+        self.columns = -(-max(1, max_length) // chunk) * chunk
         self._w = weights
         # Traced once per batch bucket with static shapes: a dynamic batch size inside the
         # loop would make XLA treat slice starts as compile-time constants and recompile
@@ -68,13 +70,13 @@ class FastClassifier:
         self._fn = tf.function(self._forward, jit_compile=True, autograph=False)
 
     @classmethod
-    def from_keras(cls, classifier: Any, max_length: int) -> FastClassifier | None:
+    def from_keras(cls, classifier: Any, max_length: int, chunk: int = CHUNK) -> FastClassifier | None:
         """The fast equivalent of an ids -> probabilities Keras classifier, or None when it
         has a layer or setting this module does not reproduce (then use Keras)."""
         weights = extract_weights(classifier)
         if weights is None:
             return None
-        return cls(weights, max_length)
+        return cls(weights, max_length, chunk)
 
     def pad(self, ids: np.ndarray) -> np.ndarray:
         """Right-pad id rows with 0 to the fixed column count and the rows to a batch bucket."""
@@ -106,14 +108,14 @@ class FastClassifier:
         layers = w["lstm"]
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
-            x = _bidirectional(x, mask, steps, layer, pooled=last and w["pooling"] is not None, pooling=w["pooling"])
+            x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"])
         for kernel, bias in w["dense"]:
             x = tf.nn.relu(tf.matmul(x, kernel) + bias)
         logits = tf.matmul(x, w["head_kernel"]) + w["head_bias"]
         return tf.nn.sigmoid(logits) if w["multi_label"] else tf.nn.softmax(logits)
 
 
-def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], pooled: bool, pooling: str | None) -> Any:
+def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str) -> Any:
     """One masked bidirectional LSTM layer over ``x`` [B, T, E]: with ``pooled`` the
     concatenated (max, mean) pooling of its outputs [B, 2U per mode], else its output
     sequence [B, T, 2U] (zeros at masked steps; the next layer masks them anyway)."""
@@ -123,7 +125,6 @@ def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], pooled:
     columns = x.shape[1]
     # K zero columns on the left: the backward direction's first chunk may start before
     # column 0 (when steps is not a multiple of K); there the mask is False.
-    k = CHUNK
     span = tf.range(k)
     x = tf.pad(x, [[0, 0], [k, 0], [0, 0]])
     maskf = tf.pad(tf.cast(mask, x.dtype), [[0, 0], [k, 0]])
@@ -358,12 +359,14 @@ class FastTextModel:
         """The model's right-padded id rows for ``texts``."""
         return self._vectorize(tf.constant(texts, dtype=tf.string)).numpy()
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, [len(texts), num_labels]."""
+    def probabilities(self, texts: list[str], bucket: int | None = None) -> np.ndarray:
+        """Class probabilities, [len(texts), num_labels]; the batch is padded to ``bucket``
+        rows (default: the smallest compiled size that holds it, else its `batch_bucket`)."""
         ids = self.ids(texts)
         rows = len(ids)
-        fitting = [size for size in self.compiled if size >= rows]
-        bucket = min(fitting) if fitting else batch_bucket(max(rows, 1))
+        if bucket is None:
+            fitting = [size for size in self.compiled if size >= rows]
+            bucket = min(fitting) if fitting else batch_bucket(max(rows, 1))
         self.compiled.add(bucket)
         padded = np.zeros((bucket, self.classifier.columns), dtype=np.int32)
         width = min(ids.shape[1], self.classifier.columns)
@@ -376,7 +379,7 @@ class FastTextModel:
         return the buckets."""
         sizes = sorted({batch_bucket(n) for n in BATCH_SIZES if n <= max_batch} | {batch_bucket(max_batch)})
         for size in sizes:
-            self.probabilities(["warm up"] * size)
+            self.probabilities(["warm up"], bucket=size)
         return sizes
 
 
