@@ -146,11 +146,12 @@ def main() -> None:
         got = np.concatenate([fast(b) for b in trimmed])
         report.setdefault("max_abs_diff_vs_keras", {})[f"chunk{chunk}"] = float(np.abs(got - reference).max())
         variants[f"xla_chunk{chunk}_b{size}_1thread"] = lambda f=fast: [f(b) for b in trimmed]
-    fast = FastClassifier.from_keras(classifier, window.max_length)
-    for b_size in sorted({64, size, 256}):
-        sized = batches(b_size, True)
-        fast(sized[0])
-        variants[f"xla_chunk{fast.chunk}_b{b_size}_2threads"] = lambda s=sized: list(pool.map(fast, s))
+    for chunk in (1, 8):
+        fast = FastClassifier.from_keras(classifier, window.max_length, chunk)
+        for b_size in sorted({64, size, 256}):
+            sized = batches(b_size, True)
+            fast(sized[0])
+            variants[f"xla_chunk{chunk}_b{b_size}_2threads"] = lambda s=sized, f=fast: list(pool.map(f, s))
     for fn in variants.values():  # warm up: traces and compilations out of the timings
         fn()
     results: dict[str, list[float]] = {name: [] for name in variants}

@@ -11,13 +11,15 @@ from textlstm.model import build_classifier
 
 
 @pytest.mark.parametrize(
-    ("layers", "pooling", "dense", "multi_label"),
-    [(1, "max_mean", [16], False), (2, "mean", [8, 8], True)],
+    ("layers", "pooling", "dense", "multi_label", "chunk"),
+    [(1, "max_mean", [16], False, 8), (2, "mean", [8, 8], True, fast_inference.CHUNK)],
 )
-def test_fast_classifier_matches_keras(layers: int, pooling: str, dense: list[int], multi_label: bool) -> None:
+def test_fast_classifier_matches_keras(
+    layers: int, pooling: str, dense: list[int], multi_label: bool, chunk: int
+) -> None:
     config = ModelConfig(embedding_dim=8, lstm_units=6, lstm_layers=layers, pooling=pooling, dense_units=dense)
     classifier = build_classifier(config, 50, 3, multi_label=multi_label)
-    fast = fast_inference.FastClassifier.from_keras(classifier, 37)
+    fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
     assert fast is not None
     rng = np.random.default_rng(0)
     # Rows of every length, an empty one among them, right-padded as TextVectorization

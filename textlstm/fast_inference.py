@@ -6,8 +6,9 @@ each with its own dispatch cost, for every padded step of the batch. Here the sa
 function is written for XLA, which fuses each step into one kernel:
 
 * both directions run in one loop (a batched matmul of the two recurrent kernels);
-* the input projection ``x @ kernel`` is hoisted out of the step: it is computed for a
-  block of `CHUNK` time steps at a time as one large matmul;
+* the input projection ``x @ kernel`` can be hoisted out of the step: it is computed
+  for a block of `CHUNK` time steps at a time as one matmul (measured: no gain on this
+  model on 2 cores, so the default block is one step; see `CHUNK`);
 * the loop runs only as many steps as the longest text in the batch (a run-time trip
   count), so the input shape can stay fixed at ``max_length`` columns and XLA compiles
   once per batch size instead of once per batch length;
@@ -33,9 +34,11 @@ from textlstm.runtime import tensorflow
 tf = tensorflow()
 log = logging.getLogger(__name__)
 # Time steps per hoisted input projection: one [batch * CHUNK, features] matmul, then
-# CHUNK recurrent steps unrolled in the loop body (fewer loop iterations, bigger kernels).
-# 8 measured best on the bundled model (4: about the same, 16 and 32: half the speed).
-CHUNK = 8
+# CHUNK recurrent steps unrolled in the loop body. Measured on the bundled model with
+# scripts/predict_bench.py (2 cores): 1 was as fast as 4 or 8 at batch 128 and faster at
+# batch 16 (10.9 ms against 16.5 ms for 400 steps), 16 and 32 were up to half as fast, and
+# compiling takes 0.7 s per batch size against 1.6 s for 8.
+CHUNK = 1
 # Batch sizes are padded up to one of these (then to multiples of the largest), so that
 # XLA compiles a handful of programs however requests are sized, and memory stops
 # growing once they are compiled.

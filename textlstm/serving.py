@@ -42,6 +42,10 @@ tf = tensorflow()
 log = logging.getLogger(__name__)
 SIGNATURE = "serving_default"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+# A fast-path batch of at least this many texts is split into two by length.
+SPLIT_MIN_TEXTS = 8
+# Batches predicted at the same time (each in a worker thread of its own).
+CONCURRENT_BATCHES = 2
 _PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>/metadata|:predict)?$")
 
 
@@ -259,8 +263,13 @@ class Batcher:
         self.max_batch = max_batch
         self.delay = delay_seconds
         self.queue: asyncio.Queue[tuple[Servable, list[str], asyncio.Future]] = asyncio.Queue()
-        # One thread: TensorFlow already uses every core inside a call.
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="textlstm-predict")
+        # Model calls in flight at once: a second batch is gathered and started while one
+        # runs, since one call leaves part of the cores idle (on 2 cores, measured with
+        # scripts/loadtest.py; see README).
+        self.concurrency = CONCURRENT_BATCHES
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="textlstm-predict"
+        )
 
     async def predict(self, servable: Servable, texts: list[str]) -> dict[str, np.ndarray]:
         """Queue a request's texts and wait for its slice of the batch's outputs."""
@@ -272,7 +281,10 @@ class Batcher:
         """Forever: take the first waiting request, add those already queued or arriving
         within the delay (same version, up to max_batch texts), predict them together."""
         loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task] = set()
         while True:
+            await slots.acquire()
             first = await self.queue.get()
             group = [first]
             try:
@@ -294,28 +306,50 @@ class Batcher:
                         continue
                     group.append(item)
                     size += len(item[1])
-                await self._predict(group)
+                task = asyncio.create_task(self._predict(group))
             except asyncio.CancelledError:
+                slots.release()
                 raise
             except Exception as exc:  # keep batching for the next requests whatever happened
+                slots.release()
                 log.exception("batch failed")
                 for _, _, future in group:
                     if not future.done():
                         future.set_exception(exc)
+                continue
+            # The slot is free again when the batch is answered; keep a reference so the
+            # task is not collected while it runs.
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _run(self, servable: Servable, texts: list[str]) -> dict[str, np.ndarray]:
+        """The outputs for ``texts``, in order. A large request is cut into model calls of
+        at most max_batch texts. On the fast path a batch is split by length into halves
+        predicted side by side: the LSTM runs as many steps as the batch's longest text,
+        so the short half is done sooner and costs less than it would padded to the long
+        one (on 2 cores; see README)."""
+        loop = asyncio.get_running_loop()
+        chunks: list[list[int]] = []
+        for start in range(0, len(texts), self.max_batch):
+            piece = list(range(start, min(start + self.max_batch, len(texts))))
+            if servable.fast is not None and len(piece) >= SPLIT_MIN_TEXTS:
+                piece.sort(key=lambda i: len(texts[i]))
+                chunks += [piece[: len(piece) // 2], piece[len(piece) // 2 :]]
+            else:
+                chunks.append(piece)
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, servable.run, [texts[i] for i in chunk]) for chunk in chunks)
+        )
+        where = np.argsort(np.concatenate(chunks), kind="stable")
+        return {key: np.concatenate([part[key] for part in parts])[where] for key in parts[0]}
 
     async def _predict(self, group: list[tuple[Servable, list[str], asyncio.Future]]) -> None:
         servable = group[0][0]
         texts = [text for _, request_texts, _ in group for text in request_texts]
         log.debug("batch of %d texts from %d requests", len(texts), len(group))
         try:
-            # A single large request is cut into model calls of at most max_batch texts.
-            parts = [
-                await asyncio.get_running_loop().run_in_executor(
-                    self.executor, servable.run, texts[start : start + self.max_batch]
-                )
-                for start in range(0, len(texts), self.max_batch)
-            ]
-            outputs = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+            outputs = await self._run(servable, texts)
         except Exception as exc:  # hand the failure to every waiting request
             for _, _, future in group:
                 if not future.done():
