@@ -213,3 +213,33 @@ def test_serve_startup_errors(trained_run, tmp_path: Path) -> None:
         )
     assert busy.returncode == 2
     assert f"error: port {port} on 127.0.0.1 is in use; expected a free port" in busy.stderr
+
+
+def test_batcher_splits_fast_batches_by_length_and_keeps_order() -> None:
+    import asyncio
+
+    import numpy as np
+
+    from textlstm import serving
+
+    calls: list[list[str]] = []
+
+    class FakeServable:
+        fast = object()  # as if the XLA fast path were loaded
+
+        def run(self, texts: list[str]) -> dict[str, np.ndarray]:
+            calls.append(texts)
+            return {"length": np.array([len(t) for t in texts]), "text": np.array(texts, dtype=object)}
+
+    texts = [("word " * n).strip() for n in (9, 1, 30, 4, 4, 17, 2, 25, 8, 3, 40, 6, 11)]
+    batcher = serving.Batcher(max_batch=10, delay_seconds=0.0)
+    try:
+        out = asyncio.run(batcher._run(FakeServable(), texts))  # noqa: SLF001
+    finally:
+        batcher.executor.shutdown()
+    assert list(out["text"]) == texts
+    assert list(out["length"]) == [len(t) for t in texts]
+    # 13 texts: a full batch of 10, split into its 5 shortest and 5 longest, then 3.
+    assert sorted(len(c) for c in calls) == [3, 5, 5]
+    ten = sorted(texts[:10], key=len)
+    assert sorted(map(tuple, calls)) == sorted([tuple(ten[:5]), tuple(ten[5:]), tuple(texts[10:])])

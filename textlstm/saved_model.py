@@ -13,6 +13,7 @@ import keras
 
 from textlstm import artifacts
 from textlstm.errors import ExportError, describe
+from textlstm.fast_inference import signature_outputs
 from textlstm.runtime import library_versions, tensorflow
 from textlstm.vectorizer import read_vocabulary
 from textlstm.verification import SAMPLE_TEXTS, curl_example, probe_texts, verify_saved_model
@@ -109,19 +110,8 @@ def export_model(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     def serve(text: Any) -> dict[str, Any]:
-        probabilities = model(text, training=False)
-        best = tf.argmax(probabilities, axis=-1)
-        outputs = {
-            "probabilities": probabilities,
-            "label": tf.gather(labels, best),
-            "score": tf.reduce_max(probabilities, axis=-1),
-        }
-        top_scores, top_indices = tf.math.top_k(probabilities, k=k)
-        outputs["top_k_labels"] = tf.gather(labels, top_indices)
-        outputs["top_k_scores"] = top_scores
-        if multi_label:
-            outputs["labels_multi_hot"] = tf.cast(tf.cast(probabilities, tf.float64) >= thresholds, tf.int32)
-        return outputs
+        # The same outputs-from-probabilities code as `textlstm serve`'s fast path.
+        return signature_outputs(model(text, training=False), labels, k, thresholds if multi_label else None)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

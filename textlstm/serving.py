@@ -31,13 +31,21 @@ from aiohttp import web
 from tensorflow.core.framework import types_pb2
 
 from textlstm import artifacts
+from textlstm.config import Config
 from textlstm.errors import ModelDirError, ServeError, describe
+from textlstm.fast_inference import FastTextModel, signature_outputs
 from textlstm.runtime import tensorflow
+from textlstm.vectorizer import read_vocabulary
+from textlstm.verification import TOLERANCE, probe_texts
 
 tf = tensorflow()
 log = logging.getLogger(__name__)
 SIGNATURE = "serving_default"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+# A fast-path batch of at least this many texts is split into two by length.
+SPLIT_MIN_TEXTS = 8
+# Batches predicted at the same time (each in a worker thread of its own).
+CONCURRENT_BATCHES = 2
 _PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>/metadata|:predict)?$")
 
 
@@ -59,14 +67,29 @@ class Servable:
     input_name: str
     output_names: list[str]
     signature_def: dict[str, Any]
+    # The XLA fast path (raw texts -> probabilities) and the signature's outputs computed
+    # from probabilities; None: the SavedModel signature answers.
+    fast: FastTextModel | None = None
+    outputs_from_probabilities: Any = None
 
     def run(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Predict a batch of texts (called in the worker thread)."""
+        if self.fast is not None:
+            probabilities = tf.constant(self.fast.probabilities(texts))
+            out = self.outputs_from_probabilities(probabilities)
+        else:
+            out = self.function(**{self.input_name: tf.constant(texts, dtype=tf.string)})
+        return {key: value.numpy() for key, value in out.items()}
+
+    def run_signature(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Predict with the SavedModel signature itself."""
         out = self.function(**{self.input_name: tf.constant(texts, dtype=tf.string)})
         return {key: value.numpy() for key, value in out.items()}
 
 
-def _load(path: Path, version: int) -> Servable:
+def _load(path: Path, version: int, max_batch: int = 0) -> Servable:
+    """Load a version folder; with ``max_batch`` also build, check and warm up the XLA
+    fast path for batches of up to that many texts."""
     loaded = tf.saved_model.load(str(path))
     if SIGNATURE not in loaded.signatures:
         raise ModelDirError(f"{path} has no {SIGNATURE} signature; expected an export written by textlstm export")
@@ -91,15 +114,79 @@ def _load(path: Path, version: int) -> Servable:
     }
     # Keep `loaded` alive through the function's captured variables.
     function._textlstm_owner = loaded  # noqa: SLF001
-    return Servable(version, path, function, input_name, sorted(outputs), signature_def)
+    servable = Servable(version, path, function, input_name, sorted(outputs), signature_def)
+    if max_batch > 0:
+        _add_fast_path(servable, loaded, max_batch)
+    return servable
+
+
+def _add_fast_path(servable: Servable, loaded: Any, max_batch: int) -> None:
+    """Serve through the XLA fast path when it can be rebuilt from the export and gives
+    the signature's outputs on the `export --verify` probe texts; then compile it for every
+    batch size the batcher can send (padded to `BATCH_SIZES`), before the version
+    answers: no request waits for a compilation, and no new shape grows memory later."""
+    assets = servable.path / artifacts.EXPORT_ASSETS_DIR
+    try:
+        metadata = artifacts.read_json(assets / artifacts.EXPORT_METADATA_FILE)
+        labels = artifacts.read_json(assets / artifacts.LABELS_FILE)
+        config = Config.from_dict(metadata["config"])
+        k = int(metadata["top_k"])
+        thresholds = artifacts.export_thresholds(metadata, labels, str(assets))
+    except Exception as exc:  # an older or foreign export: its signature answers
+        log.info("no fast path for %s: %s", servable.path, exc)
+        return
+    fast = FastTextModel.from_export(servable.path, config, list(loaded.variables), len(labels))
+    if fast is None:
+        log.info("no fast path for %s: its model is not one the fast path reproduces", servable.path)
+        return
+    label_tensor = tf.constant(labels)
+    threshold_tensor = tf.constant(thresholds, tf.float64) if thresholds is not None else None
+    post = tf.function(
+        lambda p: signature_outputs(p, label_tensor, k, threshold_tensor),
+        input_signature=[tf.TensorSpec([None, len(labels)], tf.float32)],
+    )
+    texts = probe_texts(read_vocabulary(assets / artifacts.VOCAB_FILE))
+    want = servable.run_signature(texts)
+    got = {key: value.numpy() for key, value in post(tf.constant(fast.probabilities(texts))).items()}
+    if not _same_outputs(want, got):
+        log.warning("the fast path of %s does not answer like its signature; serving the signature", servable.path)
+        return
+    started = time.time()
+    sizes = fast.warm_up(max_batch)
+    servable.fast, servable.outputs_from_probabilities = fast, post
+    log.info(
+        "compiled the fast path of version %d for batch sizes %s in %.1f s",
+        servable.version,
+        sizes,
+        time.time() - started,
+    )
+
+
+def _same_outputs(want: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> bool:
+    """Same output names and shapes; numbers within `TOLERANCE`, labels equal."""
+    if sorted(want) != sorted(got):
+        return False
+    for key, value in want.items():
+        other = got[key]
+        if value.shape != other.shape or value.dtype != other.dtype:
+            return False
+        if value.dtype.kind == "f":
+            if value.size and float(np.max(np.abs(value - other))) > TOLERANCE:
+                return False
+        elif not np.array_equal(value, other):
+            return False
+    return True
 
 
 class Repository:
     """The version folders of an export directory, loaded as they appear."""
 
-    def __init__(self, export_dir: Path, name: str) -> None:
+    def __init__(self, export_dir: Path, name: str, max_batch: int = 0) -> None:
+        """``max_batch`` > 0: serve versions through the XLA fast path, compiled for
+        batches of up to that many texts (see `_add_fast_path`)."""
         self.export_dir = export_dir
         self.name = name
+        self.max_batch = max_batch
         # Replaced whole, never mutated, so request handlers can read it from the event
         # loop while the loader thread refreshes.
         self.versions: dict[int, Servable] = {}
@@ -138,7 +225,7 @@ class Repository:
             if version in self.failed and self.failed[version][0] == mtime:
                 continue
             try:
-                versions[version] = _load(path, version)
+                versions[version] = _load(path, version, self.max_batch)
                 self.failed.pop(version, None)
                 added.append(version)
                 log.info("loaded %s version %d from %s", self.name, version, path)
@@ -176,8 +263,13 @@ class Batcher:
         self.max_batch = max_batch
         self.delay = delay_seconds
         self.queue: asyncio.Queue[tuple[Servable, list[str], asyncio.Future]] = asyncio.Queue()
-        # One thread: TensorFlow already uses every core inside a call.
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="textlstm-predict")
+        # Model calls in flight at once: a second batch is gathered and started while one
+        # runs, since one call leaves part of the cores idle (on 2 cores, measured with
+        # scripts/loadtest.py; see README).
+        self.concurrency = CONCURRENT_BATCHES
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="textlstm-predict"
+        )
 
     async def predict(self, servable: Servable, texts: list[str]) -> dict[str, np.ndarray]:
         """Queue a request's texts and wait for its slice of the batch's outputs."""
@@ -189,7 +281,10 @@ class Batcher:
         """Forever: take the first waiting request, add those already queued or arriving
         within the delay (same version, up to max_batch texts), predict them together."""
         loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task] = set()
         while True:
+            await slots.acquire()
             first = await self.queue.get()
             group = [first]
             try:
@@ -211,28 +306,50 @@ class Batcher:
                         continue
                     group.append(item)
                     size += len(item[1])
-                await self._predict(group)
+                task = asyncio.create_task(self._predict(group))
             except asyncio.CancelledError:
+                slots.release()
                 raise
             except Exception as exc:  # keep batching for the next requests whatever happened
+                slots.release()
                 log.exception("batch failed")
                 for _, _, future in group:
                     if not future.done():
                         future.set_exception(exc)
+                continue
+            # The slot is free again when the batch is answered; keep a reference so the
+            # task is not collected while it runs.
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _run(self, servable: Servable, texts: list[str]) -> dict[str, np.ndarray]:
+        """The outputs for ``texts``, in order. A large request is cut into model calls of
+        at most max_batch texts. On the fast path a batch is split by length into halves
+        predicted side by side: the LSTM runs as many steps as the batch's longest text,
+        so the short half is done sooner and costs less than it would padded to the long
+        one (on 2 cores; see README)."""
+        loop = asyncio.get_running_loop()
+        chunks: list[list[int]] = []
+        for start in range(0, len(texts), self.max_batch):
+            piece = list(range(start, min(start + self.max_batch, len(texts))))
+            if servable.fast is not None and len(piece) >= SPLIT_MIN_TEXTS:
+                piece.sort(key=lambda i: len(texts[i]))
+                chunks += [piece[: len(piece) // 2], piece[len(piece) // 2 :]]
+            else:
+                chunks.append(piece)
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, servable.run, [texts[i] for i in chunk]) for chunk in chunks)
+        )
+        where = np.argsort(np.concatenate(chunks), kind="stable")
+        return {key: np.concatenate([part[key] for part in parts])[where] for key in parts[0]}
 
     async def _predict(self, group: list[tuple[Servable, list[str], asyncio.Future]]) -> None:
         servable = group[0][0]
         texts = [text for _, request_texts, _ in group for text in request_texts]
         log.debug("batch of %d texts from %d requests", len(texts), len(group))
         try:
-            # A single large request is cut into model calls of at most max_batch texts.
-            parts = [
-                await asyncio.get_running_loop().run_in_executor(
-                    self.executor, servable.run, texts[start : start + self.max_batch]
-                )
-                for start in range(0, len(texts), self.max_batch)
-            ]
-            outputs = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+            outputs = await self._run(servable, texts)
         except Exception as exc:  # hand the failure to every waiting request
             for _, _, future in group:
                 if not future.done():
@@ -393,7 +510,7 @@ def serve(
     name = name or export_dir.resolve().name
     if "/" in name or ":" in name:
         raise ServeError(f"invalid --name; {describe('a model name without / or :', name)}")
-    repository = Repository(export_dir, name)
+    repository = Repository(export_dir, name, max_batch)
     repository.refresh()
     if not repository.versions:
         problems = "; ".join(f"{v}: {m}" for v, (_, m) in repository.failed.items())

@@ -1,0 +1,69 @@
+"""The XLA fast path answers like the Keras model, and predict keeps order with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from textlstm import fast_inference, prediction
+from textlstm.config import ModelConfig
+from textlstm.model import build_classifier
+
+
+@pytest.mark.parametrize(
+    ("layers", "pooling", "dense", "multi_label", "chunk"),
+    [(1, "max_mean", [16], False, 8), (2, "mean", [8, 8], True, fast_inference.CHUNK)],
+)
+def test_fast_classifier_matches_keras(
+    layers: int, pooling: str, dense: list[int], multi_label: bool, chunk: int
+) -> None:
+    config = ModelConfig(embedding_dim=8, lstm_units=6, lstm_layers=layers, pooling=pooling, dense_units=dense)
+    classifier = build_classifier(config, 50, 3, multi_label=multi_label)
+    fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
+    assert fast is not None
+    rng = np.random.default_rng(0)
+    # Rows of every length, an empty one among them, right-padded as TextVectorization
+    # pads; the length is not a multiple of the chunk, so the backward direction starts
+    # inside a chunk.
+    lengths = [0, 1, 37, 5, 19, 36, 2, 30, 11]
+    ids = np.zeros((len(lengths), 37), np.int32)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = rng.integers(1, 50, size=n)
+    want = classifier(ids, training=False).numpy()
+    np.testing.assert_allclose(fast(ids), want, atol=1e-5)
+    # A batch narrower than max_length, as a batch of short texts is (same batch bucket,
+    # so no second compilation).
+    narrow = ids[:, :20]
+    np.testing.assert_allclose(fast(narrow), classifier(narrow, training=False).numpy(), atol=1e-5)
+
+
+def test_fast_classifier_refuses_what_it_does_not_reproduce() -> None:
+    classifier = build_classifier(ModelConfig(embedding_dim=8, lstm_units=6, pooling="last"), 50, 2)
+    assert fast_inference.FastClassifier.from_keras(classifier, 10) is None
+
+
+def test_batch_buckets() -> None:
+    assert [fast_inference.batch_bucket(n) for n in (1, 3, 16, 17, 256, 257, 600)] == [1, 4, 16, 32, 256, 512, 768]
+
+
+@pytest.mark.parametrize("kind", ["run", "export"])
+def test_predict_fast_path_keeps_order_and_outputs(trained_run, tmp_path, monkeypatch, kind: str) -> None:
+    import textlstm
+
+    model = trained_run.output_dir if kind == "run" else textlstm.export(trained_run.output_dir, tmp_path / "exp")
+    rng = np.random.default_rng(1)
+    words = ["great", "superb", "film", "awful", "boring", "waste", "dull", "loved", "it", "zzz"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(70)]
+    slow = prediction.load_predictor(model)
+    want = [slow.probabilities([t])[0] for t in texts]
+    fast_predictor = prediction.load_predictor(model)
+    monkeypatch.setattr(prediction, "FAST_MIN_TEXTS", 8)
+    items = [(i, t) for i, t in enumerate(texts)]
+    out = [
+        r for batch in prediction.iter_predictions(fast_predictor, items, batch_size=8, sort_window=3) for r in batch
+    ]
+    assert fast_predictor.fast() is not None  # the fast path was built, verified and used
+    assert [r["id"] for r in out] == list(range(len(texts)))
+    assert [r["text"] for r in out] == texts
+    got = np.array([[r["probabilities"][name] for name in slow.labels] for r in out])
+    np.testing.assert_allclose(got, np.array(want), atol=1e-5)
