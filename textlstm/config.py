@@ -225,7 +225,7 @@ class TrainingConfig:
     # variables and a float32 output layer; saved models compute in float32.
     mixed_precision: bool = False
     # Multi-worker: how long a worker waits for all the others to connect before it
-    # gives up with an error (a peer lost later is noticed within 30 s).
+    # gives up with an error (a peer lost later is noticed through missed heartbeats).
     worker_timeout: float = 600.0
 
     def validate(self) -> None:

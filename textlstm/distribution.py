@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 TF_CONFIG = "TF_CONFIG"
 # A dead peer is reported by the coordination service after this long without heartbeats.
-HEARTBEAT_SECONDS = 30
+HEARTBEAT_SECONDS = 15
 
 
 @dataclass
