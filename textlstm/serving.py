@@ -21,6 +21,7 @@ import errno
 import json
 import logging
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -510,6 +511,8 @@ def serve(
     name = name or export_dir.resolve().name
     if "/" in name or ":" in name:
         raise ServeError(f"invalid --name; {describe('a model name without / or :', name)}")
+    # A taken port fails before the seconds spent loading and compiling the model.
+    _check_port(host, port)
     repository = Repository(export_dir, name, max_batch)
     repository.refresh()
     if not repository.versions:
@@ -519,6 +522,21 @@ def serve(
             f"textlstm export{' (' + problems + ')' if problems else ''}"
         )
     asyncio.run(_main(repository, host, port, max_body_bytes, max_batch, batch_delay_ms / 1000.0, poll_seconds))
+
+
+def _check_port(host: str, port: int) -> None:
+    """Raise ServeError when ``host:port`` cannot be listened on (the server binds it again
+    later, with the same error handling, should it be taken meanwhile)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(
+                    f"port {port} on {host} is in use; expected a free port (choose one with --port)"
+                ) from None
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 async def _main(
