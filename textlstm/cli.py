@@ -156,8 +156,9 @@ Examples:
       --output-dir runs/sst2-glove --embeddings glove.6B.100d.txt.gz \\
       --set model.embedding_dim=100 --freeze-embeddings
   textlstm train --data tagged.jsonl --output-dir runs/tags --tune-thresholds
-  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \
-      textlstm train --data corpus.csv --output-dir runs/x --strategy multi-worker   (same on each host)
+  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \\
+      textlstm train --data corpus.csv --output-dir runs/x --strategy multi-worker
+                                         (on each host, with its own task index)
 """,
 )
 @click.option("--data", "data", metavar="SRC", help="Training data source (see `textlstm --help`). Required.")

@@ -536,7 +536,9 @@ def _check_port(host: str, port: int) -> None:
                 raise ServeError(
                     f"port {port} on {host} is in use; expected a free port (choose one with --port)"
                 ) from None
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ServeError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); expected an address of this machine and a free port"
+            ) from None
 
 
 async def _main(
@@ -552,7 +554,9 @@ async def _main(
         await runner.cleanup()
         if exc.errno == errno.EADDRINUSE:
             raise ServeError(f"port {port} on {host} is in use; expected a free port (choose one with --port)") from exc
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise ServeError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); expected an address of this machine and a free port"
+        ) from exc
     log.info(
         "serving %s versions %s on http://%s:%d/v1/models/%s",
         repository.name,

@@ -352,7 +352,8 @@ def _train_new(
 def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) -> TrainResult:
     """Continue an interrupted run from its last completed epoch."""
     started = time.time()
-    task = read_tf_config()
+    # A run started without multi-worker resumes alone, whatever TF_CONFIG says.
+    task = read_tf_config() if _checkpoint_strategy(run_dir) in (None, "multi-worker") else None
     if task is not None and not task.is_chief:
         # A worker joins the chief's resume; the run directory is the chief's alone.
         cluster = connect("multi-worker", TrainingConfig.worker_timeout, task)
@@ -415,6 +416,17 @@ def _resume_chief(
     return _train_epochs(run, state, verbose, started)
 
 
+def _checkpoint_strategy(run_dir: Path) -> str | None:
+    """training.strategy of the interrupted run in ``run_dir``, or None when this machine
+    holds no readable checkpoint of it (a worker's)."""
+    folder = artifacts.checkpoint_folder(run_dir) if run_dir.is_dir() else None
+    try:
+        request = artifacts.read_json(folder / artifacts.CHECKPOINT_REQUEST_FILE) if folder else None
+    except ModelDirError:
+        return None
+    return request["config"].get("training", {}).get("strategy", "auto") if isinstance(request, dict) else None
+
+
 @contextlib.contextmanager
 def _plan_for(cluster: Cluster) -> Iterator[None]:
     """Until the chief shares its plan the workers wait for it; a failure on the way is
@@ -424,6 +436,7 @@ def _plan_for(cluster: Cluster) -> Iterator[None]:
     except BaseException as exc:
         if cluster.workers > 1 and not cluster.shared:
             message = str(exc) if isinstance(exc, TextlstmError) else f"{type(exc).__name__}: {exc}"
+            message = (message.splitlines() or [""])[0]
             with contextlib.suppress(Exception):
                 cluster.share({"error": message})
         raise
@@ -438,6 +451,13 @@ def _share_plan(cluster: Cluster, request: dict[str, Any], vocabulary: list[str]
     saved = None if state is None else {k: v for k, v in state.items() if k != "best_weights"}
     cluster.share({"request": request, "vocabulary": vocabulary, "state": saved})
     cluster.shared = True
+    checks = cluster.gather(1)
+    failed = [rank for rank, ok in enumerate(checks) if not ok]
+    if failed:
+        raise DistributedError(
+            f"worker(s) {failed} could not read the data {request['data']} or hold another copy of it (see their "
+            "error); expected the same data on every machine"
+        )
 
 
 def _sync_variables(run: _Run) -> None:
@@ -459,14 +479,21 @@ def _join_as_worker(
     if "error" in plan:
         raise DistributedError(f"the chief stopped before training: {plan['error']}")
     request, vocabulary, state = plan["request"], plan["vocabulary"], plan["state"]
+    # The replaced run (--overwrite) is the chief's to delete once its run is written.
+    request["replaces"] = None
     read_options = ReadOptions.from_dict(request["read_options"])
-    source = open_source(data or request.get("data_resolved") or request["data"], read_options)
-    fingerprint = source.fingerprint()
-    if fingerprint != request["fingerprint"]:
-        raise DataError(
-            f"{cluster.task.name if cluster.task else 'worker'}: its copy of the data differs from the chief's; "
-            f"{describe(request['fingerprint'], fingerprint)}"
-        )
+    try:
+        source = open_source(data or request.get("data_resolved") or request["data"], read_options)
+        fingerprint = source.fingerprint()
+        if fingerprint != request["fingerprint"]:
+            raise DataError(
+                f"{cluster.task.name if cluster.task else 'worker'}: its copy of the data differs from the chief's; "
+                f"{describe(request['fingerprint'], fingerprint)}"
+            )
+    except TextlstmError:
+        cluster.gather(0)  # tell the chief, which waits for every worker's data check
+        raise
+    cluster.gather(1)
     seed_everything(Config.from_dict(request["config"]).training.seed)
     folder = worker_dir(output_dir, cluster.task) if cluster.task is not None else Path(output_dir)
     discard_worker_dir(folder)
@@ -507,9 +534,9 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     max_length = config.vectorizer.max_length
     by_file = request.get("distribution", {}).get("sharding") == "file"
     local_replicas = cluster.replicas // cluster.workers
-    # Sharded by file, a worker batches its own files for its own replicas; otherwise
-    # batches are global and tf.distribute splits them.
-    batch_size = config.training.batch_size * (local_replicas if by_file else cluster.replicas)
+    # Sharded by file, a worker batches its own files one replica's batch at a time;
+    # otherwise batches are global and tf.distribute splits them.
+    batch_size = config.training.batch_size * (1 if by_file else cluster.replicas)
     vectorizer = make_vectorizer(config.vectorizer, vocabulary=vocabulary, ragged=True)
     ids = {}
     with source_errors():
@@ -523,9 +550,15 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     n_train, n_val = request["train_examples"], request["val_examples"]
     if by_file and not config.training.steps_per_epoch and "batches_per_epoch" not in request:
         # Each worker's files make a different number of batches; all take as many steps
-        # as the smallest share gives (a few batches of the others wait for the next epoch).
+        # as the smallest share gives (the others' extra batches are left out that epoch,
+        # a different few each epoch).
         with source_errors():
             counts = cluster.gather(count_batches(ids["train"], batch_size, max_length))
+        if min(counts) < local_replicas:
+            raise DistributedError(
+                f"sharded by file, the workers' training files make {counts} batches; expected at least "
+                f"{local_replicas} on every worker (use more data, fewer workers or a smaller training.batch_size)"
+            )
         request["batches_per_epoch"] = min(counts) // local_replicas
         log.info("batches of each worker's files: %s; %d steps an epoch", counts, request["batches_per_epoch"])
     elif not config.training.steps_per_epoch and "batches_per_epoch" not in request:
@@ -948,7 +981,8 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     saveable = _saveable(run)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
-    plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"])
+    if run.cluster.is_chief:
+        plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"])
     write_model_dir(run.run_dir, saveable, files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
     discard_old_run(run.request.get("replaces"))
