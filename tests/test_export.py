@@ -175,3 +175,24 @@ def test_export_interrupted_or_unverified_leaves_no_version(
         textlstm.export(trained_run.output_dir, export_dir, verify=True)
     assert list(export_dir.iterdir()) == []
     assert textlstm.export(trained_run.output_dir, export_dir).name == "1"
+
+
+def test_export_of_a_bag_of_ngrams_model_verifies_in_a_relative_folder(
+    cli, corpus_tar: Path, tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textlstm.cli import main
+
+    config = tiny_config.with_overrides(["model.ngram_order=2", "model.ngram_buckets=512", "training.epochs=2"])
+    run = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0).output_dir
+    monkeypatch.chdir(tmp_path)
+    for fmt in ("savedmodel", "tflite"):
+        result = cli.invoke(main, ["export", "run", "--export-dir", f"exp-{fmt}", "--format", fmt, "--verify", "-q"])
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["verify"]["passed"] is True
+    served = subprocess.run(
+        [sys.executable, "-c", LOADER, str(tmp_path / "exp-savedmodel" / "1"), json.dumps(TEXTS)],
+        capture_output=True, text=True, check=True,
+    )
+    probabilities = json.loads(served.stdout.strip().splitlines()[-1])["probabilities"]
+    for row, probs in zip(textlstm.predict(run, TEXTS), probabilities, strict=True):
+        assert list(row["probabilities"].values()) == pytest.approx(probs, abs=1e-5)

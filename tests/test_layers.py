@@ -1,4 +1,4 @@
-"""Custom layers: the sequence window and masked pooling."""
+"""Custom layers: the sequence window, masked pooling and the bag of n-grams."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from textlstm.errors import ConfigError
-from textlstm.layers import MaskedPooling, SequenceWindow
+from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow
 
 IDS = np.array([[5, 6, 7, 8, 9], [3, 4, 0, 0, 0], [0, 0, 0, 0, 0]], dtype="int64")
 
@@ -47,3 +47,25 @@ def test_layers_masked_pooling_all_masked_row_is_zero() -> None:
     x = np.full((1, 2, 3), -5.0, dtype="float32")
     out = np.asarray(MaskedPooling("max")(x, mask=np.array([[False, False]])))
     np.testing.assert_allclose(out, np.zeros((1, 3)))
+
+
+def test_layers_ngram_bag_is_the_mean_of_token_and_bigram_rows() -> None:
+    bag = NgramBag(vocab_size=10, order=2, buckets=7, dim=3)
+    ids = np.array([[3, 4, 3, 4, 0], [0, 0, 0, 0, 0], [5, 0, 0, 0, 0]], dtype="int64")
+    out = np.asarray(bag(ids))
+    table = np.asarray(bag.table)
+    rows, valid = (np.asarray(x) for x in bag.gram_ids(ids))
+    # Row 0: tokens 3 4 3 4 and bigrams (3 4) (4 3) (3 4); the same bigram hashes to the same row.
+    assert valid.tolist()[0] == [True] * 4 + [False] + [True] * 3 + [False]
+    bigrams = rows[0, 5:8]
+    assert bigrams[0] == bigrams[2] and all(10 <= b < 17 for b in bigrams)
+    expected = (table[[3, 4, 3, 4]].sum(0) + table[bigrams].sum(0)) / 7
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(out[1], np.zeros(3))  # an empty text
+    np.testing.assert_allclose(out[2], table[5], rtol=1e-6)  # one token, no bigram
+    assert NgramBag(10, 1, 7, 3)(ids).shape == (3, 3)
+
+
+def test_layers_ngram_bag_rejects_bad_sizes() -> None:
+    with pytest.raises(ConfigError, match="NgramBag needs positive sizes"):
+        NgramBag(vocab_size=10, order=0, buckets=7, dim=3)

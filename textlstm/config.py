@@ -126,6 +126,13 @@ class ModelConfig:
     dense_units: typing.Tuple[int, ...] = (64,)
     # Dropout after pooling and after each hidden Dense layer, and between LSTM layers.
     dropout: float = 0.3
+    # A bag-of-n-grams path beside the LSTM (fastText): the mean embedding of the text's
+    # tokens and of its n-grams up to this order, hashed into ngram_buckets rows, joins
+    # the pooled LSTM states before the Dense layers. 0 turns the path off; 1 is a bag
+    # of words.
+    ngram_order: int = 0
+    ngram_buckets: int = 2**17
+    ngram_dim: int = 16
     # Pretrained word vectors (GloVe, word2vec text or fastText .vec, optionally gzipped)
     # that initialise the Embedding rows of the tokens they cover; None keeps the random
     # initialisation. A small corpus shows most words too rarely to learn their vectors from
@@ -141,6 +148,9 @@ class ModelConfig:
         _check(self.lstm_units >= 1, "model.lstm_units", "an integer >= 1", self.lstm_units)
         _check(self.lstm_layers >= 1, "model.lstm_layers", "an integer >= 1", self.lstm_layers)
         _check(self.pooling in POOLING_MODES, "model.pooling", f"one of {list(POOLING_MODES)}", self.pooling)
+        _check(0 <= self.ngram_order <= 4, "model.ngram_order", "an integer in [0, 4]", self.ngram_order)
+        _check(self.ngram_buckets >= 1, "model.ngram_buckets", "an integer >= 1", self.ngram_buckets)
+        _check(self.ngram_dim >= 1, "model.ngram_dim", "an integer >= 1", self.ngram_dim)
         _check(all(u >= 1 for u in self.dense_units), "model.dense_units", "a list of integers >= 1", self.dense_units)
         for name in ("spatial_dropout", "dropout"):
             value = getattr(self, name)

@@ -94,3 +94,75 @@ class MaskedPooling(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, for saving."""
         return {**super().get_config(), "mode": self.mode}
+
+
+# Multipliers of the n-gram hash; odd and large, so consecutive ids spread over the buckets.
+_HASH_MULTIPLIER = 1_000_003
+_HASH_MODULUS = 2_147_483_647
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
+class NgramBag(keras.layers.Layer):
+    """The mean embedding of a text's tokens and hashed n-grams (fastText's bag of n-grams).
+
+    Token ids index the first ``vocab_size`` rows of the table; each n-gram of order 2 to
+    ``order`` (consecutive non-padding ids) is hashed into one of ``buckets`` rows after
+    them. Working on token ids keeps the vectorizer, exports and the TFLite tokenizer as
+    they are: the n-grams are formed inside the model. A text with no token pools to zeros.
+    """
+
+    def __init__(self, vocab_size: int, order: int, buckets: int, dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if order < 1 or buckets < 1 or dim < 1 or vocab_size < 1:
+            raise ConfigError(
+                "NgramBag needs positive sizes; "
+                f"{describe('order, buckets, dim and vocab_size >= 1', (order, buckets, dim, vocab_size))}"
+            )
+        self.vocab_size = vocab_size
+        self.order = order
+        self.buckets = buckets
+        self.dim = dim
+
+    def build(self, input_shape: tuple) -> None:
+        """Create the embedding table: vocab_size token rows, then the n-gram buckets."""
+        rows = self.vocab_size + (self.buckets if self.order > 1 else 0)
+        self.table = self.add_weight(
+            name="table",
+            shape=(rows, self.dim),
+            initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+        )
+
+    def gram_ids(self, ids: Any) -> tuple[Any, Any]:
+        """Table rows [batch, grams] of every token and n-gram, and whether each is real."""
+        ids = ops.cast(ids, "int64")
+        rows, valid = [ids], [ops.not_equal(ids, 0)]
+        hashed, present = ids, ops.not_equal(ids, 0)
+        for n in range(2, self.order + 1):
+            # n-grams starting at t: hash of the (n-1)-gram at t extended by ids[t + n - 1].
+            hashed = (hashed[:, :-1] * _HASH_MULTIPLIER + ids[:, n - 1 :]) % _HASH_MODULUS
+            present = ops.logical_and(present[:, :-1], ops.not_equal(ids[:, n - 1 :], 0))
+            rows.append(self.vocab_size + hashed % self.buckets)
+            valid.append(present)
+        return ops.concatenate(rows, axis=1), ops.concatenate(valid, axis=1)
+
+    def call(self, ids: Any) -> Any:
+        """[batch, time] token ids -> [batch, dim] mean of their gram embeddings."""
+        rows, valid = self.gram_ids(ids)
+        vectors = ops.take(self.table, rows, axis=0)
+        weights = ops.expand_dims(ops.cast(valid, vectors.dtype), -1)
+        total = ops.sum(vectors * weights, axis=1)
+        return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """[batch, dim]."""
+        return (input_shape[0], self.dim)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "order": self.order,
+            "buckets": self.buckets,
+            "dim": self.dim,
+        }

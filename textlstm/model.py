@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from textlstm.config import Config, ModelConfig
-from textlstm.layers import MaskedPooling, SequenceWindow
+from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow
 
 CLASSIFIER_NAME = "classifier"
 VECTORIZER_NAME = "vectorizer"
@@ -37,6 +37,9 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, mult
             x = keras.layers.Dropout(config.dropout, name=f"lstm_dropout_{i + 1}")(x)
     if config.pooling != "last":
         x = MaskedPooling(config.pooling, name="pooling")(x)
+    if config.ngram_order:
+        bag = NgramBag(vocab_size, config.ngram_order, config.ngram_buckets, config.ngram_dim, name="ngram_bag")(ids)
+        x = keras.layers.Concatenate(name="features")([x, bag])
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="pooled_dropout")(x)
     for i, units in enumerate(config.dense_units):

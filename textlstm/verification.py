@@ -84,7 +84,8 @@ def verify_saved_model(
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _LOADER, str(path), signature, input_name],
+            # Absolute: the child runs in path.parent, where a relative path means nothing.
+            [sys.executable, "-c", _LOADER, str(path.resolve()), signature, input_name],
             input=json.dumps(texts),
             capture_output=True,
             text=True,

@@ -1,0 +1,210 @@
+"""Accuracy of the textlstm defaults on the five real corpora of ../shared/data.
+
+Each row trains with the default configuration through the public API (`textlstm.train`,
+which picks the kept epoch on a validation hold-out carved out of the training data) and
+scores the test split once with `textlstm.evaluate`. The test split never takes part in
+training or model selection.
+
+| corpus | train -> test | figure |
+|---|---|---|
+| imdb | the archive's train (25k) -> test (25k) | accuracy |
+| sst2 | GLUE train (67k phrases) -> GLUE dev (872) | accuracy |
+| trec | TREC.train (5,452) -> TREC.test (500), 6 coarse labels | accuracy |
+| ag_news | train_subset.tsv (10k) -> test.csv (7,600), description only | accuracy |
+| sms_spam | 80 % -> 20 % of the collection (rows shuffled with seed 0) | F1 of spam |
+
+Usage:
+    python scripts/accuracy.py [--data-root ../shared/data] [--workdir DIR] [--only imdb,trec]
+        [--set model.ngram_order=2 ...] [--json results.json]
+
+The table (markdown) goes to stdout, progress to stderr. ``--set`` overrides apply to
+every corpus, which is how a lever is measured against the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from textlstm.file_sources import ReadOptions  # noqa: E402
+
+AG_LABELS = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
+TREC_OPTIONS = ReadOptions(format="lines", encoding="latin-1", label_regex=r"^([A-Z]+):")
+
+
+@dataclass
+class Corpus:
+    """One row of the table: where its splits are and which figure is scored."""
+
+    name: str
+    target: float
+    train: str
+    test: str
+    train_options: ReadOptions | None = None
+    test_options: ReadOptions | None = None
+    # Test-split name for sources holding several splits (the IMDB archive).
+    test_split: str | None = None
+    # Label whose F1 is the figure; None scores accuracy.
+    f1_label: str | None = None
+    # Builds the train/test files from the raw corpus in the work folder; returns their paths.
+    prepare: Callable[[Path, Path], tuple[str, str]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def figure(self) -> str:
+        """The name of the scored figure."""
+        return f"F1({self.f1_label})" if self.f1_label else "accuracy"
+
+
+def split_sms(root: Path, workdir: Path) -> tuple[str, str]:
+    """Write an 80/20 train/test split of the SMS collection (rows shuffled with seed 0)."""
+    lines = (root / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()
+    lines = [line for line in lines if line.strip()]
+    order = np.random.default_rng(0).permutation(len(lines))
+    cut = int(round(0.8 * len(lines)))
+    paths = []
+    for name, rows in (("train", order[:cut]), ("test", order[cut:])):
+        path = workdir / f"sms_{name}.tsv"
+        path.write_text("".join(lines[i] + "\n" for i in rows), encoding="utf-8")
+        paths.append(str(path))
+    return paths[0], paths[1]
+
+
+def corpora(root: Path) -> list[Corpus]:
+    """The five rows of issue 6, in the order of the table."""
+    sms = ReadOptions(format="tsv", header=False, label_column="0", text_columns=("1",))
+    return [
+        Corpus("imdb", 0.915, str(root / "imdb/aclImdb_labeled.tar.gz"), str(root / "imdb/aclImdb_labeled.tar.gz"),
+               test_split="test"),
+        Corpus("sst2", 0.880, str(root / "sst2/train.tsv"), str(root / "sst2/dev.tsv"),
+               ReadOptions(text_columns=("sentence",), label_column="label"),
+               ReadOptions(text_columns=("sentence",), label_column="label")),
+        Corpus("trec", 0.936, str(root / "trec/TREC.train"), str(root / "trec/TREC.test"), TREC_OPTIONS, TREC_OPTIONS),
+        Corpus("ag_news", 0.895, str(root / "ag_news/train_subset.tsv"), str(root / "ag_news/test.csv"),
+               ReadOptions(header=False, text_columns=("0",), label_column="1"),
+               ReadOptions(header=False, text_columns=("2",), label_column="0", label_map=AG_LABELS)),
+        Corpus("sms_spam", 0.96, "", "", sms, sms, f1_label="spam", prepare=split_sms),
+    ]
+
+
+def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) -> dict[str, Any]:
+    """Train with the defaults (plus overrides), evaluate on the test split, return the row."""
+    import textlstm
+    from textlstm.config import load_config
+
+    train_data, test_data = corpus.train, corpus.test
+    if corpus.prepare is not None:
+        train_data, test_data = corpus.prepare(root, workdir)
+    run_dir = workdir / corpus.name
+    config = load_config(None, overrides)
+    started = time.time()
+    result = textlstm.train(
+        train_data, run_dir, config, overwrite=True, verbose=0, read_options=corpus.train_options,
+        command=["scripts/accuracy.py", "--only", corpus.name, *[f"--set={o}" for o in overrides]],
+    )
+    train_seconds = time.time() - started
+    report = textlstm.evaluate(run_dir, test_data, split=corpus.test_split, read_options=corpus.test_options)
+    if corpus.f1_label:
+        value = report["per_label"][corpus.f1_label]["f1"]
+    else:
+        value = report["accuracy"]
+    return {
+        "corpus": corpus.name,
+        "figure": corpus.figure,
+        "target": corpus.target,
+        "value": value,
+        "met": value >= corpus.target,
+        "accuracy": report["accuracy"],
+        "validation": {k: result.metrics.get(k) for k in ("accuracy", "loss", "macro_f1")},
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "train_examples": result.train_examples,
+        "val_examples": result.val_examples,
+        "test_examples": report["examples"],
+        "train_seconds": round(train_seconds, 1),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of the results."""
+    lines = [
+        "| corpus | figure | target | test | met | validation accuracy | best / run epochs | training time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        val = row["validation"].get("accuracy")
+        lines.append(
+            f"| {row['corpus']} | {row['figure']} | {row['target']:.3f} | {row['value']:.4f} | "
+            f"{'yes' if row['met'] else 'no'} | {'-' if val is None else f'{val:.4f}'} | "
+            f"{row['best_epoch']} / {row['epochs_run']} | {row['train_seconds']:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import os
+
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__, "python": platform.python_version()}
+
+
+def main() -> None:
+    """Parse arguments, run the selected corpora, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--workdir", type=Path, default=None, help="Keep run folders here (default: a temp folder).")
+    parser.add_argument("--only", default="", help="Comma-separated corpus names (default: all five).")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
+    args = parser.parse_args()
+    if not args.data_root.is_dir():
+        sys.exit(f"accuracy: corpora folder not found; expected ../shared/data, received {args.data_root}")
+    selected = corpora(args.data_root)
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = sorted(set(wanted) - {c.name for c in selected})
+        if unknown:
+            sys.exit(f"accuracy: unknown corpus {unknown}; expected names among {[c.name for c in selected]}")
+        selected = [c for c in selected if c.name in wanted]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="textlstm-accuracy-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for corpus in selected:
+        print(f"== {corpus.name}", file=sys.stderr, flush=True)
+        row = run_corpus(corpus, args.data_root, workdir, args.overrides)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rows.append(row)
+    info = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "overrides": args.overrides}
+    print(f"{info['date']}, {info['machine']['cpu']}, {info['machine']['cores']} cores, "
+          f"TensorFlow {info['machine']['tensorflow']}" + (f", --set {' '.join(args.overrides)}" if args.overrides else ""))
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({**info, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
