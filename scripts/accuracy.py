@@ -24,7 +24,6 @@ every corpus, which is how a lever is measured against the defaults.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import sys
