@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import sys
 import tempfile
@@ -86,15 +87,30 @@ def corpora(root: Path) -> list[Corpus]:
     """The five rows of issue 6, in the order of the table."""
     sms = ReadOptions(format="tsv", header=False, label_column="0", text_columns=("1",))
     return [
-        Corpus("imdb", 0.915, str(root / "imdb/aclImdb_labeled.tar.gz"), str(root / "imdb/aclImdb_labeled.tar.gz"),
-               test_split="test"),
-        Corpus("sst2", 0.880, str(root / "sst2/train.tsv"), str(root / "sst2/dev.tsv"),
-               ReadOptions(text_columns=("sentence",), label_column="label"),
-               ReadOptions(text_columns=("sentence",), label_column="label")),
+        Corpus(
+            "imdb",
+            0.915,
+            str(root / "imdb/aclImdb_labeled.tar.gz"),
+            str(root / "imdb/aclImdb_labeled.tar.gz"),
+            test_split="test",
+        ),
+        Corpus(
+            "sst2",
+            0.880,
+            str(root / "sst2/train.tsv"),
+            str(root / "sst2/dev.tsv"),
+            ReadOptions(text_columns=("sentence",), label_column="label"),
+            ReadOptions(text_columns=("sentence",), label_column="label"),
+        ),
         Corpus("trec", 0.936, str(root / "trec/TREC.train"), str(root / "trec/TREC.test"), TREC_OPTIONS, TREC_OPTIONS),
-        Corpus("ag_news", 0.895, str(root / "ag_news/train_subset.tsv"), str(root / "ag_news/test.csv"),
-               ReadOptions(header=False, text_columns=("0",), label_column="1"),
-               ReadOptions(header=False, text_columns=("2",), label_column="0", label_map=AG_LABELS)),
+        Corpus(
+            "ag_news",
+            0.895,
+            str(root / "ag_news/train_subset.tsv"),
+            str(root / "ag_news/test.csv"),
+            ReadOptions(header=False, text_columns=("0",), label_column="1"),
+            ReadOptions(header=False, text_columns=("2",), label_column="0", label_map=AG_LABELS),
+        ),
         Corpus("sms_spam", 0.96, "", "", sms, sms, f1_label="spam", prepare=split_sms),
     ]
 
@@ -111,7 +127,12 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) 
     config = load_config(None, overrides)
     started = time.time()
     result = textlstm.train(
-        train_data, run_dir, config, overwrite=True, verbose=0, read_options=corpus.train_options,
+        train_data,
+        run_dir,
+        config,
+        overwrite=True,
+        verbose=0,
+        read_options=corpus.train_options,
         command=["scripts/accuracy.py", "--only", corpus.name, *[f"--set={o}" for o in overrides]],
     )
     train_seconds = time.time() - started
@@ -179,6 +200,11 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args()
+    # textlstm's per-epoch lines, as the CLI shows them.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("textlstm: %(message)s"))
+    logging.getLogger("textlstm").addHandler(handler)
+    logging.getLogger("textlstm").setLevel(logging.INFO)
     if not args.data_root.is_dir():
         sys.exit(f"accuracy: corpora folder not found; expected ../shared/data, received {args.data_root}")
     selected = corpora(args.data_root)
@@ -197,8 +223,11 @@ def main() -> None:
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
     info = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "overrides": args.overrides}
-    print(f"{info['date']}, {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-          f"TensorFlow {info['machine']['tensorflow']}" + (f", --set {' '.join(args.overrides)}" if args.overrides else ""))
+    print(
+        f"{info['date']}, {info['machine']['cpu']}, {info['machine']['cores']} cores, "
+        f"TensorFlow {info['machine']['tensorflow']}"
+        + (f", --set {' '.join(args.overrides)}" if args.overrides else "")
+    )
     print()
     print(table(rows))
     if args.json:

@@ -73,22 +73,31 @@ def time_to_accuracy(data: str, workdir: Path, max_epochs: int) -> dict[str, Any
     attempts = []
     for epochs in range(1, max_epochs + 1):
         run_dir = workdir / f"run-{epochs}"
-        seconds, out = timed_run([*TEXTLSTM, "train", "--data", data, "--output-dir", str(run_dir),
-                                  "--epochs", str(epochs), "-q"])
+        seconds, out = timed_run(
+            [*TEXTLSTM, "train", "--data", data, "--output-dir", str(run_dir), "--epochs", str(epochs), "-q"]
+        )
         summary = json.loads(out)
         _, report = timed_run([*TEXTLSTM, "evaluate", str(run_dir), "--data", data, "--split", "test", "-q"])
         accuracy = json.loads(report)["accuracy"]
         manifest = json.loads((run_dir / "manifest.json").read_text())
-        attempts.append({
-            "epochs": epochs, "wall_seconds": round(seconds, 1), "test_accuracy": accuracy,
-            "train_examples": summary["train_examples"], "fit_seconds": manifest.get("train_seconds"),
-            "run_dir": str(run_dir),
-        })
+        attempts.append(
+            {
+                "epochs": epochs,
+                "wall_seconds": round(seconds, 1),
+                "test_accuracy": accuracy,
+                "train_examples": summary["train_examples"],
+                "fit_seconds": manifest.get("train_seconds"),
+                "run_dir": str(run_dir),
+            }
+        )
         print(f"benchmark: {epochs} epoch(s): {seconds:.1f} s, test accuracy {accuracy:.4f}", file=sys.stderr)
         if accuracy >= TUTORIAL_ACCURACY:
             break
-    return {"attempts": attempts, "reached": attempts[-1]["test_accuracy"] >= TUTORIAL_ACCURACY,
-            "peak_rss_mb": round(children_peak_rss_mb())}
+    return {
+        "attempts": attempts,
+        "reached": attempts[-1]["test_accuracy"] >= TUTORIAL_ACCURACY,
+        "peak_rss_mb": round(children_peak_rss_mb()),
+    }
 
 
 def reference_recipe(data: str, steps: int) -> dict[str, Any]:
@@ -113,14 +122,16 @@ def reference_recipe(data: str, steps: int) -> dict[str, Any]:
     encoder = keras.layers.TextVectorization(max_tokens=1000)
     encoder.adapt(train.map(lambda text, label: text))
     adapt_seconds = time.perf_counter() - tick
-    model = keras.Sequential([
-        keras.Input(shape=(1,), dtype="string"),
-        encoder,
-        keras.layers.Embedding(len(encoder.get_vocabulary()), 64, mask_zero=True),
-        keras.layers.Bidirectional(keras.layers.LSTM(64)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(1,), dtype="string"),
+            encoder,
+            keras.layers.Embedding(len(encoder.get_vocabulary()), 64, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(64)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), optimizer=keras.optimizers.Adam(1e-4))
     batches = train.map(lambda text, label: (tf.expand_dims(text, -1), label))
     model.fit(batches.take(1), epochs=1, verbose=0)
@@ -200,8 +211,11 @@ def prediction(run_dir: str, data: str, workdir: Path) -> dict[str, Any]:
     for i in range(0, len(texts), 256):
         serve(text=tf.constant(texts[i : i + 256]))["probabilities"].numpy()
     batch_seconds = time.perf_counter() - started
-    import_tf = min(timed_run([sys.executable, "-c", "import tensorflow"])[0] for _ in range(3))
-    one_text = min(timed_run([*TEXTLSTM, "predict", run_dir, "a wonderful film", "-q"])[0] for _ in range(3))
+    # Alternated, best of five each, so that other load hits both alike.
+    import_tf, one_text = float("inf"), float("inf")
+    for _ in range(5):
+        import_tf = min(import_tf, timed_run([sys.executable, "-c", "import tensorflow"])[0])
+        one_text = min(one_text, timed_run([*TEXTLSTM, "predict", run_dir, "a wonderful film", "-q"])[0])
     return {
         "savedmodel_reviews_per_second": round(len(texts) / batch_seconds),
         "test_reviews": len(texts),
@@ -217,31 +231,59 @@ def table(results: dict[str, Any]) -> str:
     tta, ref = results["time_to_accuracy"], results["reference"]
     last = tta["attempts"][-1]
     rows = [
-        ("time to 86.4 % IMDB test accuracy, textlstm defaults",
-         f"{last['wall_seconds']:.0f} s ({last['epochs']} epoch(s), test {last['test_accuracy']:.4f})"
-         if tta["reached"] else f"not reached in {last['epochs']} epochs", "<= 30 s",
-         tta["reached"] and last["wall_seconds"] <= 30),
-        ("same, TF tutorial recipe (extrapolated from "
-         f"{ref['timed_steps']} steps to {TUTORIAL_EPOCHS} epochs)", f"{ref['extrapolated_seconds']:.0f} s", "", None),
-        ("speed-up over the recipe", f"{ref['extrapolated_seconds'] / last['wall_seconds']:.1f}x", ">= 100x",
-         ref["extrapolated_seconds"] / last["wall_seconds"] >= 100),
+        (
+            "time to 86.4 % IMDB test accuracy, textlstm defaults",
+            f"{last['wall_seconds']:.0f} s ({last['epochs']} epoch(s), test {last['test_accuracy']:.4f})"
+            if tta["reached"]
+            else f"not reached in {last['epochs']} epochs",
+            "<= 30 s",
+            tta["reached"] and last["wall_seconds"] <= 30,
+        ),
+        (
+            "same, TF tutorial recipe (its published accuracy; time extrapolated from "
+            f"{ref['timed_steps']} steps to {TUTORIAL_EPOCHS} epochs)",
+            f"{ref['extrapolated_seconds']:.0f} s",
+            "",
+            None,
+        ),
+        (
+            "speed-up over the recipe",
+            f"{ref['extrapolated_seconds'] / last['wall_seconds']:.1f}x" if tta["reached"] else "-",
+            ">= 100x",
+            tta["reached"] and ref["extrapolated_seconds"] / last["wall_seconds"] >= 100,
+        ),
     ]
     thr = results["throughput"]
     rows += [
         ("training throughput", f"{thr['examples_per_second']} examples/s", "", None),
-        ("achieved GFLOP/s (LSTM, fwd+bwd) / fp32 matmul peak",
-         f"{thr['achieved_gflops']} / {thr['matmul_peak_gflops']} = {100 * thr['share_of_peak']:.1f} %", ">= 50 %",
-         thr["share_of_peak"] >= 0.5),
+        (
+            "achieved GFLOP/s (LSTM, fwd+bwd) / fp32 matmul peak",
+            f"{thr['achieved_gflops']} / {thr['matmul_peak_gflops']} = {100 * thr['share_of_peak']:.1f} %",
+            ">= 50 %",
+            thr["share_of_peak"] >= 0.5,
+        ),
     ]
     pred = results["prediction"]
     rows += [
-        ("SavedModel batch prediction, 25k test reviews", f"{pred['savedmodel_reviews_per_second']} reviews/s",
-         ">= 5,000/s", pred["savedmodel_reviews_per_second"] >= 5000),
-        ('`textlstm predict MODEL "one text"` - `python -c "import tensorflow"`',
-         f"{pred['predict_one_text_seconds']} s - {pred['import_tensorflow_seconds']} s = "
-         f"{pred['predict_overhead_seconds']} s", "<= 1 s", pred["predict_overhead_seconds"] <= 1),
-        ("peak RSS of training on IMDB", f"{tta['peak_rss_mb'] / 1024:.2f} GB", "<= 2.5 GB",
-         tta["peak_rss_mb"] <= 2.5 * 1024),
+        (
+            "SavedModel batch prediction, 25k test reviews",
+            f"{pred['savedmodel_reviews_per_second']} reviews/s",
+            ">= 5,000/s",
+            pred["savedmodel_reviews_per_second"] >= 5000,
+        ),
+        (
+            '`textlstm predict MODEL "one text"` - `python -c "import tensorflow"`',
+            f"{pred['predict_one_text_seconds']} s - {pred['import_tensorflow_seconds']} s = "
+            f"{pred['predict_overhead_seconds']} s",
+            "<= 1 s",
+            pred["predict_overhead_seconds"] <= 1,
+        ),
+        (
+            "peak RSS of training on IMDB",
+            f"{tta['peak_rss_mb'] / 1024:.2f} GB",
+            "<= 2.5 GB",
+            tta["peak_rss_mb"] <= 2.5 * 1024,
+        ),
     ]
     lines = ["| measure | figure | goal | met |", "|---|---|---|---|"]
     for name, figure, goal, met in rows:
@@ -259,8 +301,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if not Path(args.data).exists():
-        sys.exit(f"benchmark: IMDB archive not found; expected ../shared/data/imdb/aclImdb_labeled.tar.gz, "
-                 f"received {args.data}")
+        sys.exit(
+            f"benchmark: IMDB archive not found; expected ../shared/data/imdb/aclImdb_labeled.tar.gz, "
+            f"received {args.data}"
+        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="textlstm-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -182,17 +182,14 @@ def test_export_of_a_bag_of_ngrams_model_verifies_in_a_relative_folder(
 ) -> None:
     from textlstm.cli import main
 
-    config = tiny_config.with_overrides(["model.ngram_order=2", "model.ngram_buckets=512", "training.epochs=2"])
-    run = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0).output_dir
+    config = tiny_config.with_overrides(
+        ["model.ngram_order=2", "model.ngram_buckets=512", "model.ngram_join=average", "training.epochs=1"]
+    )
+    textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
     monkeypatch.chdir(tmp_path)
+    # --verify compares the reloaded export with the in-memory model in a TensorFlow-only
+    # process (SavedModel) or the TFLite interpreter, on empty, long and unknown texts.
     for fmt in ("savedmodel", "tflite"):
         result = cli.invoke(main, ["export", "run", "--export-dir", f"exp-{fmt}", "--format", fmt, "--verify", "-q"])
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["verify"]["passed"] is True
-    served = subprocess.run(
-        [sys.executable, "-c", LOADER, str(tmp_path / "exp-savedmodel" / "1"), json.dumps(TEXTS)],
-        capture_output=True, text=True, check=True,
-    )
-    probabilities = json.loads(served.stdout.strip().splitlines()[-1])["probabilities"]
-    for row, probs in zip(textlstm.predict(run, TEXTS), probabilities, strict=True):
-        assert list(row["probabilities"].values()) == pytest.approx(probs, abs=1e-5)

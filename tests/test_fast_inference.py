@@ -11,14 +11,30 @@ from textlstm.model import build_classifier
 
 
 @pytest.mark.parametrize(
-    ("layers", "pooling", "dense", "multi_label", "chunk"),
-    [(1, "max_mean", [16], False, 8), (2, "mean", [8, 8], True, fast_inference.CHUNK)],
+    ("layers", "pooling", "dense", "multi_label", "chunk", "ngrams"),
+    [
+        (1, "max_mean", [16], False, 8, {}),
+        (2, "mean", [8, 8], True, fast_inference.CHUNK, {}),
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_join": "concat"}),
+        (1, "max", [8], True, fast_inference.CHUNK, {"ngram_order": 3, "ngram_join": "average", "ngram_scale": 30}),
+    ],
 )
 def test_fast_classifier_matches_keras(
-    layers: int, pooling: str, dense: list[int], multi_label: bool, chunk: int
+    layers: int, pooling: str, dense: list[int], multi_label: bool, chunk: int, ngrams: dict
 ) -> None:
-    config = ModelConfig(embedding_dim=8, lstm_units=6, lstm_layers=layers, pooling=pooling, dense_units=dense)
+    config = ModelConfig(
+        embedding_dim=8,
+        lstm_units=6,
+        lstm_layers=layers,
+        pooling=pooling,
+        dense_units=dense,
+        ngram_buckets=97,
+        **ngrams,
+    )
     classifier = build_classifier(config, 50, 3, multi_label=multi_label)
+    if ngrams:  # trained-looking weights, so the bag's share of the output is not negligible
+        bag = classifier.get_layer("ngram_bag")
+        bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))
     fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
     assert fast is not None
     rng = np.random.default_rng(0)

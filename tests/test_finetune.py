@@ -161,3 +161,43 @@ def test_finetune_bad_options(cli, corpus_tar: Path, tmp_path: Path, args: list[
     result = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "r"), *args])
     assert result.exit_code == 2
     assert result.stderr.count("error:") == 1 and message in result.stderr
+
+
+def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabulary(
+    cli, corpus_tar: Path, tmp_path: Path
+) -> None:
+    base = tmp_path / "base"
+    ensemble = ["model.ngram_order=2", "model.ngram_buckets=64", "model.ngram_join=average"]
+    result = cli.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(corpus_tar),
+            "--output-dir",
+            str(base),
+            "--epochs",
+            "1",
+            *_sets(*TINY_OVERRIDES, *ensemble),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "lstm_probabilities_loss" in json.loads((base / artifacts.HISTORY_FILE).read_text())
+    data = _topic_corpus(tmp_path / "data", {"sport": ["goal", "match", "team"], "money": ["bank", "price", "stock"]})
+    run = tmp_path / "ft"
+    result = cli.invoke(
+        main,
+        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "1"]
+        + ["--extend-vocab", "5", "--freeze", "encoder"]
+        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "freezing embedding, ngram_bag, bilstm_1" in result.stderr
+    old_vocab = len((base / artifacts.VOCAB_FILE).read_text().split("\n")[:-1])
+    before, after = _classifier_weights(base), _classifier_weights(run)
+    old_table, new_table = before["ngram_bag"][0], after["ngram_bag"][0]
+    assert new_table.shape == (old_vocab + 5 + 64, old_table.shape[1])
+    # Frozen: the old token rows and every bucket are the base's, the buckets after the new tokens.
+    np.testing.assert_array_equal(new_table[:old_vocab], old_table[:old_vocab])
+    np.testing.assert_array_equal(new_table[old_vocab + 5 :], old_table[old_vocab:])
+    assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 2

@@ -22,6 +22,8 @@ from textlstm.errors import ConfigError, describe
 from textlstm.tokenizer import KEEP_MODES, STANDARDIZE_MODES
 
 POOLING_MODES = ("max_mean", "max", "mean", "last")
+# How the bag-of-n-grams path joins the LSTM (model.ngram_join).
+NGRAM_JOINS = ("concat", "average")
 LR_SCHEDULES = ("cosine", "constant", "plateau")
 # tf.distribute strategies of training.strategy (textlstm/distribution.py).
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
@@ -127,12 +129,23 @@ class ModelConfig:
     # Dropout after pooling and after each hidden Dense layer, and between LSTM layers.
     dropout: float = 0.3
     # A bag-of-n-grams path beside the LSTM (fastText): the mean embedding of the text's
-    # tokens and of its n-grams up to this order, hashed into ngram_buckets rows, joins
-    # the pooled LSTM states before the Dense layers. 0 turns the path off; 1 is a bag
-    # of words.
+    # tokens and of its n-grams up to this order, hashed into ngram_buckets rows. 0 turns
+    # the path off; 1 is a bag of words.
     ngram_order: int = 0
     ngram_buckets: int = 2**17
     ngram_dim: int = 16
+    # The n-gram table learns this many times faster than the rest of the model (its
+    # output is scaled up and its initial values down; under Adam that multiplies its
+    # step). Each row's gradient is diluted over the hundreds of n-grams of a text: on
+    # IMDB's validation hold-out, a bag trained alone at the default learning rate reached
+    # 83.1 % with 1, 87.9 % with 5, 89.4 % with 15, 90.5 % with 50, and 89.7 % with 150
+    # (it overfits within two epochs).
+    ngram_scale: float = 1.0
+    # concat: the bag joins the pooled LSTM states before the Dense layers (one network);
+    # average: the bag has an output layer of its own, each path is trained on its own
+    # loss, and the model's probabilities are the mean of the two (a two-member ensemble
+    # in one model: the paths err on different texts, and neither leans on the other).
+    ngram_join: str = "concat"
     # Pretrained word vectors (GloVe, word2vec text or fastText .vec, optionally gzipped)
     # that initialise the Embedding rows of the tokens they cover; None keeps the random
     # initialisation. A small corpus shows most words too rarely to learn their vectors from
@@ -151,6 +164,8 @@ class ModelConfig:
         _check(0 <= self.ngram_order <= 4, "model.ngram_order", "an integer in [0, 4]", self.ngram_order)
         _check(self.ngram_buckets >= 1, "model.ngram_buckets", "an integer >= 1", self.ngram_buckets)
         _check(self.ngram_dim >= 1, "model.ngram_dim", "an integer >= 1", self.ngram_dim)
+        _check(self.ngram_scale > 0, "model.ngram_scale", "a number > 0", self.ngram_scale)
+        _check(self.ngram_join in NGRAM_JOINS, "model.ngram_join", f"one of {list(NGRAM_JOINS)}", self.ngram_join)
         _check(all(u >= 1 for u in self.dense_units), "model.dense_units", "a list of integers >= 1", self.dense_units)
         for name in ("spatial_dropout", "dropout"):
             value = getattr(self, name)
@@ -287,8 +302,9 @@ class FinetuneConfig:
     # vocabulary; their embedding rows start random, old rows are copied, so old token
     # ids keep their meaning. 0 keeps the old vocabulary exactly.
     extend_vocab: int = 0
-    # Freeze the embedding, or the encoder (embedding and LSTM layers), for the first
-    # unfreeze_after epochs (all epochs when null) so a new head does not wreck them.
+    # Freeze the embedding (and the n-gram table), or the encoder (those and the LSTM
+    # layers), for the first unfreeze_after epochs (all epochs when null) so a new head
+    # does not wreck them.
     freeze: str = "none"
     unfreeze_after: int | None = None
     # Peak learning rate when init_from is set, in place of training.learning_rate: a third

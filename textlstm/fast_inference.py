@@ -112,10 +112,25 @@ class FastClassifier:
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
             x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"])
+        bag = _ngram_bag(ids, w["bag"]) if w["bag"] is not None else None
+        if w["join"] == "concat":
+            x = tf.concat([x, bag], axis=-1)
         for kernel, bias in w["dense"]:
             x = tf.nn.relu(tf.matmul(x, kernel) + bias)
-        logits = tf.matmul(x, w["head_kernel"]) + w["head_bias"]
-        return tf.nn.sigmoid(logits) if w["multi_label"] else tf.nn.softmax(logits)
+        activation = tf.nn.sigmoid if w["multi_label"] else tf.nn.softmax
+        probabilities = activation(tf.matmul(x, w["head_kernel"]) + w["head_bias"])
+        if w["join"] == "average":
+            kernel, bias = w["bag_head"]
+            probabilities = (probabilities + activation(tf.matmul(bag, kernel) + bias)) / 2
+        return probabilities
+
+
+def _ngram_bag(ids: Any, bag: dict[str, Any]) -> Any:
+    """The `NgramBag` layer's output, from its own gram ids and its table."""
+    rows, valid = bag["layer"].gram_ids(ids)
+    weights = tf.cast(valid, tf.float32)[:, :, None]
+    total = tf.reduce_sum(tf.gather(bag["table"], rows) * weights, axis=1)
+    return total * (bag["layer"].scale / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0))
 
 
 def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str) -> Any:
@@ -202,9 +217,10 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     None (with the reason logged at debug level) when the model has anything else."""
     import keras
 
-    from textlstm.layers import MaskedPooling
+    from textlstm.layers import MaskedPooling, NgramBag
+    from textlstm.model import MEMBER_HEADS
 
-    weights: dict[str, Any] = {"lstm": [], "dense": [], "pooling": None}
+    weights: dict[str, Any] = {"lstm": [], "dense": [], "pooling": None, "bag": None, "join": None}
     dense: list[tuple[Any, Any, str]] = []
     try:
         layers = classifier.layers
@@ -246,15 +262,34 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
                 return refuse("pooling not after the LSTM")
             weights["pooling"] = layer.mode
             continue
+        if isinstance(layer, NgramBag):
+            if weights["bag"] is not None:
+                return refuse("two n-gram bags")
+            weights["bag"] = {"layer": layer, "table": tf.constant(layer.table.numpy(), tf.float32)}
+            continue
+        if isinstance(layer, (keras.layers.Concatenate, keras.layers.Average)):
+            # The only merges `build_classifier` makes: pooled LSTM states with the bag.
+            if weights["bag"] is None or weights["pooling"] is None or weights["join"] is not None:
+                return refuse(f"{type(layer).__name__} of unknown inputs")
+            weights["join"] = "concat" if isinstance(layer, keras.layers.Concatenate) else "average"
+            continue
         if isinstance(layer, keras.layers.Dense):
             if weights["pooling"] is None or not layer.use_bias:
                 return refuse("Dense before pooling or without bias")
             activation = getattr(layer.activation, "__name__", "")
-            dense.append((tf.constant(layer.kernel.numpy()), tf.constant(layer.bias.numpy()), activation))
+            kernel, bias = tf.constant(layer.kernel.numpy()), tf.constant(layer.bias.numpy())
+            if layer.name == MEMBER_HEADS[1]:
+                weights["bag_head"] = (kernel, bias)
+                continue
+            dense.append((kernel, bias, activation))
             continue
         return refuse(f"layer {type(layer).__name__}")
     if "embedding" not in weights or not weights["lstm"] or weights["pooling"] is None or not dense:
         return refuse("missing embedding, LSTM, pooling or head")
+    if (weights["bag"] is None) != (weights["join"] is None) or (weights["join"] == "average") != (
+        "bag_head" in weights
+    ):
+        return refuse("an n-gram bag without its join or head")
     *hidden, head = dense
     if head[2] not in ("softmax", "sigmoid") or any(h[2] != "relu" for h in hidden):
         return refuse(f"activations {[d[2] for d in dense]}")

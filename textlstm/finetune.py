@@ -13,13 +13,14 @@ import keras
 
 from textlstm import artifacts
 from textlstm.config import Config, VectorizerConfig
-from textlstm.model import EMBEDDING_NAME, split_text_model
+from textlstm.model import EMBEDDING_NAME, HEAD_NAME, MEMBER_HEADS, NGRAM_BAG_NAME, split_text_model
 from textlstm.pipeline import texts_only
 from textlstm.vectorizer import make_vectorizer, strip_special_tokens
 
 log = logging.getLogger(__name__)
 
-_HEAD = "probabilities"
+# Output layers: their weights carry over only for the same label set.
+_HEADS = (HEAD_NAME, *MEMBER_HEADS)
 
 
 @dataclass
@@ -94,24 +95,33 @@ def label_plan(base: BaseModel, labels: list[str], multi_label: bool) -> tuple[l
 def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bool) -> None:
     """Copy the base classifier's weights into ``classifier`` (same architecture): every
     layer as it is, the embedding's old rows (new rows keep their random start), and the
-    output layer only when ``continue_head``."""
+    output layers only when ``continue_head``. The n-gram table keeps its old token rows
+    and its hash buckets, which follow the token rows and so move when the vocabulary
+    grows (n-grams of the new tokens then share buckets with old ones, as any do)."""
     for layer in classifier.layers:
-        if not layer.weights or (layer.name == _HEAD and not continue_head):
+        if not layer.weights or (layer.name in _HEADS and not continue_head):
             continue
         old = base.classifier.get_layer(layer.name).get_weights()
         if layer.name == EMBEDDING_NAME:
             matrix = layer.get_weights()[0]
             matrix[: old[0].shape[0]] = old[0]
             old = [matrix]
+        elif layer.name == NGRAM_BAG_NAME:
+            table, old_vocab = layer.get_weights()[0], base.classifier.get_layer(layer.name).vocab_size
+            table[:old_vocab] = old[0][:old_vocab]
+            table[layer.vocab_size :] = old[0][old_vocab:]
+            old = [table]
         layer.set_weights(old)
 
 
 def freeze_layers(classifier: keras.Model, mode: str, frozen: bool) -> list[str]:
-    """Set the layers of ``mode`` (embedding, or encoder: embedding and LSTM layers) to
+    """Set the layers of ``mode`` (embedding: the embedding and n-gram tables; encoder:
+    those and the LSTM layers) to
     not trainable (``frozen``) or trainable; return their names."""
     if mode == "none":
         return []
-    names = [EMBEDDING_NAME]
+    # The n-gram table is an embedding too.
+    names = [EMBEDDING_NAME, *[layer.name for layer in classifier.layers if layer.name == NGRAM_BAG_NAME]]
     if mode == "encoder":
         names += [layer.name for layer in classifier.layers if layer.name.startswith("bilstm_")]
     for name in names:

@@ -13,6 +13,11 @@ CLASSIFIER_NAME = "classifier"
 VECTORIZER_NAME = "vectorizer"
 # Pretrained word vectors are written into this layer (textlstm/embeddings.py).
 EMBEDDING_NAME = "embedding"
+HEAD_NAME = "probabilities"
+NGRAM_BAG_NAME = "ngram_bag"
+# With model.ngram_join=average: the output layers of the two paths, each trained on its
+# own loss (`training_model`); HEAD_NAME then averages them.
+MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities")
 
 
 def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False) -> keras.Model:
@@ -37,21 +42,49 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, mult
             x = keras.layers.Dropout(config.dropout, name=f"lstm_dropout_{i + 1}")(x)
     if config.pooling != "last":
         x = MaskedPooling(config.pooling, name="pooling")(x)
+    bag = None
     if config.ngram_order:
-        bag = NgramBag(vocab_size, config.ngram_order, config.ngram_buckets, config.ngram_dim, name="ngram_bag")(ids)
-        x = keras.layers.Concatenate(name="features")([x, bag])
+        bag = NgramBag(
+            vocab_size,
+            config.ngram_order,
+            config.ngram_buckets,
+            config.ngram_dim,
+            config.ngram_scale,
+            name=NGRAM_BAG_NAME,
+        )(ids)
+        if config.ngram_join == "concat":
+            x, bag = keras.layers.Concatenate(name="features")([x, bag]), None
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="pooled_dropout")(x)
     for i, units in enumerate(config.dense_units):
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i + 1}")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dense_dropout_{i + 1}")(x)
-    # float32 whatever the dtype policy: under mixed precision a float16 softmax would
-    # round probabilities and overflow the loss.
-    probabilities = keras.layers.Dense(
-        num_labels, activation="sigmoid" if multi_label else "softmax", dtype="float32", name="probabilities"
-    )(x)
-    return keras.Model(ids, probabilities, name=CLASSIFIER_NAME)
+
+    def head(features: Any, name: str) -> Any:
+        # float32 whatever the dtype policy: under mixed precision a float16 softmax would
+        # round probabilities and overflow the loss.
+        return keras.layers.Dense(
+            num_labels, activation="sigmoid" if multi_label else "softmax", dtype="float32", name=name
+        )(features)
+
+    if bag is None:
+        return keras.Model(ids, head(x, HEAD_NAME), name=CLASSIFIER_NAME)
+    if config.dropout:
+        bag = keras.layers.Dropout(config.dropout, name="ngram_dropout")(bag)
+    members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1])]
+    return keras.Model(ids, keras.layers.Average(dtype="float32", name=HEAD_NAME)(members), name=CLASSIFIER_NAME)
+
+
+def training_model(classifier: keras.Model) -> keras.Model:
+    """The model `fit` trains: the classifier itself, or, when it averages member paths,
+    a model sharing its layers whose outputs are the average and each member's
+    probabilities, so that every member gets a loss of its own."""
+    names = {layer.name for layer in classifier.layers}
+    if not all(name in names for name in MEMBER_HEADS):
+        return classifier
+    members = [classifier.get_layer(name).output for name in MEMBER_HEADS]
+    return keras.Model(classifier.inputs, [classifier.outputs[0], *members], name="trainer")
 
 
 def build_text_model(vectorizer: Any, classifier: keras.Model, config: Config) -> keras.Model:

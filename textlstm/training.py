@@ -56,7 +56,7 @@ from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
 from textlstm.metrics import DEFAULT_THRESHOLD, headline, tuned_multilabel_metrics
-from textlstm.model import CLASSIFIER_NAME, EMBEDDING_NAME, build_classifier, build_text_model
+from textlstm.model import CLASSIFIER_NAME, EMBEDDING_NAME, build_classifier, build_text_model, training_model
 from textlstm.optimization import (
     PositiveWeightedBinaryCrossentropy,
     class_weights,
@@ -144,9 +144,17 @@ class _Run:
     batch_size: int
     # Multi-worker, sharded by file: each worker reads and batches its own files.
     by_file: bool
+    # What `fit` trains: the classifier, or with member paths (model.ngram_join=average)
+    # a model sharing its layers that also outputs each member's probabilities.
+    trainer: keras.Model | None = None
     # Set by `_set_phase`: the optimizer of the current freeze phase, and that phase.
     optimizer: keras.optimizers.Optimizer | None = None
     frozen: bool | None = None
+
+    @property
+    def members(self) -> int:
+        """Member outputs beside the classifier's own (0 for a single network)."""
+        return len(self.trainer.outputs) - 1 if self.trainer is not self.classifier else 0
 
 
 def train(
@@ -583,7 +591,8 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
 
     with cluster.scope(), dtype_policy(request.get("distribution", {}).get("dtype_policy")):
         classifier = build()
-    patch_keras_for_workers(classifier, cluster)
+        trainer = training_model(classifier)
+    patch_keras_for_workers(trainer, cluster)
     if multi_label:
         loss: Any = "binary_crossentropy" if weights is None else PositiveWeightedBinaryCrossentropy(weights)
     else:
@@ -603,6 +612,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         train_ids=ids["train"],
         val_batches=batched(ids["val"], config.training.batch_size, max_length) if n_val else None,
         classifier=classifier,
+        trainer=trainer,
         text_model=text_model,
         loss=loss,
         learning_rate=config.finetune.learning_rate if finetuning else config.training.learning_rate,
@@ -671,7 +681,15 @@ def _set_phase(run: _Run, state: dict[str, Any], frozen: bool) -> None:
             if run.multi_label
             else ["accuracy"]
         )
-        run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
+        if run.members:
+            # The average is scored, not trained: each member learns from its own loss.
+            run.trainer.compile(
+                optimizer=run.optimizer,
+                loss=[None, *[run.loss] * run.members],
+                metrics=[metrics, *[[] for _ in range(run.members)]],
+            )
+        else:
+            run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
     run.frozen = frozen
 
 
@@ -697,6 +715,9 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
         table = tf.constant(run.weights)
         ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
     batches = batched(ids, run.batch_size, run.config.vectorizer.max_length)
+    if run.members:
+        outputs = 1 + run.members
+        batches = batches.map(lambda x, y, *w: (x, (y,) * outputs, *[(v,) * outputs for v in w]))
     if run.by_file:
         return _worker_batches(run, batches, epoch)
     if run.cluster.workers > 1:
@@ -768,7 +789,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             # first epoch over a stream of unknown length ends with a harmless "input ran
             # out of data" warning.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            fit = run.classifier.fit(
+            fit = run.trainer.fit(
                 _epoch_batches(run, epoch),
                 initial_epoch=epoch,
                 epochs=training.epochs,
@@ -785,6 +806,8 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             # The workers decide on the chief's figures: best epoch, early stop, plateau.
             metrics = run.cluster.share(metrics)
         for key, values in fit.history.items():
+            # With member outputs Keras prefixes the scored output's metrics with its name.
+            key = key.removeprefix(f"{run.classifier.output_names[0]}_") if run.members else key
             history.setdefault(key, []).append(float(values[-1]))
         for key in _VAL_KEYS:
             if key in metrics:

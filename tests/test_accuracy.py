@@ -1,0 +1,31 @@
+"""Accuracy of the defaults on the four smaller real corpora, through `scripts/accuracy.py`
+(opt-in: ``python -m pytest -m realdata``; IMDB's floor is in test_realdata.py).
+
+Each floor sits a few points under the test figure measured with `scripts/accuracy.py`
+(README, "Accuracy and speed"), so a regression fails without seed noise flaking the test.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.realdata
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+# corpus -> floor of its figure (accuracy, or spam F1 for sms_spam).
+FLOORS = {"sst2": 0.78, "trec": 0.78, "ag_news": 0.81, "sms_spam": 0.90}
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_accuracy_defaults_stay_above_the_floor(name: str, tmp_path: Path) -> None:
+    import accuracy
+
+    corpus = next(c for c in accuracy.corpora(SHARED_DATA) if c.name == name)
+    row = accuracy.run_corpus(corpus, SHARED_DATA, tmp_path, [])
+    assert row["test_examples"] > 400
+    assert row["value"] >= FLOORS[name], row
