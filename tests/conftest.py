@@ -25,6 +25,7 @@ TINY_OVERRIDES = [
     "model.embedding_dim=8",
     "model.lstm_units=8",
     "model.dense_units=[8]",
+    "model.ngram_buckets=1024",
     "training.batch_size=16",
     "training.epochs=4",
     "training.learning_rate=0.01",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from textlstm.config import Config, allowed_keys, load_config
+from textlstm.config import Config, allowed_keys, load_config, saved_config
 from textlstm.errors import ConfigError
 
 
@@ -118,3 +118,11 @@ def test_config_missing_and_unparsable_files(tmp_path) -> None:
     other.write_text("[x]")
     with pytest.raises(ConfigError, match="unsupported config file type"):
         load_config(other)
+
+
+def test_config_of_a_model_saved_before_the_ngram_path_keeps_its_architecture() -> None:
+    old = {"model": {"lstm_units": 32}, "training": {"epochs": 3}}
+    assert saved_config(old).model.ngram_order == 0 and saved_config(old).model.lstm_units == 32
+    assert Config.from_dict(old).model.ngram_order == 2  # a new config file gets today's default
+    assert saved_config({"model": {"ngram_order": 1}}).model.ngram_order == 1
+    assert saved_config(Config().to_dict()) == Config()

@@ -91,7 +91,7 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     )
     assert result.exit_code == 0, result.stderr
     assert "a new output layer is trained on its encoder" in result.stderr
-    assert "freezing embedding, bilstm_1" in result.stderr
+    assert "freezing embedding, ngram_bag, bilstm_1" in result.stderr
     finetune = json.loads((run / artifacts.MANIFEST_FILE).read_text())["finetune"]
     assert finetune["head"] == "new" and finetune["shared_labels"] == ["pos"]
     assert finetune["vocabulary"]["tokens"] == finetune["vocabulary"]["base_tokens"] + 5
@@ -105,7 +105,7 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     np.testing.assert_array_equal(after["embedding"][0][: len(old_vocab)], before["embedding"][0])
     for old, new in zip(before["bilstm_1"], after["bilstm_1"], strict=True):
         np.testing.assert_array_equal(old, new)
-    assert after["probabilities"][0].shape[1] == 3
+    assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 3
 
 
 def test_finetune_unfreeze_after_trains_the_encoder(cli, trained_run, tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     cli, corpus_tar: Path, tmp_path: Path
 ) -> None:
     base = tmp_path / "base"
-    ensemble = ["model.ngram_order=2", "model.ngram_buckets=64", "model.ngram_join=average"]
+    ensemble = ["model.ngram_buckets=64"]  # the default bigram ensemble with a small table
     result = cli.invoke(
         main,
         [
@@ -201,3 +201,21 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     np.testing.assert_array_equal(new_table[:old_vocab], old_table[:old_vocab])
     np.testing.assert_array_equal(new_table[old_vocab + 5 :], old_table[old_vocab:])
     assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 2
+
+
+def test_finetune_from_the_bundled_model_saved_before_the_ngram_path(cli, tmp_path: Path) -> None:
+    import textlstm
+
+    bundled = Path(textlstm.__file__).parent / "pretrained" / "imdb"
+    data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
+    run = tmp_path / "ft"
+    result = cli.invoke(
+        main,
+        ["train", "--init-from", str(bundled), "--data", str(data), "--output-dir", str(run), "--epochs", "1"]
+        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
+    )
+    assert result.exit_code == 0, result.stderr
+    # Its config.json predates model.ngram_order: the run keeps the bundled architecture.
+    assert json.loads((run / artifacts.CONFIG_FILE).read_text())["model"]["ngram_order"] == 0
+    assert "ngram_bag" not in _classifier_weights(run)
+    assert textlstm.predict(run, ["loved it"])[0]["label"] in ("pos", "neg")

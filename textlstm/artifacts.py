@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from textlstm.config import Config
+from textlstm.config import Config, saved_config
 from textlstm.errors import ExportError, ModelDirError, OutputExistsError, describe
 from textlstm.metrics import DEFAULT_THRESHOLD
 
@@ -162,7 +162,7 @@ def read_run_info(path: str | Path) -> RunInfo:
         raise ModelDirError(
             f"{path / LABELS_FILE} is invalid; {describe('a JSON list of at least 2 label names', labels)}"
         )
-    config = Config.from_dict(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE))
+    config = saved_config(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE))
     return RunInfo(
         path=path,
         config=config,

@@ -129,9 +129,12 @@ class ModelConfig:
     # Dropout after pooling and after each hidden Dense layer, and between LSTM layers.
     dropout: float = 0.3
     # A bag-of-n-grams path beside the LSTM (fastText): the mean embedding of the text's
-    # tokens and of its n-grams up to this order, hashed into ngram_buckets rows. 0 turns
-    # the path off; 1 is a bag of words.
-    ngram_order: int = 0
+    # tokens and of its n-grams up to this order (bigrams), hashed into ngram_buckets
+    # rows. 0 turns the path off; 1 is a bag of words. With the defaults below it lowered
+    # the validation loss on all five corpora of scripts/accuracy.py (IMDB 0.257 -> 0.225,
+    # SST-2 0.245 -> 0.218, TREC 0.633 -> 0.558, AG News 0.426 -> 0.394, SMS 0.105 ->
+    # 0.071); a third order did not help a bag trained alone on IMDB.
+    ngram_order: int = 2
     ngram_buckets: int = 2**17
     ngram_dim: int = 16
     # The n-gram table learns this many times faster than the rest of the model (its
@@ -140,12 +143,13 @@ class ModelConfig:
     # IMDB's validation hold-out, a bag trained alone at the default learning rate reached
     # 83.1 % with 1, 87.9 % with 5, 89.4 % with 15, 90.5 % with 50, and 89.7 % with 150
     # (it overfits within two epochs).
-    ngram_scale: float = 1.0
-    # concat: the bag joins the pooled LSTM states before the Dense layers (one network);
+    ngram_scale: float = 50.0
     # average: the bag has an output layer of its own, each path is trained on its own
     # loss, and the model's probabilities are the mean of the two (a two-member ensemble
-    # in one model: the paths err on different texts, and neither leans on the other).
-    ngram_join: str = "concat"
+    # in one model: the paths err on different texts, and neither leans on the other);
+    # concat: the bag joins the pooled LSTM states before the Dense layers (one network;
+    # on IMDB validation accuracy 90.26 % against 90.58 % for average, both at scale 1).
+    ngram_join: str = "average"
     # Pretrained word vectors (GloVe, word2vec text or fastText .vec, optionally gzipped)
     # that initialise the Embedding rows of the tokens they cover; None keeps the random
     # initialisation. A small corpus shows most words too rarely to learn their vectors from
@@ -391,6 +395,25 @@ class Config:
             section = _section(config, section_name, "--set")
             _set_field(section, section_name, key, _parse_scalar(raw.strip()), "--set")
         return config.validate()
+
+
+# Keys added after models were first saved, with the value that rebuilds a model saved
+# before them: its config.json lacks the key, and today's default would describe another
+# architecture (a pre-0.2 model has no n-gram path).
+_SAVED_BEFORE = {("model", "ngram_order"): 0}
+
+
+def saved_config(data: Mapping[str, Any], origin: str = "config") -> Config:
+    """The Config of a saved model or run (config.json, export metadata, checkpoint):
+    like `Config.from_dict`, except that a key the file lacks because it was written before
+    the key existed takes the value that matches how that model was built."""
+    if isinstance(data, Mapping):
+        data = dict(data)
+        for (section, key), value in _SAVED_BEFORE.items():
+            values = data.get(section)
+            if isinstance(values, Mapping) and key not in values:
+                data[section] = {**values, key: value}
+    return Config.from_dict(data, origin=origin)
 
 
 def allowed_keys() -> list[str]:

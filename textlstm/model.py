@@ -21,7 +21,10 @@ MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities")
 
 
 def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False) -> keras.Model:
-    """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> head.
+    """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> head,
+    with, when ``config.ngram_order`` is set, a bag of hashed n-grams beside it that either
+    joins the pooled states (``ngram_join="concat"``) or has its own head, the output then
+    being the mean of both heads' probabilities (``"average"``; see `training_model`).
 
     The head is a softmax over ``num_labels`` classes (two for binary tasks, which is the
     same model as a sigmoid unit and keeps one output layout for every task), or, with

@@ -16,7 +16,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from textlstm import artifacts
-from textlstm.config import Config
+from textlstm.config import saved_config
 from textlstm.errors import InputError, ModelDirError, OutputExistsError, TextlstmError, describe
 from textlstm.fast_inference import FastTextModel, verified
 from textlstm.metrics import DEFAULT_THRESHOLD
@@ -218,7 +218,7 @@ def _export_fast_path(
     loaded SavedModel's, in tracking order) and checked against its signature; None if it
     cannot be."""
     try:
-        config = Config.from_dict(metadata["config"])
+        config = saved_config(metadata["config"])
     except (KeyError, TextlstmError):
         return None
     fast = FastTextModel.from_export(saved, config, variables, len(predictor.labels))

@@ -32,7 +32,7 @@ from aiohttp import web
 from tensorflow.core.framework import types_pb2
 
 from textlstm import artifacts
-from textlstm.config import Config
+from textlstm.config import saved_config
 from textlstm.errors import ModelDirError, ServeError, describe
 from textlstm.fast_inference import FastTextModel, signature_outputs
 from textlstm.runtime import tensorflow
@@ -130,7 +130,7 @@ def _add_fast_path(servable: Servable, loaded: Any, max_batch: int) -> None:
     try:
         metadata = artifacts.read_json(assets / artifacts.EXPORT_METADATA_FILE)
         labels = artifacts.read_json(assets / artifacts.LABELS_FILE)
-        config = Config.from_dict(metadata["config"])
+        config = saved_config(metadata["config"])
         k = int(metadata["top_k"])
         thresholds = artifacts.export_thresholds(metadata, labels, str(assets))
     except Exception as exc:  # an older or foreign export: its signature answers

@@ -29,7 +29,7 @@ from textlstm.checkpoints import (
     save_checkpoint,
     write_model_dir,
 )
-from textlstm.config import Config, TrainingConfig
+from textlstm.config import Config, TrainingConfig, saved_config
 from textlstm.distribution import (
     Cluster,
     connect,
@@ -368,7 +368,7 @@ def _resume(run_dir: Path, command: Sequence[str] | None, verbose: int | str) ->
         with _peers_watched(cluster):
             return _join_as_worker(cluster, None, run_dir, verbose, started)
     checkpoint = load_checkpoint(run_dir)
-    config = Config.from_dict(checkpoint.request["config"], origin=str(run_dir / artifacts.CHECKPOINT_DIR))
+    config = saved_config(checkpoint.request["config"], origin=str(run_dir / artifacts.CHECKPOINT_DIR))
     cluster = connect(config.training.strategy, config.training.worker_timeout)
     with _plan_for(cluster), _peers_watched(cluster):
         return _resume_chief(cluster, run_dir, checkpoint, config, command, verbose, started)
@@ -502,7 +502,7 @@ def _join_as_worker(
         cluster.gather(0)  # tell the chief, which waits for every worker's data check
         raise
     cluster.gather(1)
-    seed_everything(Config.from_dict(request["config"]).training.seed)
+    seed_everything(saved_config(request["config"]).training.seed)
     folder = worker_dir(output_dir, cluster.task) if cluster.task is not None else Path(output_dir)
     discard_worker_dir(folder)
     folder.mkdir(parents=True)
@@ -537,7 +537,7 @@ def _text_part(source: Any, config: Config, label_names: list[str], multi_label:
 
 def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: list[str], cluster: Cluster) -> _Run:
     """Datasets, classifier and optimizer of a run, from its request and vocabulary."""
-    config = Config.from_dict(request["config"])
+    config = saved_config(request["config"])
     label_names, multi_label = request["label_names"], request["multi_label"]
     max_length = config.vectorizer.max_length
     by_file = request.get("distribution", {}).get("sharding") == "file"
