@@ -18,7 +18,7 @@ pytestmark = pytest.mark.realdata
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 # corpus -> floor of its figure (accuracy, or spam F1 for sms_spam).
-FLOORS = {"sst2": 0.78, "trec": 0.78, "ag_news": 0.81, "sms_spam": 0.90}
+FLOORS = {"sst2": 0.79, "trec": 0.81, "ag_news": 0.84, "sms_spam": 0.91}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
