@@ -182,7 +182,11 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
         ],
     )
     assert result.exit_code == 0, result.stderr
-    assert "lstm_probabilities_loss" in json.loads((base / artifacts.HISTORY_FILE).read_text())
+    history = json.loads((base / artifacts.HISTORY_FILE).read_text())
+    assert {"lstm_probabilities_loss", "ngram_probabilities_loss", "objective", "val_loss"} <= set(history)
+    # "loss" is the averaged model's cross-entropy (as val_loss is), "objective" the sum of
+    # the paths' losses; the average's loss is at most their mean (convexity).
+    assert 0 < history["loss"][0] <= history["objective"][0] / 2 + 1e-6
     data = _topic_corpus(tmp_path / "data", {"sport": ["goal", "match", "team"], "money": ["bank", "price", "stock"]})
     run = tmp_path / "ft"
     result = cli.invoke(

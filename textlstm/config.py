@@ -399,8 +399,8 @@ class Config:
 
 # Keys added after models were first saved, with the value that rebuilds a model saved
 # before them: its config.json lacks the key, and today's default would describe another
-# architecture (a pre-0.2 model has no n-gram path).
-_SAVED_BEFORE = {("model", "ngram_order"): 0}
+# architecture (older models have no n-gram path, or one joined by concatenation at scale 1).
+_SAVED_BEFORE = {("model", "ngram_order"): 0, ("model", "ngram_join"): "concat", ("model", "ngram_scale"): 1.0}
 
 
 def saved_config(data: Mapping[str, Any], origin: str = "config") -> Config:

@@ -683,10 +683,17 @@ def _set_phase(run: _Run, state: dict[str, Any], frozen: bool) -> None:
         )
         if run.members:
             # The average is scored, not trained: each member learns from its own loss.
+            # Keras' "loss" is then the members' sum; the average's own cross-entropy is
+            # tracked so that the logged loss is the one val_loss measures.
+            average_loss = (
+                keras.metrics.BinaryCrossentropy(name=_AVERAGE_LOSS)
+                if run.multi_label
+                else keras.metrics.SparseCategoricalCrossentropy(name=_AVERAGE_LOSS)
+            )
             run.trainer.compile(
                 optimizer=run.optimizer,
                 loss=[None, *[run.loss] * run.members],
-                metrics=[metrics, *[[] for _ in range(run.members)]],
+                metrics=[[*metrics, average_loss], *[[] for _ in range(run.members)]],
             )
         else:
             run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
@@ -806,8 +813,11 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             # The workers decide on the chief's figures: best epoch, early stop, plateau.
             metrics = run.cluster.share(metrics)
         for key, values in fit.history.items():
-            # With member outputs Keras prefixes the scored output's metrics with its name.
-            key = key.removeprefix(f"{run.classifier.output_names[0]}_") if run.members else key
+            if run.members:
+                # Keras prefixes the scored output's metrics with its name, and its "loss"
+                # is the members' summed objective.
+                key = key.removeprefix(f"{run.classifier.output_names[0]}_")
+                key = {"loss": "objective", _AVERAGE_LOSS: "loss"}.get(key, key)
             history.setdefault(key, []).append(float(values[-1]))
         for key in _VAL_KEYS:
             if key in metrics:
@@ -870,6 +880,8 @@ def _distribution(cluster: Cluster, training: TrainingConfig, files: int) -> dic
     }
 
 
+# With member outputs: the training cross-entropy of the averaged probabilities.
+_AVERAGE_LOSS = "average_loss"
 _VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss")
 
 
