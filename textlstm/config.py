@@ -214,7 +214,8 @@ class TrainingConfig:
     plateau_patience: int = 1
     # Decoupled weight decay (AdamW) when > 0; 0 keeps plain Adam. Biases are not decayed.
     weight_decay: float = 0.0
-    # Clip each update's global gradient norm; guards the LSTM against exploding gradients.
+    # Clip each variable's gradient to this norm (Keras' clipnorm works per variable, not on
+    # the global norm); guards the LSTM against exploding gradients.
     clipnorm: float | None = 1.0
     # The validation figure that picks the best epoch, stops training and drives the
     # plateau schedule: val_loss (lowest), or val_accuracy / val_macro_f1 / val_micro_f1
