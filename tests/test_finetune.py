@@ -38,6 +38,13 @@ def _classifier_weights(run: Path) -> dict[str, list[np.ndarray]]:
     return {layer.name: layer.get_weights() for layer in classifier.layers if layer.weights}
 
 
+def _finetune(cli, base: Path, data: Path, run: Path, epochs: int, *options: str, sets: tuple[str, ...] = ()):
+    """`textlstm train --init-from BASE` on ``data`` with a 20 % hold-out and batches of 16."""
+    command = ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run)]
+    command += ["--epochs", str(epochs), *options, *_sets("data.val_fraction=0.2", "training.batch_size=16", *sets)]
+    return cli.invoke(main, command)
+
+
 def test_finetune_same_labels_continues_the_head(cli, trained_run, tmp_path: Path) -> None:
     base = trained_run.output_dir
     # The same labels, new wording: half the cue words are new to the base vocabulary.
@@ -46,11 +53,7 @@ def test_finetune_same_labels_continues_the_head(cli, trained_run, tmp_path: Pat
         {"pos": [*POSITIVE[:4], "splendid", "marvellous"], "neg": [*NEGATIVE[:4], "dreadful", "lousy"]},
     )
     run = tmp_path / "ft"
-    result = cli.invoke(
-        main,
-        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "1"]
-        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
-    )
+    result = _finetune(cli, base, data, run, 1)
     assert result.exit_code == 0, result.stderr
     assert "its output layer continues" in result.stderr
     assert "out-of-vocabulary tokens under the base vocabulary" in result.stderr
@@ -83,12 +86,7 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
         },
     )
     run = tmp_path / "ft"
-    result = cli.invoke(
-        main,
-        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "2"]
-        + ["--extend-vocab", "5", "--freeze", "encoder"]
-        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
-    )
+    result = _finetune(cli, base, data, run, 2, "--extend-vocab", "5", "--freeze", "encoder")
     assert result.exit_code == 0, result.stderr
     assert "a new output layer is trained on its encoder" in result.stderr
     assert "freezing embedding, ngram_bag, bilstm_1" in result.stderr
@@ -112,11 +110,8 @@ def test_finetune_unfreeze_after_trains_the_encoder(cli, trained_run, tmp_path: 
     base = trained_run.output_dir
     data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
     run = tmp_path / "ft"
-    result = cli.invoke(
-        main,
-        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "2"]
-        + ["--freeze", "embedding", "--unfreeze-after", "1"]
-        + _sets("data.val_fraction=0.2", "training.batch_size=16", "training.patience=5"),
+    result = _finetune(
+        cli, base, data, run, 2, "--freeze", "embedding", "--unfreeze-after", "1", sets=("training.patience=5",)
     )
     assert result.exit_code == 0, result.stderr
     assert "unfreezing embedding" in result.stderr
@@ -168,19 +163,8 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
 ) -> None:
     base = tmp_path / "base"
     ensemble = ["model.ngram_buckets=64"]  # the default bigram ensemble with a small table
-    result = cli.invoke(
-        main,
-        [
-            "train",
-            "--data",
-            str(corpus_tar),
-            "--output-dir",
-            str(base),
-            "--epochs",
-            "1",
-            *_sets(*TINY_OVERRIDES, *ensemble),
-        ],
-    )
+    command = ["train", "--data", str(corpus_tar), "--output-dir", str(base), "--epochs", "1"]
+    result = cli.invoke(main, [*command, *_sets(*TINY_OVERRIDES, *ensemble)])
     assert result.exit_code == 0, result.stderr
     history = json.loads((base / artifacts.HISTORY_FILE).read_text())
     assert {"lstm_probabilities_loss", "ngram_probabilities_loss", "objective", "val_loss"} <= set(history)
@@ -189,12 +173,7 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     assert 0 < history["loss"][0] <= history["objective"][0] / 2 + 1e-6
     data = _topic_corpus(tmp_path / "data", {"sport": ["goal", "match", "team"], "money": ["bank", "price", "stock"]})
     run = tmp_path / "ft"
-    result = cli.invoke(
-        main,
-        ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run), "--epochs", "1"]
-        + ["--extend-vocab", "5", "--freeze", "encoder"]
-        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
-    )
+    result = _finetune(cli, base, data, run, 1, "--extend-vocab", "5", "--freeze", "encoder")
     assert result.exit_code == 0, result.stderr
     assert "freezing embedding, ngram_bag, bilstm_1" in result.stderr
     old_vocab = len((base / artifacts.VOCAB_FILE).read_text().split("\n")[:-1])
@@ -213,11 +192,7 @@ def test_finetune_from_the_bundled_model_saved_before_the_ngram_path(cli, tmp_pa
     bundled = Path(textlstm.__file__).parent / "pretrained" / "imdb"
     data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
     run = tmp_path / "ft"
-    result = cli.invoke(
-        main,
-        ["train", "--init-from", str(bundled), "--data", str(data), "--output-dir", str(run), "--epochs", "1"]
-        + _sets("data.val_fraction=0.2", "training.batch_size=16"),
-    )
+    result = _finetune(cli, bundled, data, run, 1)
     assert result.exit_code == 0, result.stderr
     # Its config.json predates model.ngram_order: the run keeps the bundled architecture.
     assert json.loads((run / artifacts.CONFIG_FILE).read_text())["model"]["ngram_order"] == 0

@@ -112,7 +112,7 @@ class FastClassifier:
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
             x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"])
-        bag = _ngram_bag(ids, w["bag"]) if w["bag"] is not None else None
+        bag = w["bag"]["layer"].pool(w["bag"]["table"], ids) if w["bag"] is not None else None
         if w["join"] == "concat":
             x = tf.concat([x, bag], axis=-1)
         for kernel, bias in w["dense"]:
@@ -123,14 +123,6 @@ class FastClassifier:
             kernel, bias = w["bag_head"]
             probabilities = (probabilities + activation(tf.matmul(bag, kernel) + bias)) / 2
         return probabilities
-
-
-def _ngram_bag(ids: Any, bag: dict[str, Any]) -> Any:
-    """The `NgramBag` layer's output, from its own gram ids and its table."""
-    rows, valid = bag["layer"].gram_ids(ids)
-    weights = tf.cast(valid, tf.float32)[:, :, None]
-    total = tf.reduce_sum(tf.gather(bag["table"], rows) * weights, axis=1)
-    return total * (bag["layer"].scale / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0))
 
 
 def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str) -> Any:

@@ -154,8 +154,13 @@ class NgramBag(keras.layers.Layer):
 
     def call(self, ids: Any) -> Any:
         """[batch, time] token ids -> [batch, dim] mean of their gram embeddings."""
+        return self.pool(self.table, ids)
+
+    def pool(self, table: Any, ids: Any) -> Any:
+        """The layer's output with ``table`` in place of its own (the XLA fast path passes
+        a constant copy)."""
         rows, valid = self.gram_ids(ids)
-        vectors = ops.take(self.table, rows, axis=0)
+        vectors = ops.take(table, rows, axis=0)
         weights = ops.expand_dims(ops.cast(valid, vectors.dtype), -1)
         total = ops.sum(vectors * weights, axis=1)
         return total * (self.scale / ops.maximum(ops.sum(weights, axis=1), 1.0))
