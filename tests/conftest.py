@@ -26,8 +26,11 @@ TINY_OVERRIDES = [
     "model.lstm_units=8",
     "model.dense_units=[8]",
     "model.ngram_buckets=1024",
+    # As in the defaults, the LSTM embeds only part of the vocabulary (32 tokens) the bag reads.
+    "model.lstm_tokens=20",
     "training.batch_size=16",
     "training.epochs=4",
+    "training.min_epoch_steps=0",
     "training.learning_rate=0.01",
     "data.val_fraction=0.2",
 ]

@@ -194,6 +194,7 @@ def _sst2_args(data: Path, out: Path, epochs: int, batch_size: int, *sets: str) 
     return [
         "--data", str(data), "--text-column", "sentence", "--label-column", "label", "--output-dir", str(out),
         "--epochs", str(epochs), "--set", f"training.batch_size={batch_size}", "--set", "training.learning_rate=0.003",
+        "--set", "training.min_epoch_steps=0",
         *[arg for item in sets for arg in ("--set", item)],
     ]  # fmt: skip
 

@@ -64,11 +64,17 @@ def test_embeddings_frozen_rows_equal_the_file(cli, corpus_tar: Path, tmp_path: 
 
     matrix, vocab, trainable, figures = _run_embeddings(out)
     assert not trainable
+    # TINY_OVERRIDES cap the LSTM embedding at the 20 most frequent ids: the file's vectors
+    # fill those rows only (the rarer words reach the LSTM as [UNK]).
+    assert matrix.shape[0] == 20 < len(vocab)
+    embedded = [w for w in words if vocab.index(w) < 20]
+    assert 0 < len(embedded) < len(words)
     for word, values in entries[: len(words)]:
-        np.testing.assert_array_equal(matrix[vocab.index(word)], _vector(values), err_msg=word)
+        if word in embedded:
+            np.testing.assert_array_equal(matrix[vocab.index(word)], _vector(values), err_msg=word)
     # Uncovered rows keep the random initialisation.
     assert 0 < np.abs(matrix[vocab.index("movie")]).max() <= 0.05
-    tokens = len(vocab) - 2
+    tokens, words = 20 - 2, embedded
     assert figures == {
         "file": str(vectors),
         "gzipped": False,
@@ -92,11 +98,12 @@ def test_embeddings_trainable_rows_move_from_the_file(corpus_tar: Path, tiny_con
     entries = [(w, _fields(w)) for w in POSITIVE]
     vectors = tmp_path / "w2v.txt"
     vectors.write_text(_text(entries, header=True), encoding="utf-8")
-    config = tiny_config.with_overrides(["training.epochs=1", f"model.embeddings_file={vectors}"])
-    out = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0).output_dir
+    # The LSTM embeds the whole vocabulary here (no cap), so every file word has a row.
+    uncapped = ["training.epochs=1", "model.lstm_tokens=null", f"model.embeddings_file={vectors}"]
+    out = textlstm.train(str(corpus_tar), tmp_path / "run", tiny_config.with_overrides(uncapped), verbose=0).output_dir
 
     matrix, vocab, trainable, figures = _run_embeddings(out)
-    assert trainable
+    assert trainable and matrix.shape[0] == len(vocab)
     for word, values in entries:
         row, start = matrix[vocab.index(word)], _vector(values)
         assert not np.array_equal(row, start), word

@@ -17,6 +17,7 @@ from textlstm.model import build_classifier
         (2, "mean", [8, 8], True, fast_inference.CHUNK, {}),
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_join": "concat"}),
         (1, "max", [8], True, fast_inference.CHUNK, {"ngram_order": 3, "ngram_join": "average", "ngram_scale": 30}),
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_tokens": 20}),
     ],
 )
 def test_fast_classifier_matches_keras(

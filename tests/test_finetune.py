@@ -41,7 +41,8 @@ def _classifier_weights(run: Path) -> dict[str, list[np.ndarray]]:
 def _finetune(cli, base: Path, data: Path, run: Path, epochs: int, *options: str, sets: tuple[str, ...] = ()):
     """`textlstm train --init-from BASE` on ``data`` with a 20 % hold-out and batches of 16."""
     command = ["train", "--init-from", str(base), "--data", str(data), "--output-dir", str(run)]
-    command += ["--epochs", str(epochs), *options, *_sets("data.val_fraction=0.2", "training.batch_size=16", *sets)]
+    command += ["--epochs", str(epochs), *options]
+    command += _sets("data.val_fraction=0.2", "training.batch_size=16", "training.min_epoch_steps=0", *sets)
     return cli.invoke(main, command)
 
 
@@ -100,7 +101,10 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     assert set(new_vocab[len(old_vocab) :]) <= {"goal", "match", "team", "coach", "bank", "price", "stock", "market"}
     before, after = _classifier_weights(base), _classifier_weights(run)
     # Frozen encoder: the old embedding rows and the LSTM weights are the base's, exactly.
-    np.testing.assert_array_equal(after["embedding"][0][: len(old_vocab)], before["embedding"][0])
+    # (TINY_OVERRIDES cap the LSTM embedding: the appended tokens follow the capped rows.)
+    rows = before["embedding"][0].shape[0]
+    assert after["embedding"][0].shape[0] == rows + 5
+    np.testing.assert_array_equal(after["embedding"][0][:rows], before["embedding"][0])
     for old, new in zip(before["bilstm_1"], after["bilstm_1"], strict=True):
         np.testing.assert_array_equal(old, new)
     assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 3
@@ -162,7 +166,8 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     cli, corpus_tar: Path, tmp_path: Path
 ) -> None:
     base = tmp_path / "base"
-    ensemble = ["model.ngram_buckets=64"]  # the default bigram ensemble with a small table
+    # The default bigram ensemble with a small table, its LSTM embedding capped at 20 ids.
+    ensemble = ["model.ngram_buckets=64", "model.lstm_tokens=20"]
     command = ["train", "--data", str(corpus_tar), "--output-dir", str(base), "--epochs", "1"]
     result = cli.invoke(main, [*command, *_sets(*TINY_OVERRIDES, *ensemble)])
     assert result.exit_code == 0, result.stderr
@@ -184,6 +189,20 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     np.testing.assert_array_equal(new_table[:old_vocab], old_table[:old_vocab])
     np.testing.assert_array_equal(new_table[old_vocab + 5 :], old_table[old_vocab:])
     assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 2
+    # The LSTM embeds the 20 capped ids and then the 5 appended tokens, the old rows kept.
+    assert before["embedding"][0].shape[0] == 20 and after["embedding"][0].shape[0] == 25
+    np.testing.assert_array_equal(after["embedding"][0][:20], before["embedding"][0])
+    predicted = cli.invoke(main, ["predict", str(run), "goal match bank"])
+    assert predicted.exit_code == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["label"] in ("sport", "money")
+    # Fine-tuning the fine-tuned run appends after the first run's tokens, same cap.
+    weather = _topic_corpus(tmp_path / "w", {"sport": ["rain", "snow", "wind"], "money": ["sun", "fog", "hail"]})
+    again = tmp_path / "ft2"
+    result = _finetune(cli, run, weather, again, 1, "--extend-vocab", "4", "--freeze", "embedding")
+    assert result.exit_code == 0, result.stderr
+    twice = _classifier_weights(again)
+    assert twice["embedding"][0].shape[0] == 29
+    np.testing.assert_array_equal(twice["embedding"][0][:25], after["embedding"][0])
 
 
 def test_finetune_from_the_bundled_model_saved_before_the_ngram_path(cli, tmp_path: Path) -> None:

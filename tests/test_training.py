@@ -185,3 +185,17 @@ def test_training_needs_two_labels(tmp_path: Path, tiny_config: Config) -> None:
     (tmp_path / "train" / "only" / "1.txt").write_text("one")
     with pytest.raises(DataError, match=r"has 1 label\(s\) \['only'\]; expected at least 2"):
         textlstm.train(str(tmp_path), tmp_path / "run", tiny_config, verbose=0)
+
+
+@pytest.mark.parametrize("minimum, expected", [(20, 20), (5, None)])
+def test_training_min_epoch_steps_repeats_small_corpora(
+    corpus_tar: Path, tiny_config: Config, tmp_path: Path, minimum: int, expected: int | None
+) -> None:
+    # 160 training examples in batches of 16 make about 10 batches a pass: an epoch of at
+    # least 20 batches repeats the data; one of at least 5 is a plain pass.
+    config = tiny_config.with_overrides(["training.epochs=2", f"training.min_epoch_steps={minimum}"])
+    result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
+    saved = json.loads((result.output_dir / artifacts.CONFIG_FILE).read_text())
+    assert saved["training"]["steps_per_epoch"] == expected
+    assert saved["training"]["min_epoch_steps"] == minimum
+    assert len(result.history["loss"]) == 2

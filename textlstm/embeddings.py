@@ -34,7 +34,7 @@ import numpy as np
 
 from textlstm.config import ModelConfig
 from textlstm.errors import DataError, describe
-from textlstm.model import EMBEDDING_NAME
+from textlstm.model import EMBEDDING_NAME, embedded_tokens
 from textlstm.vectorizer import OOV_TOKEN, PAD_TOKEN
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def apply_pretrained_embeddings(
 
     Args:
         classifier: the model from `textlstm.model.build_classifier`.
-        vocabulary: tokens by id (the Embedding's rows).
+        vocabulary: tokens by id (the Embedding's rows are those `embedded_tokens` keeps).
         config: the model section (``embeddings_file``, ``freeze_embeddings``, ``embedding_dim``).
 
     Returns:
@@ -196,6 +196,7 @@ def apply_pretrained_embeddings(
     if config.embeddings_file is None:
         return None
     started = time.time()
+    vocabulary = embedded_tokens(classifier, list(vocabulary))
     vectors = read_pretrained_vectors(config.embeddings_file, vocabulary, config.embedding_dim)
     if not vectors.rows:
         raise DataError(

@@ -107,7 +107,10 @@ class FastClassifier:
         # Steps to run: the last unmasked column of any row, plus one.
         positions = tf.range(1, tf.shape(ids)[1] + 1)
         steps = tf.reduce_max(tf.where(mask, positions[None, :], 0))
-        x = tf.gather(w["embedding"], ids)
+        from textlstm.layers import cap_ids
+
+        lstm_ids = ids if w["cap"] is None else tf.cast(cap_ids(ids, *w["cap"]), tf.int32)
+        x = tf.gather(w["embedding"], lstm_ids)
         layers = w["lstm"]
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
@@ -209,10 +212,10 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     None (with the reason logged at debug level) when the model has anything else."""
     import keras
 
-    from textlstm.layers import MaskedPooling, NgramBag
+    from textlstm.layers import MaskedPooling, NgramBag, VocabularyCap
     from textlstm.model import MEMBER_HEADS
 
-    weights: dict[str, Any] = {"lstm": [], "dense": [], "pooling": None, "bag": None, "join": None}
+    weights: dict[str, Any] = {"lstm": [], "dense": [], "pooling": None, "bag": None, "join": None, "cap": None}
     dense: list[tuple[Any, Any, str]] = []
     try:
         layers = classifier.layers
@@ -227,6 +230,11 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
             continue
         if isinstance(layer, (keras.layers.Dropout, keras.layers.SpatialDropout1D)):
             continue  # identity at inference
+        if isinstance(layer, VocabularyCap):
+            if "embedding" in weights or weights["cap"] is not None:
+                return refuse("vocabulary cap after the embedding or repeated")
+            weights["cap"] = (layer.limit, layer.offset)
+            continue
         if isinstance(layer, keras.layers.Embedding):
             if "embedding" in weights or not layer.mask_zero:
                 return refuse("embedding without mask_zero or repeated")
@@ -370,11 +378,16 @@ class FastTextModel:
         if not values or values[0].ndim != 2:
             return None
         try:
+            vocabulary = read_vocabulary(path / artifacts.EXPORT_ASSETS_DIR / artifacts.VOCAB_FILE)
+            # The embedding is the first variable; under a vocabulary cap its rows are the
+            # cap plus the tokens a fine-tuning run appended after the base vocabulary.
+            size = len(vocabulary) + 2  # padding and [UNK], which the file leaves out
+            rows, capped = int(values[0].shape[0]), config.model.lstm_tokens
+            base = None if capped is None or capped >= size else capped + size - rows
             classifier = build_classifier(
-                config.model, int(values[0].shape[0]), num_labels, bool(config.data.multi_label)
+                config.model, size, num_labels, bool(config.data.multi_label), base_vocab_size=base
             )
             classifier.set_weights(values)
-            vocabulary = read_vocabulary(path / artifacts.EXPORT_ASSETS_DIR / artifacts.VOCAB_FILE)
             vectorizer = make_vectorizer(config.vectorizer, vocabulary)
         except Exception as exc:  # an export this code cannot rebuild: serve its signature
             log.debug("no fast path for %s: %s", path, exc)

@@ -13,7 +13,14 @@ import keras
 
 from textlstm import artifacts
 from textlstm.config import Config, VectorizerConfig
-from textlstm.model import EMBEDDING_NAME, HEAD_NAME, MEMBER_HEADS, NGRAM_BAG_NAME, split_text_model
+from textlstm.model import (
+    EMBEDDING_NAME,
+    HEAD_NAME,
+    MEMBER_HEADS,
+    NGRAM_BAG_NAME,
+    VOCABULARY_CAP_NAME,
+    split_text_model,
+)
 from textlstm.pipeline import texts_only
 from textlstm.vectorizer import make_vectorizer, strip_special_tokens
 
@@ -33,6 +40,17 @@ class BaseModel:
     multi_label: bool
     vocabulary: list[str]
     classifier: keras.Model
+
+    @property
+    def vocabulary_cap(self) -> tuple[int, int] | None:
+        """The (limit, offset) of the LSTM's vocabulary cap, or None when it embeds the
+        whole vocabulary. A run fine-tuned from it keeps both: tokens appended now follow
+        those an earlier fine-tuning appended, after the same offset."""
+        names = {layer.name for layer in self.classifier.layers}
+        if VOCABULARY_CAP_NAME not in names:
+            return None
+        cap = self.classifier.get_layer(VOCABULARY_CAP_NAME)
+        return cap.limit, cap.offset
 
 
 def load_base(path: str | Path) -> BaseModel:
@@ -54,10 +72,13 @@ def finetune_config(config: Config, base: BaseModel) -> Config:
     and the text processing must stay those the weights were trained with."""
     vectorizer = dataclasses.replace(base.config.vectorizer, vocab_file=None)
     # Pretrained vectors asked for now still apply (to rows the base vocabulary lacks).
+    cap = base.vocabulary_cap
     model = dataclasses.replace(
         base.config.model,
         embeddings_file=config.model.embeddings_file,
         freeze_embeddings=config.model.freeze_embeddings,
+        # A base that embeds its whole vocabulary keeps doing so as the vocabulary grows.
+        lstm_tokens=None if cap is None else cap[0],
     )
     return dataclasses.replace(config, vectorizer=vectorizer, model=model)
 

@@ -50,6 +50,40 @@ class SequenceWindow(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="textlstm")
+class VocabularyCap(keras.layers.Layer):
+    """Map the token ids of a shared vocabulary onto a smaller embedding: ids below
+    ``limit`` stay, ids in ``[limit, offset)`` become the out-of-vocabulary id 1, and ids
+    from ``offset`` on (tokens a fine-tuning run appended) follow right after ``limit``.
+
+    This lets the LSTM embed only the most frequent tokens (rare words mostly let it
+    memorise its training texts) while the n-gram bag reads the whole vocabulary.
+    Padding (0) stays 0, so the embedding's mask is unchanged.
+    """
+
+    def __init__(self, limit: int, offset: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 2 <= limit <= offset:
+            raise ConfigError(f"VocabularyCap needs 2 <= limit <= offset; {describe('such a pair', (limit, offset))}")
+        self.limit = limit
+        self.offset = offset
+
+    def call(self, ids: Any) -> Any:
+        """[batch, time] ids of the whole vocabulary -> ids of the capped one."""
+        return cap_ids(ids, self.limit, self.offset)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "limit": self.limit, "offset": self.offset}
+
+
+def cap_ids(ids: Any, limit: int, offset: int) -> Any:
+    """`VocabularyCap`'s mapping, shared with the XLA fast path."""
+    ids = ops.cast(ids, "int64")
+    appended = ids - (offset - limit)
+    return ops.where(ids < limit, ids, ops.where(ids >= offset, appended, ops.ones_like(ids)))
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
 class MaskedPooling(keras.layers.Layer):
     """Pool a sequence over its unmasked time steps: ``max``, ``mean`` or both concatenated.
 

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from textlstm.config import Config, ModelConfig
-from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow
+from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow, VocabularyCap
 
 CLASSIFIER_NAME = "classifier"
 VECTORIZER_NAME = "vectorizer"
@@ -15,12 +15,15 @@ VECTORIZER_NAME = "vectorizer"
 EMBEDDING_NAME = "embedding"
 HEAD_NAME = "probabilities"
 NGRAM_BAG_NAME = "ngram_bag"
+VOCABULARY_CAP_NAME = "lstm_vocabulary"
 # With model.ngram_join=average: the output layers of the two paths, each trained on its
 # own loss (`training_model`); HEAD_NAME then averages them.
 MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities")
 
 
-def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False) -> keras.Model:
+def build_classifier(
+    config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False, base_vocab_size: int | None = None
+) -> keras.Model:
     """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> head,
     with, when ``config.ngram_order`` is set, a bag of hashed n-grams beside it that either
     joins the pooled states (``ngram_join="concat"``) or has its own head, the output then
@@ -31,7 +34,13 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, mult
     ``multi_label``, one independent sigmoid per label.
     """
     ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
-    x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name=EMBEDDING_NAME)(ids)
+    x, rows = ids, vocab_size
+    # Tokens a fine-tuning run appended follow the base vocabulary, beyond any cap.
+    base = vocab_size if base_vocab_size is None else base_vocab_size
+    if config.lstm_tokens is not None and config.lstm_tokens < base:
+        x = VocabularyCap(config.lstm_tokens, base, name=VOCABULARY_CAP_NAME)(ids)
+        rows = config.lstm_tokens + vocab_size - base
+    x = keras.layers.Embedding(rows, config.embedding_dim, mask_zero=True, name=EMBEDDING_NAME)(x)
     if config.spatial_dropout:
         x = keras.layers.SpatialDropout1D(config.spatial_dropout, name="spatial_dropout")(x)
     for i in range(config.lstm_layers):
@@ -77,6 +86,16 @@ def build_classifier(config: ModelConfig, vocab_size: int, num_labels: int, mult
         bag = keras.layers.Dropout(config.dropout, name="ngram_dropout")(bag)
     members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1])]
     return keras.Model(ids, keras.layers.Average(dtype="float32", name=HEAD_NAME)(members), name=CLASSIFIER_NAME)
+
+
+def embedded_tokens(classifier: keras.Model, vocabulary: list[str]) -> list[str]:
+    """The tokens of the LSTM embedding's rows, in row order: the whole vocabulary, or
+    under ``model.lstm_tokens`` the capped head and any tokens appended after the base."""
+    names = {layer.name for layer in classifier.layers}
+    if VOCABULARY_CAP_NAME not in names:
+        return list(vocabulary)
+    cap = classifier.get_layer(VOCABULARY_CAP_NAME)
+    return [*vocabulary[: cap.limit], *vocabulary[cap.offset :]]
 
 
 def training_model(classifier: keras.Model) -> keras.Model:

@@ -310,7 +310,12 @@ def _train_new(
                 # The saved config must admit the grown vocabulary.
                 vectorizer_config = dataclasses.replace(config.vectorizer, max_tokens=len(vocabulary))
                 config = dataclasses.replace(config, vectorizer=vectorizer_config)
-            finetune["vocabulary"] = {"base_tokens": len(base.vocabulary), "tokens": len(vocabulary)}
+            finetune["vocabulary"] = {
+                "base_tokens": len(base.vocabulary),
+                "tokens": len(vocabulary),
+                # Where tokens appended to the base vocabulary start in the LSTM's capped one.
+                "lstm_offset": None if base.vocabulary_cap is None else base.vocabulary_cap[1],
+            }
     weights = class_weights(
         config.training.class_weight, label_names, summaries["train"]["labels"], n_train, multi_label
     )
@@ -580,13 +585,32 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
                 if config.data.cache
                 else n_train // batch_size + len(bucket_boundaries(max_length)) + 1
             )
+    minimum = config.training.min_epoch_steps
+    if not (by_file or config.training.steps_per_epoch) and request["batches_per_epoch"] < minimum:
+        log.info(
+            "one pass over the training part is %d batches, fewer than training.min_epoch_steps=%d: "
+            "an epoch is %d batches (about %.1f passes)",
+            request["batches_per_epoch"],
+            minimum,
+            minimum,
+            minimum / request["batches_per_epoch"],
+        )
+        # Recorded in the request, so that a resumed run and the saved config keep it.
+        config = dataclasses.replace(config, training=dataclasses.replace(config.training, steps_per_epoch=minimum))
+        request["config"] = config.to_dict()
     weights = (
         None if request["class_weights"] is None else np.array(list(request["class_weights"].values()), np.float32)
     )
 
+    lstm_offset = ((request.get("finetune") or {}).get("vocabulary") or {}).get("lstm_offset")
+
     def build() -> keras.Model:
         return build_classifier(
-            config.model, vocab_size=len(vocabulary), num_labels=len(label_names), multi_label=multi_label
+            config.model,
+            vocab_size=len(vocabulary),
+            num_labels=len(label_names),
+            multi_label=multi_label,
+            base_vocab_size=lstm_offset,
         )
 
     with cluster.scope(), dtype_policy(request.get("distribution", {}).get("dtype_policy")):
