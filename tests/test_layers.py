@@ -1,4 +1,4 @@
-"""Custom layers: the sequence window, masked pooling and the bag of n-grams."""
+"""Custom layers: the sequence window, masked pooling, the bag of n-grams and the vocabulary cap."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from textlstm.errors import ConfigError
-from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow
+from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow, VocabularyCap
 
 IDS = np.array([[5, 6, 7, 8, 9], [3, 4, 0, 0, 0], [0, 0, 0, 0, 0]], dtype="int64")
 
@@ -69,3 +69,13 @@ def test_layers_ngram_bag_is_the_mean_of_token_and_bigram_rows() -> None:
 def test_layers_ngram_bag_rejects_bad_sizes() -> None:
     with pytest.raises(ConfigError, match="NgramBag needs positive sizes"):
         NgramBag(vocab_size=10, order=0, buckets=7, dim=3)
+
+
+def test_layers_vocabulary_cap_keeps_padding_and_moves_appended_tokens() -> None:
+    # limit 4, offset 8: ids 0-3 stay, 4-7 become [UNK] (1), 8 and 9 (appended by a
+    # fine-tuning run) follow right after the limit.
+    ids = np.array([[0, 1, 2, 3, 4, 7, 8, 9]], dtype="int64")
+    out = np.asarray(VocabularyCap(4, 8)(ids))
+    assert out.tolist() == [[0, 1, 2, 3, 1, 1, 4, 5]]
+    with pytest.raises(ConfigError, match="VocabularyCap needs 2 <= limit <= offset"):
+        VocabularyCap(5, 4)

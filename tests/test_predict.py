@@ -164,3 +164,20 @@ def test_predict_without_model_uses_the_bundled_imdb_model(cli) -> None:
         result = cli.invoke(main, ["predict", *args])
         assert result.exit_code == 2, args
         assert "error: model not found; expected a run directory or an export" in result.stderr, args
+
+
+def test_predict_first_short_call_runs_eagerly_and_agrees_with_the_graph(trained_run) -> None:
+    import numpy as np
+
+    from textlstm import prediction
+
+    texts = ["great film", "awful boring waste", ""]
+    predictor = prediction.load_predictor(trained_run.output_dir)
+    eager = predictor.probabilities(texts)  # the first call: short texts, no tracing
+    traced = predictor.probabilities(texts)
+    np.testing.assert_allclose(eager, traced, atol=1e-6)
+    assert eager.shape == (3, len(predictor.labels)) and eager[0].argmax() != eager[1].argmax()
+    # A long first text goes through the graph directly, with the same answer.
+    long_text = " ".join(["great"] * (prediction.EAGER_MAX_WORDS + 1))
+    fresh = prediction.load_predictor(trained_run.output_dir)
+    np.testing.assert_allclose(fresh.probabilities([long_text]), predictor.probabilities([long_text]), atol=1e-6)
