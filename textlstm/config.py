@@ -175,7 +175,10 @@ class ModelConfig:
         _check(self.ngram_buckets >= 1, "model.ngram_buckets", "an integer >= 1", self.ngram_buckets)
         _check(self.ngram_dim >= 1, "model.ngram_dim", "an integer >= 1", self.ngram_dim)
         _check(
-            self.lstm_tokens is None or self.lstm_tokens >= 3, "model.lstm_tokens", "null or an integer >= 3", self.lstm_tokens
+            self.lstm_tokens is None or self.lstm_tokens >= 3,
+            "model.lstm_tokens",
+            "null or an integer >= 3",
+            self.lstm_tokens,
         )
         _check(self.ngram_scale > 0, "model.ngram_scale", "a number > 0", self.ngram_scale)
         _check(self.ngram_join in NGRAM_JOINS, "model.ngram_join", f"one of {list(NGRAM_JOINS)}", self.ngram_join)
