@@ -1,9 +1,9 @@
 """Build the IMDB sentiment model bundled in the package (textlstm/pretrained/imdb).
 
-Trains the default configuration (seed 42) without the bag-of-n-grams path
-(`BUNDLED_OVERRIDES`) on the IMDB training split through the public API, measures its accuracy on the 25,000 test reviews, and replaces the bundled model
-directory with the result, writing BUILD.md beside it with the command, the measured
-numbers and the library versions. Training is deterministic for a given machine and
+Trains the default configuration (seed 42) with a smaller n-gram table (`BUNDLED_OVERRIDES`)
+on the IMDB training split through the public API, measures its accuracy on the 25,000 test
+reviews, and replaces the bundled model directory with the result, writing BUILD.md beside
+it with the command, the measured numbers and the library versions. Training is deterministic for a given machine and
 library versions, so rerunning the command rebuilds the same model.
 
 Usage: python scripts/build_pretrained.py --data ../shared/data/imdb/aclImdb_labeled.tar.gz
@@ -22,12 +22,10 @@ from pathlib import Path
 TARGET = Path(__file__).resolve().parents[1] / "textlstm" / "pretrained" / "imdb"
 # The package must stay small enough to install anywhere.
 SIZE_LIMIT_BYTES = 10 * 1024 * 1024
-# The bundled model is the plain BiLSTM it was built as before the n-gram ensemble became
-# the default: with the default n-gram table (136k rows of 16 floats) the model directory
-# of a default IMDB run measured 10,504,395 bytes, over SIZE_LIMIT_BYTES (10,485,760). Its
-# vocabulary is the 5,000 tokens the LSTM embeds (the larger default vocabulary serves the
-# n-gram bag, which this model does not have).
-BUNDLED_OVERRIDES = ["model.ngram_order=0", "vectorizer.max_tokens=5000", "model.lstm_tokens=null"]
+# The default table (30,000 token rows and 2**17 hash buckets of 16 floats) puts a default
+# IMDB run's model directory at 12.5 MB, over SIZE_LIMIT_BYTES; half the buckets bring it to
+# 8.5 MB (measured: 89.46 % test accuracy against 89.68 % for the full table).
+BUNDLED_OVERRIDES = ["model.ngram_buckets=65536"]
 
 
 def main() -> None:

@@ -205,15 +205,35 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     np.testing.assert_array_equal(twice["embedding"][0][:25], after["embedding"][0])
 
 
-def test_finetune_from_the_bundled_model_saved_before_the_ngram_path(cli, tmp_path: Path) -> None:
+def test_finetune_from_a_model_saved_before_the_ngram_path(cli, corpus_tar: Path, tmp_path: Path) -> None:
     import textlstm
+    from textlstm.config import load_config
 
-    bundled = Path(textlstm.__file__).parent / "pretrained" / "imdb"
-    data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
+    # A plain BiLSTM whose config.json is written as before the n-gram path, the vocabulary
+    # cap and the epoch minimum existed: those keys are missing from it.
+    plain = ["model.ngram_order=0", "model.lstm_tokens=null", "training.epochs=1"]
+    base = textlstm.train(str(corpus_tar), tmp_path / "old", load_config(None, [*TINY_OVERRIDES, *plain]), verbose=0)
+    config_file = base.output_dir / artifacts.CONFIG_FILE
+    saved = json.loads(config_file.read_text())
+    for section, keys in {
+        "model": ("ngram_order", "ngram_buckets", "ngram_dim", "ngram_scale", "ngram_join", "lstm_tokens"),
+        "training": ("min_epoch_steps",),
+    }.items():
+        for key in keys:
+            del saved[section][key]
+    config_file.write_text(json.dumps(saved))
+    # Cue words the base never saw, for --extend-vocab to append.
+    cues = {"pos": [*POSITIVE[:3], "splendid", "marvellous"], "neg": [*NEGATIVE[:3], "dreadful", "lousy"]}
+    data = _topic_corpus(tmp_path / "data", cues)
     run = tmp_path / "ft"
-    result = _finetune(cli, bundled, data, run, 1)
+    result = _finetune(cli, base.output_dir, data, run, 1, "--extend-vocab", "3")
     assert result.exit_code == 0, result.stderr
-    # Its config.json predates model.ngram_order: the run keeps the bundled architecture.
-    assert json.loads((run / artifacts.CONFIG_FILE).read_text())["model"]["ngram_order"] == 0
-    assert "ngram_bag" not in _classifier_weights(run)
+    # The run keeps the base's architecture: no n-gram table, every token embedded.
+    config = json.loads((run / artifacts.CONFIG_FILE).read_text())
+    assert config["model"]["ngram_order"] == 0 and config["model"]["lstm_tokens"] is None
+    weights = _classifier_weights(run)
+    assert "ngram_bag" not in weights
+    vocabulary = (run / artifacts.VOCAB_FILE).read_text().splitlines()
+    assert len(vocabulary) > len((base.output_dir / artifacts.VOCAB_FILE).read_text().splitlines())
+    assert weights["embedding"][0].shape[0] == len(vocabulary)
     assert textlstm.predict(run, ["loved it"])[0]["label"] in ("pos", "neg")
