@@ -177,6 +177,7 @@ def test_export_interrupted_or_unverified_leaves_no_version(
     assert textlstm.export(trained_run.output_dir, export_dir).name == "1"
 
 
+@pytest.mark.slow
 def test_export_of_a_bag_of_ngrams_model_verifies_in_a_relative_folder(
     cli, corpus_tar: Path, tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -232,6 +232,7 @@ finally:
 """
 
 
+@pytest.mark.slow
 def test_file_sources_10mb_single_line_is_truncated(cli, tmp_path: Path) -> None:
     import subprocess
     import sys

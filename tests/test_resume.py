@@ -50,6 +50,7 @@ def _sets(overrides: list[str]) -> list[str]:
     return [arg for item in overrides for arg in ("--set", item)]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(cli, corpus_tar: Path, tmp_path: Path) -> None:
     run = tmp_path / "killed"
     args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", *_sets(RESUME_OVERRIDES)]
@@ -122,6 +123,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_resume_after_early_stop_trains_no_further(cli, corpus_tar: Path, tmp_path: Path) -> None:
     # A rate too small to change a prediction: val_accuracy never improves after epoch 1,
     # so patience 1 stops the run after epoch 2 of 6.
@@ -137,6 +139,7 @@ def test_resume_after_early_stop_trains_no_further(cli, corpus_tar: Path, tmp_pa
     assert len(json.loads((run / artifacts.HISTORY_FILE).read_text())["loss"]) == 2
 
 
+@pytest.mark.slow
 def test_resume_an_interrupted_overwrite_keeps_both_runs_until_it_finishes(
     cli, corpus_tar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -183,6 +183,7 @@ def test_serve_picks_up_a_new_version(server) -> None:
     assert body["model_spec"]["version"] == "2"
 
 
+@pytest.mark.slow
 def test_serve_startup_errors(trained_run, tmp_path: Path) -> None:
     port = _free_port()
     missing = subprocess.run(

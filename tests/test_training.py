@@ -89,6 +89,7 @@ def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert texts("val", 2) != val
 
 
+@pytest.mark.slow
 def test_training_same_seed_same_result(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
     config = tiny_config.with_overrides(["training.epochs=2"])
     first = textlstm.train(str(corpus_tar), tmp_path / "a", config, verbose=0)
@@ -136,6 +137,7 @@ def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Conf
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
+@pytest.mark.slow
 def test_training_failed_save_keeps_the_previous_run(
     corpus_tar: Path, tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
