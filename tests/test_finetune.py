@@ -209,18 +209,29 @@ def test_finetune_from_a_model_saved_before_the_ngram_path(cli, corpus_tar: Path
     import textlstm
     from textlstm.config import load_config
 
-    # A plain BiLSTM whose config.json is written as before the n-gram path, the vocabulary
-    # cap and the epoch minimum existed: those keys are missing from it.
+    # A plain BiLSTM whose config.json holds only the keys of the first saved models (those
+    # of the IMDB model bundled until 2026-12-03): no n-gram path, vocabulary cap, epoch
+    # minimum, fine-tuning section or later training options.
     plain = ["model.ngram_order=0", "model.lstm_tokens=null", "training.epochs=1"]
     base = textlstm.train(str(corpus_tar), tmp_path / "old", load_config(None, [*TINY_OVERRIDES, *plain]), verbose=0)
     config_file = base.output_dir / artifacts.CONFIG_FILE
-    saved = json.loads(config_file.read_text())
-    for section, keys in {
-        "model": ("ngram_order", "ngram_buckets", "ngram_dim", "ngram_scale", "ngram_join", "lstm_tokens"),
-        "training": ("min_epoch_steps",),
-    }.items():
-        for key in keys:
-            del saved[section][key]
+    first_keys = {
+        "data": {
+            *("cache", "eval_split", "limit", "multi_label", "shuffle_buffer", "train_split", "val_fraction"),
+            "vocab_sample",
+        },
+        "model": {"dense_units", "dropout", "embedding_dim", "lstm_layers", "lstm_units", "pooling", "spatial_dropout"},
+        "training": {
+            *("batch_size", "clipnorm", "epochs", "learning_rate", "lr_schedule", "patience", "seed"),
+            "steps_per_epoch",
+        },
+        "vectorizer": {"keep", "max_length", "max_tokens", "standardize", "vocab_file"},
+    }
+    saved = {
+        section: {key: value for key, value in values.items() if key in first_keys[section]}
+        for section, values in json.loads(config_file.read_text()).items()
+        if section in first_keys
+    }
     config_file.write_text(json.dumps(saved))
     # Cue words the base never saw, for --extend-vocab to append.
     cues = {"pos": [*POSITIVE[:3], "splendid", "marvellous"], "neg": [*NEGATIVE[:3], "dreadful", "lousy"]}

@@ -34,9 +34,9 @@ from textlstm.runtime import tensorflow
 tf = tensorflow()
 log = logging.getLogger(__name__)
 # Time steps per hoisted input projection: one [batch * CHUNK, features] matmul, then
-# CHUNK recurrent steps unrolled in the loop body. Measured on the bundled model with
-# scripts/predict_bench.py (2 cores): 1 was as fast as 4 or 8 at batch 128 and faster at
-# batch 16 (10.9 ms against 16.5 ms for 400 steps), 16 and 32 were up to half as fast, and
+# CHUNK recurrent steps unrolled in the loop body. Measured on the plain BiLSTM bundled before
+# 2026-12-03 with scripts/predict_bench.py (2 cores): 1 was as fast as 4 or 8 at batch 128 and
+# faster at batch 16 (10.9 ms against 16.5 ms for 400 steps), 16 and 32 were up to half as fast, and
 # compiling takes 0.7 s per batch size against 1.6 s for 8.
 CHUNK = 1
 # Batch sizes are padded up to one of these (then to multiples of the largest), so that
