@@ -162,6 +162,7 @@ def test_finetune_bad_options(cli, corpus_tar: Path, tmp_path: Path, args: list[
     assert result.stderr.count("error:") == 1 and message in result.stderr
 
 
+@pytest.mark.slow
 def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabulary(
     cli, corpus_tar: Path, tmp_path: Path
 ) -> None:

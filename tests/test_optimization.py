@@ -63,6 +63,7 @@ def test_optimization_weighted_bce_matches_the_formula() -> None:
     assert restored.pos_weight == [2.0, 5.0]
 
 
+@pytest.mark.slow
 def test_optimization_class_weight_balanced_and_file(cli, imbalanced: Path, tmp_path: Path) -> None:
     result = _train(cli, imbalanced, tmp_path / "balanced", "--class-weight", "balanced", "--epochs", "1")
     assert result.exit_code == 0, result.stderr

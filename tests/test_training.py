@@ -123,6 +123,7 @@ def test_training_streaming_options(corpus_tar: Path, tiny_config: Config, tmp_p
     assert len(sampled) < len(full)
 
 
+@pytest.mark.slow
 def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
     config = tiny_config.with_overrides(["training.epochs=1", "data.limit=40"])
     out = tmp_path / "run"
