@@ -184,16 +184,20 @@ def mean_tokens(run_dir: str, data: str) -> float:
     import tensorflow as tf
 
     from textlstm.artifacts import load_text_model
-    from textlstm.model import split_text_model
+    from textlstm.model import LSTM_WINDOW_NAME, split_text_model
     from textlstm.source_spec import open_source
 
     model = load_text_model(run_dir)
-    vectorizer, _ = split_text_model(model)
+    vectorizer, classifier = split_text_model(model)
     window = model.get_layer("window")
+    # Under model.lstm_length the LSTM reads a shorter window than the n-gram bag.
+    lstm_window = next((layer for layer in classifier.layers if layer.name == LSTM_WINDOW_NAME), None)
     texts = [text for _key, text, _label in open_source(data).examples("train")]
     tokens = 0
     for i in range(0, len(texts), 1024):
         ids = window(vectorizer(tf.constant(texts[i : i + 1024])))
+        if lstm_window is not None:
+            ids = lstm_window(ids)
         tokens += int(tf.math.count_nonzero(ids))
     return tokens / len(texts)
 

@@ -28,6 +28,9 @@ TINY_OVERRIDES = [
     "model.ngram_buckets=1024",
     # As in the defaults, the LSTM embeds only part of the vocabulary (32 tokens) the bag reads.
     "model.lstm_tokens=20",
+    # As in the defaults, the LSTM reads a shorter window than the bag: the longer texts'
+    # last 20 of up to 30 tokens.
+    "model.lstm_length=20",
     "training.batch_size=16",
     "training.epochs=4",
     "training.min_epoch_steps=0",

@@ -18,6 +18,9 @@ from textlstm.model import build_classifier
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_join": "concat"}),
         (1, "max", [8], True, fast_inference.CHUNK, {"ngram_order": 3, "ngram_join": "average", "ngram_scale": 30}),
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_tokens": 20}),
+        # The LSTM reads a shorter window than the bag: the last 13 tokens, or the first.
+        (1, "max_mean", [8], False, 4, {"ngram_order": 2, "lstm_tokens": 20, "lstm_length": 13, "keep": "end"}),
+        (2, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_length": 13, "keep": "start"}),
     ],
 )
 def test_fast_classifier_matches_keras(
@@ -30,9 +33,9 @@ def test_fast_classifier_matches_keras(
         pooling=pooling,
         dense_units=dense,
         ngram_buckets=97,
-        **ngrams,
+        **{key: value for key, value in ngrams.items() if key != "keep"},
     )
-    classifier = build_classifier(config, 50, 3, multi_label=multi_label)
+    classifier = build_classifier(config, 50, 3, multi_label=multi_label, keep=ngrams.get("keep", "start"))
     if ngrams:  # trained-looking weights, so the bag's share of the output is not negligible
         bag = classifier.get_layer("ngram_bag")
         bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))

@@ -79,3 +79,23 @@ def test_layers_vocabulary_cap_keeps_padding_and_moves_appended_tokens() -> None
     assert out.tolist() == [[0, 1, 2, 3, 1, 1, 4, 5]]
     with pytest.raises(ConfigError, match="VocabularyCap needs 2 <= limit <= offset"):
         VocabularyCap(5, 4)
+
+
+@pytest.mark.parametrize("keep", ["start", "end"])
+def test_layers_lstm_window_hides_tokens_from_the_lstm_only(keep: str) -> None:
+    from textlstm.config import ModelConfig
+    from textlstm.model import build_classifier, training_model
+
+    config = ModelConfig(embedding_dim=8, lstm_units=6, dense_units=(8,), ngram_buckets=97, lstm_length=3)
+    classifier = build_classifier(config, 50, 2, keep=keep)
+    bag = classifier.get_layer("ngram_bag")  # trained-looking rows, so the bag's output moves
+    bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))
+    trainer = training_model(classifier)
+    # Five-token texts that differ only outside the LSTM's three-token window.
+    kept = [7, 8, 9]
+    first = np.array([[5, 6, *kept]] if keep == "end" else [[*kept, 5, 6]], dtype="int64")
+    second = np.array([[11, 12, *kept]] if keep == "end" else [[*kept, 11, 12]], dtype="int64")
+    _, lstm_a, bag_a = (np.asarray(out) for out in trainer(first, training=False))
+    _, lstm_b, bag_b = (np.asarray(out) for out in trainer(second, training=False))
+    np.testing.assert_allclose(lstm_a, lstm_b, atol=1e-6)
+    assert np.abs(bag_a - bag_b).max() > 1e-3

@@ -214,7 +214,9 @@ def evaluate(
             texts = texts.map(lambda text, label: (text, (label, text)))
             mistakes = ConfidentMistakes(info.labels, multi_label)
         batches = batched(
-            id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep), batch_size, max_length
+            id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep),
+            batch_size,
+            info.config.lstm_steps(),
         )
         labels, probabilities = predict_batches(classifier, batches, mistakes)
     metrics = _score(labels, probabilities, info.labels, multi_label, info.thresholds)

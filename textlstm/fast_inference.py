@@ -103,13 +103,19 @@ class FastClassifier:
     def _forward(self, ids: Any) -> Any:
         w = self._w
         ids = tf.cast(ids, tf.int32)
-        mask = tf.not_equal(ids, 0)
+        lstm_ids = ids
+        if w["window"] is not None:
+            lstm_ids = _window(ids, *w["window"])
+            # Whole chunks again, so that every chunk slice of the loop is in bounds.
+            lstm_ids = tf.pad(lstm_ids, [[0, 0], [0, -lstm_ids.shape[1] % self.chunk]])
+        mask = tf.not_equal(lstm_ids, 0)
         # Steps to run: the last unmasked column of any row, plus one.
-        positions = tf.range(1, tf.shape(ids)[1] + 1)
+        positions = tf.range(1, tf.shape(lstm_ids)[1] + 1)
         steps = tf.reduce_max(tf.where(mask, positions[None, :], 0))
         from textlstm.layers import cap_ids
 
-        lstm_ids = ids if w["cap"] is None else tf.cast(cap_ids(ids, *w["cap"]), tf.int32)
+        if w["cap"] is not None:
+            lstm_ids = tf.cast(cap_ids(lstm_ids, *w["cap"]), tf.int32)
         x = tf.gather(w["embedding"], lstm_ids)
         layers = w["lstm"]
         for i, layer in enumerate(layers):
@@ -126,6 +132,19 @@ class FastClassifier:
             kernel, bias = w["bag_head"]
             probabilities = (probabilities + activation(tf.matmul(bag, kernel) + bias)) / 2
         return probabilities
+
+
+def _window(ids: Any, length: int, keep: str) -> Any:
+    """`SequenceWindow` with a static width: the first or last ``length`` tokens of each
+    right-padded row, right-padded to min(length, columns) columns."""
+    columns = ids.shape[1]
+    width = min(length, columns)
+    if keep != "end" or columns <= length:
+        return ids[:, :width]
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1)
+    positions = tf.maximum(lengths - length, 0)[:, None] + tf.range(width)[None, :]
+    taken = tf.gather(ids, tf.minimum(positions, columns - 1), batch_dims=1)
+    return tf.where(positions < lengths[:, None], taken, tf.zeros_like(taken))
 
 
 def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str) -> Any:
@@ -212,10 +231,18 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     None (with the reason logged at debug level) when the model has anything else."""
     import keras
 
-    from textlstm.layers import MaskedPooling, NgramBag, VocabularyCap
+    from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow, VocabularyCap
     from textlstm.model import MEMBER_HEADS
 
-    weights: dict[str, Any] = {"lstm": [], "dense": [], "pooling": None, "bag": None, "join": None, "cap": None}
+    weights: dict[str, Any] = {
+        "lstm": [],
+        "dense": [],
+        "pooling": None,
+        "bag": None,
+        "join": None,
+        "cap": None,
+        "window": None,
+    }
     dense: list[tuple[Any, Any, str]] = []
     try:
         layers = classifier.layers
@@ -230,6 +257,12 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
             continue
         if isinstance(layer, (keras.layers.Dropout, keras.layers.SpatialDropout1D)):
             continue  # identity at inference
+        if isinstance(layer, SequenceWindow):
+            # Only the LSTM's own window lives inside the classifier (build_classifier).
+            if "embedding" in weights or weights["cap"] is not None or weights["window"] is not None:
+                return refuse("token window after the embedding or repeated")
+            weights["window"] = (layer.max_length, layer.keep)
+            continue
         if isinstance(layer, VocabularyCap):
             if "embedding" in weights or weights["cap"] is not None:
                 return refuse("vocabulary cap after the embedding or repeated")
@@ -385,7 +418,12 @@ class FastTextModel:
             rows, capped = int(values[0].shape[0]), config.model.lstm_tokens
             base = None if capped is None or capped >= size else capped + size - rows
             classifier = build_classifier(
-                config.model, size, num_labels, bool(config.data.multi_label), base_vocab_size=base
+                config.model,
+                size,
+                num_labels,
+                bool(config.data.multi_label),
+                base_vocab_size=base,
+                keep=config.vectorizer.keep,
             )
             classifier.set_weights(values)
             vectorizer = make_vectorizer(config.vectorizer, vocabulary)

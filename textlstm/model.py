@@ -16,13 +16,19 @@ EMBEDDING_NAME = "embedding"
 HEAD_NAME = "probabilities"
 NGRAM_BAG_NAME = "ngram_bag"
 VOCABULARY_CAP_NAME = "lstm_vocabulary"
+LSTM_WINDOW_NAME = "lstm_window"
 # With model.ngram_join=average: the output layers of the two paths, each trained on its
 # own loss (`training_model`); HEAD_NAME then averages them.
 MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities")
 
 
 def build_classifier(
-    config: ModelConfig, vocab_size: int, num_labels: int, multi_label: bool = False, base_vocab_size: int | None = None
+    config: ModelConfig,
+    vocab_size: int,
+    num_labels: int,
+    multi_label: bool = False,
+    base_vocab_size: int | None = None,
+    keep: str = "start",
 ) -> keras.Model:
     """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> head,
     with, when ``config.ngram_order`` is set, a bag of hashed n-grams beside it that either
@@ -32,13 +38,19 @@ def build_classifier(
     The head is a softmax over ``num_labels`` classes (two for binary tasks, which is the
     same model as a sigmoid unit and keeps one output layout for every task), or, with
     ``multi_label``, one independent sigmoid per label.
+
+    Under ``config.lstm_length`` the LSTM reads only that many of the window's tokens (the
+    first or, with ``keep="end"`` as the vectorizer keeps them, the last), while the bag
+    reads them all.
     """
     ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
     x, rows = ids, vocab_size
+    if config.lstm_length is not None and config.ngram_order:
+        x = SequenceWindow(config.lstm_length, keep, name=LSTM_WINDOW_NAME)(ids)
     # Tokens a fine-tuning run appended follow the base vocabulary, beyond any cap.
     base = vocab_size if base_vocab_size is None else base_vocab_size
     if config.lstm_tokens is not None and config.lstm_tokens < base:
-        x = VocabularyCap(config.lstm_tokens, base, name=VOCABULARY_CAP_NAME)(ids)
+        x = VocabularyCap(config.lstm_tokens, base, name=VOCABULARY_CAP_NAME)(x)
         rows = config.lstm_tokens + vocab_size - base
     x = keras.layers.Embedding(rows, config.embedding_dim, mask_zero=True, name=EMBEDDING_NAME)(x)
     if config.spatial_dropout:

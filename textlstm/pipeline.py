@@ -170,23 +170,24 @@ def id_dataset(texts: Any, vectorizer: Any, max_length: int, keep: str = "start"
     return texts.batch(_VECTORIZE_BATCH).map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).unbatch().map(densify)
 
 
-def bucket_boundaries(max_length: int) -> list[int]:
-    """Length boundaries for bucketing: about ten buckets up to ``max_length``."""
-    step = max(8, max_length // 10)
-    return list(range(step, max_length, step)) or [max_length]
+def bucket_boundaries(bucket_length: int) -> list[int]:
+    """Length boundaries for bucketing: about ten buckets up to ``bucket_length`` (the
+    LSTM's longest window, `Config.lstm_steps`; longer texts share the last bucket)."""
+    step = max(8, bucket_length // 10)
+    return list(range(step, bucket_length, step)) or [bucket_length]
 
 
-def count_batches(ids: Any, batch_size: int, max_length: int) -> int:
+def count_batches(ids: Any, batch_size: int, bucket_length: int) -> int:
     """How many batches `batched` makes of ``ids`` in one pass (one pass over the data; on
     a cached dataset it is the pass that fills the cache). Each length bucket yields full
     batches and one partial one, whatever the order, so the count does not depend on the
     shuffle."""
     lengths = np.fromiter(ids.map(lambda x, *target: tf.shape(x)[0]).as_numpy_iterator(), dtype=np.int64)
-    per_bucket = np.bincount(np.searchsorted(bucket_boundaries(max_length), lengths, side="right"))
+    per_bucket = np.bincount(np.searchsorted(bucket_boundaries(bucket_length), lengths, side="right"))
     return int(np.sum(-(-per_bucket // batch_size)))
 
 
-def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int = 0, seed: int = 0) -> Any:
+def batched(ids: Any, batch_size: int, bucket_length: int, *, shuffle_buffer: int = 0, seed: int = 0) -> Any:
     """Shuffle (optionally) and batch ``(ids, target[, weight])`` examples of similar
     length together.
 
@@ -195,7 +196,7 @@ def batched(ids: Any, batch_size: int, max_length: int, *, shuffle_buffer: int =
     """
     if shuffle_buffer:
         ids = ids.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    boundaries = bucket_boundaries(max_length)
+    boundaries = bucket_boundaries(bucket_length)
     ids = ids.bucket_by_sequence_length(
         element_length_func=lambda x, *target: tf.shape(x)[0],
         bucket_boundaries=boundaries,

@@ -566,7 +566,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         # as the smallest share gives (the others' extra batches are left out that epoch,
         # a different few each epoch).
         with source_errors():
-            counts = cluster.gather(count_batches(ids["train"], batch_size, max_length))
+            counts = cluster.gather(count_batches(ids["train"], batch_size, config.lstm_steps()))
         if min(counts) < local_replicas:
             raise DistributedError(
                 f"sharded by file, the workers' training files make {counts} batches; expected at least "
@@ -581,9 +581,9 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         # partial batch per length bucket).
         with source_errors():
             request["batches_per_epoch"] = (
-                count_batches(ids["train"], batch_size, max_length)
+                count_batches(ids["train"], batch_size, config.lstm_steps())
                 if config.data.cache
-                else n_train // batch_size + len(bucket_boundaries(max_length)) + 1
+                else n_train // batch_size + len(bucket_boundaries(config.lstm_steps())) + 1
             )
     minimum = config.training.min_epoch_steps
     if not (by_file or config.training.steps_per_epoch) and request["batches_per_epoch"] < minimum:
@@ -611,6 +611,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
             num_labels=len(label_names),
             multi_label=multi_label,
             base_vocab_size=lstm_offset,
+            keep=config.vectorizer.keep,
         )
 
     with cluster.scope(), dtype_policy(request.get("distribution", {}).get("dtype_policy")):
@@ -634,7 +635,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         multi_label=multi_label,
         vocabulary=vocabulary,
         train_ids=ids["train"],
-        val_batches=batched(ids["val"], config.training.batch_size, max_length) if n_val else None,
+        val_batches=batched(ids["val"], config.training.batch_size, config.lstm_steps()) if n_val else None,
         classifier=classifier,
         trainer=trainer,
         text_model=text_model,
@@ -745,7 +746,7 @@ def _epoch_batches(run: _Run, epoch: int) -> Any:
     if run.weights is not None and not run.multi_label:
         table = tf.constant(run.weights)
         ids = ids.map(lambda x, y: (x, y, tf.gather(table, y)))
-    batches = batched(ids, run.batch_size, run.config.vectorizer.max_length)
+    batches = batched(ids, run.batch_size, run.config.lstm_steps())
     if run.members:
         outputs = 1 + run.members
         batches = batches.map(lambda x, y, *w: (x, (y,) * outputs, *[(v,) * outputs for v in w]))
