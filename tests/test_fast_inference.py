@@ -7,6 +7,7 @@ import pytest
 
 from textlstm import fast_inference, prediction
 from textlstm.config import ModelConfig
+from textlstm.layers import MemberMix
 from textlstm.model import build_classifier
 
 
@@ -21,6 +22,8 @@ from textlstm.model import build_classifier
         # The LSTM reads a shorter window than the bag: the last 13 tokens, or the first.
         (1, "max_mean", [8], False, 4, {"ngram_order": 2, "lstm_tokens": 20, "lstm_length": 13, "keep": "end"}),
         (2, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_length": 13, "keep": "start"}),
+        # The plain mean of models saved before the mix was tuned.
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_mix": "mean"}),
     ],
 )
 def test_fast_classifier_matches_keras(
@@ -39,6 +42,9 @@ def test_fast_classifier_matches_keras(
     if ngrams:  # trained-looking weights, so the bag's share of the output is not negligible
         bag = classifier.get_layer("ngram_bag")
         bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))
+    head = classifier.get_layer("probabilities")
+    if isinstance(head, MemberMix):  # a tuned mix, not the mean
+        head.mix.assign(0.3)
     fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
     assert fast is not None
     rng = np.random.default_rng(0)

@@ -35,3 +35,18 @@ def test_metrics_label_never_predicted_scores_zero_not_nan() -> None:
     m = classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.6, 0.4]]), ["x", "y"])
     assert m["per_label"]["y"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert not math.isnan(m["macro_f1"])
+
+
+def test_metrics_best_mix_weighs_the_better_member() -> None:
+    from textlstm.metrics import best_mix
+
+    labels = np.array([0, 1, 1, 0])
+    sharp = np.array([[0.9, 0.1], [0.2, 0.8], [0.1, 0.9], [0.8, 0.2]])
+    blunt = np.array([[0.5, 0.5], [0.6, 0.4], [0.5, 0.5], [0.4, 0.6]])
+    assert best_mix(labels, sharp, blunt)[0] == 1.0
+    assert best_mix(labels, blunt, sharp)[0] == 0.0
+    weight, losses = best_mix(labels, sharp, sharp)
+    assert weight == 0.5 and len(set(round(v, 12) for v in losses.values())) == 1
+    # Multi-label: binary cross-entropy over every label slot.
+    targets = np.array([[1, 0], [0, 1]])
+    assert best_mix(targets, np.array([[0.9, 0.1], [0.1, 0.9]]), np.full((2, 2), 0.5), multi_label=True)[0] == 1.0

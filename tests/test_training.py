@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import textlstm
@@ -65,6 +66,28 @@ def test_training_config_json_reproduces_the_run(cli, trained_run, corpus_tar: P
 def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
     report = textlstm.evaluate(trained_run.output_dir, str(corpus_tar))
     assert report["accuracy"] >= 0.8, report
+
+
+def test_training_tunes_the_ensemble_mix_on_validation(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
+    from textlstm import prediction
+    from textlstm.metrics import MIX_GRID
+
+    result = textlstm.train(
+        str(corpus_tar), tmp_path / "run", tiny_config.with_overrides(["model.ngram_mix=tuned"]), verbose=0
+    )
+    out = result.output_dir
+    mix = json.loads((out / artifacts.MANIFEST_FILE).read_text())["ngram_mix"]
+    assert mix["lstm_weight"] in MIX_GRID
+    assert mix["val_loss"] <= mix["val_loss_at_mean"]
+    # The saved validation figures are those of the tuned mix, and the saved model holds it.
+    assert result.metrics["loss"] == pytest.approx(mix["val_loss"], abs=1e-4)
+    head = artifacts.load_text_model(out).get_layer("classifier").get_layer("probabilities")
+    assert float(head.mix.numpy()) == pytest.approx(mix["lstm_weight"])
+    # An export answers as the run directory does.
+    texts = ["great superb film", "awful boring waste", "", "the plot of this movie was dull and it was a waste"]
+    exported = textlstm.export(out, tmp_path / "exports")
+    run_probabilities = prediction.load_predictor(out).probabilities(texts)
+    np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), run_probabilities, atol=1e-5)
 
 
 def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:

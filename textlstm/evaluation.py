@@ -131,6 +131,24 @@ def predict_batches(
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
+def predict_members(trainer: Any, batches: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Run a model with several probability outputs (`textlstm.model.training_model` of an
+    ensemble: the mix, then each member) over ``(ids, label)`` batches; return the labels
+    and each member's probabilities (the outputs after the first)."""
+    predict = tf.function(
+        lambda ids: trainer(ids, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)]
+    )
+    labels: list[np.ndarray] = []
+    members: list[list[np.ndarray]] = []
+    for ids, y in batches:
+        outputs = predict(tf.cast(ids, tf.int32))
+        labels.append(y.numpy())
+        members.append([np.asarray(output) for output in outputs[1:]])
+    if not labels:
+        raise DataError("no examples to evaluate; expected a split with at least one example")
+    return np.concatenate(labels), [np.concatenate(parts) for parts in zip(*members, strict=True)]
+
+
 def score_dataset(
     classifier: Any,
     batches: Any,

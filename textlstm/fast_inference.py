@@ -130,7 +130,8 @@ class FastClassifier:
         probabilities = activation(tf.matmul(x, w["head_kernel"]) + w["head_bias"])
         if w["join"] == "average":
             kernel, bias = w["bag_head"]
-            probabilities = (probabilities + activation(tf.matmul(bag, kernel) + bias)) / 2
+            mix = w["mix"]
+            probabilities = mix * probabilities + (1.0 - mix) * activation(tf.matmul(bag, kernel) + bias)
         return probabilities
 
 
@@ -231,7 +232,7 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     None (with the reason logged at debug level) when the model has anything else."""
     import keras
 
-    from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow, VocabularyCap
+    from textlstm.layers import MaskedPooling, MemberMix, NgramBag, SequenceWindow, VocabularyCap
     from textlstm.model import MEMBER_HEADS
 
     weights: dict[str, Any] = {
@@ -300,11 +301,13 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
                 return refuse("two n-gram bags")
             weights["bag"] = {"layer": layer, "table": tf.constant(layer.table.numpy(), tf.float32)}
             continue
-        if isinstance(layer, (keras.layers.Concatenate, keras.layers.Average)):
+        if isinstance(layer, (keras.layers.Concatenate, keras.layers.Average, MemberMix)):
             # The only merges `build_classifier` makes: pooled LSTM states with the bag.
             if weights["bag"] is None or weights["pooling"] is None or weights["join"] is not None:
                 return refuse(f"{type(layer).__name__} of unknown inputs")
             weights["join"] = "concat" if isinstance(layer, keras.layers.Concatenate) else "average"
+            # The LSTM's share of the mixed probabilities: tuned after training, or the mean.
+            weights["mix"] = float(layer.mix.numpy()) if isinstance(layer, MemberMix) else 0.5
             continue
         if isinstance(layer, keras.layers.Dense):
             if weights["pooling"] is None or not layer.use_bias:

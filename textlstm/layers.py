@@ -84,6 +84,28 @@ def cap_ids(ids: Any, limit: int, offset: int) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="textlstm")
+class MemberMix(keras.layers.Layer):
+    """``w * first + (1 - w) * second`` of two members' probabilities, ``w`` a scalar
+    weight of the layer that training does not fit: it starts at 0.5 (the plain mean) and
+    is set after training on validation data (`textlstm.training`). Being a weight, it is
+    saved, checkpointed and exported with the others."""
+
+    def build(self, input_shape: Any) -> None:
+        """Create the mixing weight, 0.5."""
+        self.mix = self.add_weight(name="mix", shape=(), initializer=keras.initializers.Constant(0.5), trainable=False)
+
+    def call(self, inputs: list[Any]) -> Any:
+        """The weighted mean of the two members' probabilities."""
+        first, second = inputs
+        weight = ops.cast(self.mix, first.dtype)
+        return weight * first + (1.0 - weight) * second
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The members' shape."""
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="textlstm")
 class MaskedPooling(keras.layers.Layer):
     """Pool a sequence over its unmasked time steps: ``max``, ``mean`` or both concatenated.
 

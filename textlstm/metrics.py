@@ -292,6 +292,37 @@ def tuned_multilabel_metrics(
     return thresholds, metrics
 
 
+# The LSTM's shares tried when the ensemble's mix is tuned (model.ngram_mix=tuned).
+MIX_GRID = tuple(i / 20 for i in range(21))
+
+
+def cross_entropy(labels: np.ndarray, probabilities: np.ndarray, multi_label: bool = False) -> float:
+    """Mean cross-entropy of ``probabilities``: of each true label (``labels`` label
+    indices), or with ``multi_label`` the binary cross-entropy of every label slot
+    (``labels`` multi-hot), as `classification_metrics` and `multilabel_metrics` count it."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if multi_label:
+        targets = np.asarray(labels, dtype=np.float64) > 0.5
+        clipped = np.clip(probabilities, _EPSILON, 1.0 - _EPSILON)
+        return float(-np.mean(targets * np.log(clipped) + (~targets) * np.log(1.0 - clipped)))
+    labels = np.asarray(labels, dtype=np.int64)
+    picked = probabilities[np.arange(labels.size), labels]
+    return float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
+
+
+def best_mix(
+    labels: np.ndarray, first: np.ndarray, second: np.ndarray, multi_label: bool = False
+) -> tuple[float, dict[float, float]]:
+    """The weight ``w`` of `MIX_GRID` whose mix ``w * first + (1 - w) * second`` of two
+    members' probabilities has the lowest `cross_entropy` on ``labels`` (of losses equal to
+    9 decimals, the one nearest 0.5), and the loss at every weight of the grid."""
+    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    losses = {w: cross_entropy(labels, w * first + (1 - w) * second, multi_label) for w in MIX_GRID}
+    # Rounded, so that losses equal but for float rounding count as ties.
+    best = min(MIX_GRID, key=lambda w: (round(losses[w], 9), abs(w - 0.5)))
+    return best, losses
+
+
 def headline(metrics: dict[str, Any]) -> tuple[str, float]:
     """The one number to log for a report: accuracy, or micro F1 for multi-label."""
     name = "micro_f1" if metrics.get("multi_label") else "accuracy"

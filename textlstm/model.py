@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from textlstm.config import Config, ModelConfig
-from textlstm.layers import MaskedPooling, NgramBag, SequenceWindow, VocabularyCap
+from textlstm.layers import MaskedPooling, MemberMix, NgramBag, SequenceWindow, VocabularyCap
 
 CLASSIFIER_NAME = "classifier"
 VECTORIZER_NAME = "vectorizer"
@@ -33,7 +33,8 @@ def build_classifier(
     """Embedding (masking padding) -> bidirectional LSTM stack -> pooling -> Dense -> head,
     with, when ``config.ngram_order`` is set, a bag of hashed n-grams beside it that either
     joins the pooled states (``ngram_join="concat"``) or has its own head, the output then
-    being the mean of both heads' probabilities (``"average"``; see `training_model`).
+    being the mean of both heads' probabilities (``"average"``; see `training_model`), or
+    with ``ngram_mix="tuned"`` their weighted mean (`MemberMix`, set after training).
 
     The head is a softmax over ``num_labels`` classes (two for binary tasks, which is the
     same model as a sigmoid unit and keeps one output layout for every task), or, with
@@ -97,7 +98,11 @@ def build_classifier(
     if config.dropout:
         bag = keras.layers.Dropout(config.dropout, name="ngram_dropout")(bag)
     members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1])]
-    return keras.Model(ids, keras.layers.Average(dtype="float32", name=HEAD_NAME)(members), name=CLASSIFIER_NAME)
+    if config.ngram_mix == "tuned":
+        mixed = MemberMix(dtype="float32", name=HEAD_NAME)(members)
+    else:
+        mixed = keras.layers.Average(dtype="float32", name=HEAD_NAME)(members)
+    return keras.Model(ids, mixed, name=CLASSIFIER_NAME)
 
 
 def embedded_tokens(classifier: keras.Model, vocabulary: list[str]) -> list[str]:

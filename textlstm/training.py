@@ -51,12 +51,20 @@ from textlstm.errors import (
     TextlstmError,
     describe,
 )
-from textlstm.evaluation import predict_batches, score_dataset
+from textlstm.evaluation import predict_batches, predict_members, score_dataset
 from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
-from textlstm.metrics import DEFAULT_THRESHOLD, headline, tuned_multilabel_metrics
-from textlstm.model import CLASSIFIER_NAME, EMBEDDING_NAME, build_classifier, build_text_model, training_model
+from textlstm.layers import MemberMix
+from textlstm.metrics import DEFAULT_THRESHOLD, MIX_GRID, best_mix, headline, tuned_multilabel_metrics
+from textlstm.model import (
+    CLASSIFIER_NAME,
+    EMBEDDING_NAME,
+    HEAD_NAME,
+    build_classifier,
+    build_text_model,
+    training_model,
+)
 from textlstm.optimization import (
     PositiveWeightedBinaryCrossentropy,
     class_weights,
@@ -989,6 +997,8 @@ def _model_files(
     if "distribution" in request:
         manifest["distribution"] = request["distribution"]
     manifest["embeddings"] = request.get("embeddings")
+    if "ngram_mix" in state:
+        manifest["ngram_mix"] = state["ngram_mix"]
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
     files: dict[str, Any] = {}
@@ -1025,6 +1035,8 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     for variable, value in zip(run.classifier.weights, state["best_weights"], strict=True):
         variable.assign(value)
     metrics = state["best_metrics"]
+    if metrics and isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
+        metrics = _tune_mix(run, state, metrics)
     thresholds = None  # multi-label decision thresholds; None: DEFAULT_THRESHOLD for every label
     if metrics and run.config.training.tune_thresholds:
         thresholds, metrics = tuned_multilabel_metrics(
@@ -1057,6 +1069,31 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         val_examples=run.request["val_examples"],
         seconds=time.time() - started,
     )
+
+
+def _tune_mix(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Set the LSTM's share of the ensemble's mix (model.ngram_mix=tuned) to the grid value
+    with the lowest validation loss; record it in the state for the manifest and return the
+    validation metrics at it."""
+    labels, (lstm, bag) = predict_members(run.trainer, run.val_batches)
+    weight, losses = best_mix(labels, lstm, bag, run.multi_label)
+    # The workers keep the chief's choice, as they do its figures.
+    weight, losses = run.cluster.share([weight, list(losses.values())])
+    run.classifier.get_layer(HEAD_NAME).mix.assign(weight)
+    state["ngram_mix"] = {
+        "lstm_weight": weight,
+        "val_loss": round(min(losses), 6),
+        "val_loss_at_mean": round(losses[MIX_GRID.index(0.5)], 6),
+    }
+    log.info(
+        "ensemble mix tuned on validation: LSTM %.2f, n-gram bag %.2f (validation loss %.4f, %.4f at 0.5)",
+        weight,
+        1 - weight,
+        min(losses),
+        losses[MIX_GRID.index(0.5)],
+    )
+    tuned = score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
+    return run.cluster.share(tuned)
 
 
 def _log_epoch(epoch: int, epochs: int, history: dict[str, list[float]], improved: bool) -> None:
