@@ -68,26 +68,42 @@ def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
     assert report["accuracy"] >= 0.8, report
 
 
-def test_training_tunes_the_ensemble_mix_on_validation(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_training_tunes_the_ensemble_mix_on_validation(
+    cli, corpus_tar: Path, tiny_config: Config, tmp_path: Path
+) -> None:
     from textlstm import prediction
-    from textlstm.metrics import MIX_GRID
+    from textlstm.cli import main
 
     result = textlstm.train(
         str(corpus_tar), tmp_path / "run", tiny_config.with_overrides(["model.ngram_mix=tuned"]), verbose=0
     )
     out = result.output_dir
     mix = json.loads((out / artifacts.MANIFEST_FILE).read_text())["ngram_mix"]
-    assert mix["lstm_weight"] in MIX_GRID
-    assert mix["val_loss"] <= mix["val_loss_at_mean"]
+    # On the tiny task the bag alone separates the classes, so tuning moves off the mean.
+    assert mix["lstm_weight"] != 0.5 and mix["val_loss"] < mix["val_loss_at_mean"]
     # The saved validation figures are those of the tuned mix, and the saved model holds it.
     assert result.metrics["loss"] == pytest.approx(mix["val_loss"], abs=1e-4)
-    head = artifacts.load_text_model(out).get_layer("classifier").get_layer("probabilities")
-    assert float(head.mix.numpy()) == pytest.approx(mix["lstm_weight"])
-    # An export answers as the run directory does.
+
+    def head_mix(run: Path) -> float:
+        head = artifacts.load_text_model(run).get_layer("classifier").get_layer("probabilities")
+        return float(head.mix.numpy())
+
+    assert head_mix(out) == pytest.approx(mix["lstm_weight"])
+    # The SavedModel and TFLite exports answer as the run directory does.
     texts = ["great superb film", "awful boring waste", "", "the plot of this movie was dull and it was a waste"]
-    exported = textlstm.export(out, tmp_path / "exports")
-    run_probabilities = prediction.load_predictor(out).probabilities(texts)
-    np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), run_probabilities, atol=1e-5)
+    want = prediction.load_predictor(out).probabilities(texts)
+    for fmt, tolerance in (("savedmodel", 1e-5), ("tflite", 1e-4)):
+        exported = textlstm.export(out, tmp_path / fmt, format=fmt)
+        np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), want, atol=tolerance)
+    # A fine-tuning run continuing the output layers starts from the mean, not the base's
+    # mix: without a hold-out to tune on, it keeps 0.5.
+    command = ["train", "--init-from", str(out), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "ft")]
+    command += ["--epochs", "1", "--set", "data.val_fraction=0"]
+    finetuned = cli.invoke(main, command)
+    assert finetuned.exit_code == 0, finetuned.stderr
+    assert "its output layer continues" in finetuned.stderr
+    assert head_mix(tmp_path / "ft") == 0.5
 
 
 def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:

@@ -146,19 +146,20 @@ class ModelConfig:
     # (it overfits within two epochs).
     ngram_scale: float = 50.0
     # average: the bag has an output layer of its own, each path is trained on its own
-    # loss, and the model's probabilities are the mean of the two (a two-member ensemble
-    # in one model: the paths err on different texts, and neither leans on the other);
+    # loss, and the model's probabilities are a mix of the two (ngram_mix; a two-member
+    # ensemble in one model: the paths err on different texts, and neither leans on the other);
     # concat: the bag joins the pooled LSTM states before the Dense layers (one network;
     # on IMDB validation accuracy 90.26 % against 90.58 % for average, both at scale 1).
     ngram_join: str = "average"
     # With ngram_join=average, how the two paths' probabilities are mixed. tuned: after
     # training, the LSTM's share w (the bag's is 1 - w) is set to the value of 0, 0.05, ...,
     # 1 with the lowest validation loss (0.5 without a hold-out; training and the choice of
-    # the best epoch use 0.5). The paths are trained apart, so their best mix is a choice
+    # the best epoch use 0.5, and so does a fine-tuning run, whatever its base's mix). The
+    # paths are trained apart, so their best mix is a choice
     # made on held-out data, as a stacked ensemble's. mean: always 0.5 (models saved before
     # this key). Measured 2026-12-03 on the models of scripts/accuracy.py, mixed afterwards
-    # (w chosen; test figure mean -> tuned; test loss): IMDB 0.2, 89.74 -> 90.15 %,
-    # 0.2481 -> 0.2461; SST-2 0.4, 81.88 -> 81.88 %, 0.4113 -> 0.4104; TREC 0.2, 89.2 ->
+    # (w chosen; test figure mean -> tuned; test loss): IMDB 0.2, 89.68 -> 90.02 %,
+    # 0.2496 -> 0.2474; SST-2 0.4, 81.88 -> 81.88 %, 0.4113 -> 0.4104; TREC 0.2, 89.2 ->
     # 88.6 %, 0.3236 -> 0.3176; AG News 0.2, 86.59 -> 87.74 %, 0.3843 -> 0.3779; SMS 0.75,
     # spam F1 0.9635 -> 0.9562, 0.0504 -> 0.0520. The test loss fell on four of five.
     ngram_mix: str = "tuned"

@@ -13,6 +13,7 @@ import keras
 
 from textlstm import artifacts
 from textlstm.config import Config, VectorizerConfig
+from textlstm.layers import MemberMix
 from textlstm.model import (
     EMBEDDING_NAME,
     HEAD_NAME,
@@ -118,9 +119,10 @@ def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bo
     layer as it is, the embedding's old rows (new rows keep their random start), and the
     output layers only when ``continue_head``. The n-gram table keeps its old token rows
     and its hash buckets, which follow the token rows and so move when the vocabulary
-    grows (n-grams of the new tokens then share buckets with old ones, as any do)."""
+    grows (n-grams of the new tokens then share buckets with old ones, as any do). A tuned
+    ensemble mix is not copied: the new run starts at the mean and tunes its own."""
     for layer in classifier.layers:
-        if not layer.weights or (layer.name in _HEADS and not continue_head):
+        if not layer.weights or (layer.name in _HEADS and not continue_head) or isinstance(layer, MemberMix):
             continue
         old = base.classifier.get_layer(layer.name).get_weights()
         if layer.name == EMBEDDING_NAME:

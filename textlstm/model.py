@@ -18,7 +18,7 @@ NGRAM_BAG_NAME = "ngram_bag"
 VOCABULARY_CAP_NAME = "lstm_vocabulary"
 LSTM_WINDOW_NAME = "lstm_window"
 # With model.ngram_join=average: the output layers of the two paths, each trained on its
-# own loss (`training_model`); HEAD_NAME then averages them.
+# own loss (`training_model`); HEAD_NAME then mixes them (`MemberMix`, or the mean).
 MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities")
 
 
@@ -116,8 +116,8 @@ def embedded_tokens(classifier: keras.Model, vocabulary: list[str]) -> list[str]
 
 
 def training_model(classifier: keras.Model) -> keras.Model:
-    """The model `fit` trains: the classifier itself, or, when it averages member paths,
-    a model sharing its layers whose outputs are the average and each member's
+    """The model `fit` trains: the classifier itself, or, when it mixes member paths,
+    a model sharing its layers whose outputs are the mix and each member's
     probabilities, so that every member gets a loss of its own."""
     names = {layer.name for layer in classifier.layers}
     if not all(name in names for name in MEMBER_HEADS):

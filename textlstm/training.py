@@ -913,7 +913,7 @@ def _distribution(cluster: Cluster, training: TrainingConfig, files: int) -> dic
     }
 
 
-# With member outputs: the training cross-entropy of the averaged probabilities.
+# With member outputs: the training cross-entropy of the mixed probabilities.
 _AVERAGE_LOSS = "average_loss"
 _VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss")
 
