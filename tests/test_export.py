@@ -106,6 +106,7 @@ def test_export_keep_end_window_matches_predict(corpus_tar: Path, tiny_config, t
         assert list(row["probabilities"].values()) == pytest.approx(probs.tolist(), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_export_verify_top_k_and_curl_example(cli, trained_run, tmp_path: Path) -> None:
     from textlstm.cli import main
 
@@ -153,6 +154,7 @@ def test_export_bad_options(cli, trained_run, tmp_path: Path, extra: list[str], 
     assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
 
 
+@pytest.mark.slow
 def test_export_interrupted_or_unverified_leaves_no_version(
     trained_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
