@@ -1036,7 +1036,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         variable.assign(value)
     metrics = state["best_metrics"]
     if metrics and isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
-        metrics = _tune_mix(run, state, metrics)
+        metrics = _tune_mix(run, state)
     thresholds = None  # multi-label decision thresholds; None: DEFAULT_THRESHOLD for every label
     if metrics and run.config.training.tune_thresholds:
         thresholds, metrics = tuned_multilabel_metrics(
@@ -1071,7 +1071,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     )
 
 
-def _tune_mix(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+def _tune_mix(run: _Run, state: dict[str, Any]) -> dict[str, Any]:
     """Set the LSTM's share of the ensemble's mix (model.ngram_mix=tuned) to the grid value
     with the lowest validation loss; record it in the state for the manifest and return the
     validation metrics at it."""
