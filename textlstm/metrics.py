@@ -49,8 +49,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_
     recall = np.divide(true_positive, support, out=np.zeros(n), where=support > 0)
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(n), where=denominator > 0)
-    picked = probabilities[np.arange(labels.size), labels]
-    loss = float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
+    loss = cross_entropy(labels, probabilities)
     # Like scikit-learn: average over labels that occur in the truth or the predictions.
     present = (support > 0) | (predicted_count > 0)
     confidence, correct = top_label_confidence(labels, probabilities)
@@ -120,8 +119,7 @@ def multilabel_metrics(
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(n), where=denominator > 0)
     micro_denominator = predicted_count.sum() + support.sum()
-    clipped = np.clip(probabilities, _EPSILON, 1.0 - _EPSILON)
-    loss = -np.mean(targets * np.log(clipped) + (~targets) * np.log(1.0 - clipped))
+    loss = cross_entropy(targets, probabilities, multi_label=True)
     return {
         "examples": int(targets.shape[0]),
         "multi_label": True,
