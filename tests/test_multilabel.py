@@ -201,6 +201,19 @@ def test_multilabel_export_returns_multi_hot(cli, tagged_run: Path, tmp_path: Pa
     assert hot.dtype == np.int32 and hot.tolist() == (out["probabilities"].numpy() >= 0.5).astype(int).tolist()
     assert hot.tolist()[1] == [0, 0, 1]
 
+    # The server's XLA fast path gives the same outputs, multi-hot included.
+    from textlstm.serving import Repository
+
+    repository = Repository(tmp_path / "exp", "tags", max_batch=4)
+    assert repository.refresh() == [1]
+    servable = repository.get(None)
+    assert servable.fast is not None
+    texts = ["goal team league bank price stock", "software chip robot", "", "stock"]
+    got, want = servable.run(texts), servable.run_signature(texts)
+    assert sorted(got) == sorted(want) and "labels_multi_hot" in got
+    assert got["labels_multi_hot"].tolist() == want["labels_multi_hot"].tolist()
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
+
 
 def test_multilabel_mode_conflicts(cli, tagged: Path, tagged_run: Path, trained_run, tmp_path: Path) -> None:
     args = ["train", "--data", str(tagged / "train.jsonl"), "--output-dir", str(tmp_path / "r")]

@@ -86,6 +86,8 @@ def server(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     port = _free_port()
     proc = _start(export_dir, port, "--poll-seconds", "0.2", "--max-body-bytes", "4000", "--max-batch", "4", "-v")
     try:
+        # The XLA fast path answers only after matching the signature on the probe texts.
+        _wait_for(proc, "compiled the fast path of version 1")
         _wait_for(proc, "serving sentiment versions [1]")
         yield f"http://127.0.0.1:{port}/v1/models/sentiment", export_dir, proc
     finally:

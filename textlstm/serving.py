@@ -68,19 +68,15 @@ class Servable:
     input_name: str
     output_names: list[str]
     signature_def: dict[str, Any]
-    # The XLA fast path (raw texts -> probabilities) and the signature's outputs computed
-    # from probabilities; None: the SavedModel signature answers.
+    # The XLA fast path, raw texts -> the signature's outputs; None: the SavedModel
+    # signature answers.
     fast: FastTextModel | None = None
-    outputs_from_probabilities: Any = None
 
     def run(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Predict a batch of texts (called in the worker thread)."""
         if self.fast is not None:
-            probabilities = tf.constant(self.fast.probabilities(texts))
-            out = self.outputs_from_probabilities(probabilities)
-        else:
-            out = self.function(**{self.input_name: tf.constant(texts, dtype=tf.string)})
-        return {key: value.numpy() for key, value in out.items()}
+            return self.fast.outputs(texts)
+        return self.run_signature(texts)
 
     def run_signature(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Predict with the SavedModel signature itself."""
@@ -142,19 +138,14 @@ def _add_fast_path(servable: Servable, loaded: Any, max_batch: int) -> None:
         return
     label_tensor = tf.constant(labels)
     threshold_tensor = tf.constant(thresholds, tf.float64) if thresholds is not None else None
-    post = tf.function(
-        lambda p: signature_outputs(p, label_tensor, k, threshold_tensor),
-        input_signature=[tf.TensorSpec([None, len(labels)], tf.float32)],
-    )
+    fast = fast.with_outputs(lambda p: signature_outputs(p, label_tensor, k, threshold_tensor))
     texts = probe_texts(read_vocabulary(assets / artifacts.VOCAB_FILE))
-    want = servable.run_signature(texts)
-    got = {key: value.numpy() for key, value in post(tf.constant(fast.probabilities(texts))).items()}
-    if not _same_outputs(want, got):
+    if not _same_outputs(servable.run_signature(texts), fast.outputs(texts)):
         log.warning("the fast path of %s does not answer like its signature; serving the signature", servable.path)
         return
     started = time.time()
     sizes = fast.warm_up(max_batch)
-    servable.fast, servable.outputs_from_probabilities = fast, post
+    servable.fast = fast
     log.info(
         "compiled the fast path of version %d for batch sizes %s in %.1f s",
         servable.version,
