@@ -7,7 +7,9 @@ Prints JSON figures:
 * ``levers``: ids -> probabilities on the same sorted batches, rounds interleaved so that
   other load on the machine hits each variant alike: the Keras model padded to
   max_length, the Keras model trimmed to the batch's longest text (what the model does),
-  and the XLA fast path with several chunk sizes, batch sizes and 1 or 2 threads;
+  and the XLA fast path with several chunk sizes, batch sizes and 1 or 2 threads, with
+  the first layer's input projection folded into the embedding (the default) and not
+  (``unfolded``: the per-step projection it replaced);
 * ``end_to_end``: `predict_command` on the JSONL file (reading, vectorizing, predicting,
   writing) with the fast path off (the old code path) and on.
 
@@ -146,6 +148,11 @@ def main() -> None:
         got = np.concatenate([fast(b) for b in trimmed])
         report.setdefault("max_abs_diff_vs_keras", {})[f"chunk{chunk}"] = float(np.abs(got - reference).max())
         variants[f"xla_chunk{chunk}_b{size}_1thread"] = lambda f=fast: [f(b) for b in trimmed]
+    unfolded = FastClassifier(fast.weights, window.max_length, 1, fold=False)
+    got = np.concatenate([unfolded(b) for b in trimmed])
+    report["max_abs_diff_vs_keras"]["unfolded_chunk1"] = float(np.abs(got - reference).max())
+    variants[f"xla_unfolded_chunk1_b{size}_1thread"] = lambda: [unfolded(b) for b in trimmed]
+    variants[f"xla_unfolded_chunk1_b{size}_2threads"] = lambda: list(pool.map(unfolded, trimmed))
     for chunk in (1, 8):
         fast = FastClassifier.from_keras(classifier, window.max_length, chunk)
         for b_size in sorted({64, size, 256}):

@@ -63,6 +63,23 @@ def test_fast_classifier_matches_keras(
     np.testing.assert_allclose(fast(narrow), classifier(narrow, training=False).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk", [1, 4])
+def test_fast_classifier_folds_the_input_projection_unless_too_large(monkeypatch, chunk: int) -> None:
+    classifier = build_classifier(ModelConfig(embedding_dim=8, lstm_units=6, lstm_layers=2, ngram_order=0), 50, 2)
+    rng = np.random.default_rng(1)
+    ids = np.zeros((5, 23), np.int32)
+    for row, n in enumerate([23, 0, 7, 1, 16]):
+        ids[row, :n] = rng.integers(1, 50, size=n)
+    want = classifier(ids, training=False).numpy()
+    folded = fast_inference.FastClassifier.from_keras(classifier, 23, chunk)
+    # Every vocabulary row times its gate inputs: 50 rows x 24 gates x 2 directions.
+    monkeypatch.setattr(fast_inference, "FOLD_MAX_BYTES", 50 * 24 * 2 * 4 - 1)
+    unfolded = fast_inference.FastClassifier.from_keras(classifier, 23, chunk)
+    assert folded.fold and not unfolded.fold
+    np.testing.assert_allclose(folded(ids), want, atol=1e-5)
+    np.testing.assert_allclose(unfolded(ids), want, atol=1e-5)
+
+
 def test_fast_classifier_refuses_what_it_does_not_reproduce() -> None:
     classifier = build_classifier(ModelConfig(embedding_dim=8, lstm_units=6, pooling="last"), 50, 2)
     assert fast_inference.FastClassifier.from_keras(classifier, 10) is None

@@ -9,6 +9,10 @@ function is written for XLA, which fuses each step into one kernel:
 * the input projection ``x @ kernel`` can be hoisted out of the step: it is computed
   for a block of `CHUNK` time steps at a time as one matmul (measured: no gain on this
   model on 2 cores, so the default block is one step; see `CHUNK`);
+* the first layer's input projection is folded into the embedding: ``embedding @ kernel
+  + bias`` is computed once per vocabulary row when the model is loaded, so a step looks
+  its gate inputs up by token id instead of multiplying (half the LSTM's FLOPs; measured
+  1.4-1.7x on ids -> probabilities for IMDB's model, see `FOLD_MAX_BYTES`);
 * the loop runs only as many steps as the longest text in the batch (a run-time trip
   count), so the input shape can stay fixed at ``max_length`` columns and XLA compiles
   once per batch size instead of once per batch length;
@@ -46,6 +50,10 @@ CHUNK = 1
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 # The output every fast path computes, and the key `FastTextModel.outputs` gives it under.
 PROBABILITIES = "probabilities"
+# The first LSTM layer's input projection is folded into the embedding when the folded
+# table, [2 directions, vocabulary rows, 4 * units] float32, is at most this size (10 MB
+# for the default model; 4 * units / embedding_dim times the embedding table's size).
+FOLD_MAX_BYTES = 128 * 2**20
 
 
 def batch_bucket(size: int, sizes: tuple[int, ...] = BATCH_SIZES) -> int:
@@ -62,14 +70,18 @@ class FastClassifier:
     (single- or multi-label head, any pooling but ``last``, any number of dense layers,
     one or more bidirectional LSTM layers with Keras' default activations)."""
 
-    def __init__(self, weights: dict[str, Any], max_length: int, chunk: int = CHUNK) -> None:
+    def __init__(self, weights: dict[str, Any], max_length: int, chunk: int = CHUNK, fold: bool = True) -> None:
         """``weights``: see `extract_weights`; ``max_length``: the longest id row;
-        ``chunk``: time steps per hoisted input projection (see `CHUNK`)."""
+        ``chunk``: time steps per hoisted input projection (see `CHUNK`); ``fold``: use
+        the first layer's folded input projection when `extract_weights` made one (False
+        is for benchmarks: the per-step projection it replaced)."""
         self.max_length = max_length
         self.chunk = chunk
+        self.fold = fold and weights["lstm"][0].get("folded") is not None
         # Columns padded to a whole number of chunks, so every chunk slice is in bounds.
         self.columns = -(-max(1, max_length) // chunk) * chunk
-        self._w = weights
+        # The arrays of `extract_weights`.
+        self.weights = weights
         # Traced once per batch bucket with static shapes: a dynamic batch size inside the
         # loop would make XLA treat slice starts as compile-time constants and recompile
         # for every batch length.
@@ -104,7 +116,7 @@ class FastClassifier:
 
     # The XLA program. Shapes: B rows, T = self.columns, E features, U units per direction.
     def _forward(self, ids: Any) -> Any:
-        w = self._w
+        w = self.weights
         ids = tf.cast(ids, tf.int32)
         lstm_ids = ids
         if w["window"] is not None:
@@ -119,11 +131,13 @@ class FastClassifier:
 
         if w["cap"] is not None:
             lstm_ids = tf.cast(cap_ids(lstm_ids, *w["cap"]), tf.int32)
-        x = tf.gather(w["embedding"], lstm_ids)
         layers = w["lstm"]
+        # Folded: the first layer gathers its gate inputs by id, so no embedding rows are needed.
+        x = lstm_ids if self.fold else tf.gather(w["embedding"], lstm_ids)
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
-            x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"])
+            folded = i == 0 and self.fold
+            x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"], folded=folded)
         bag = w["bag"]["layer"].pool(w["bag"]["table"], ids) if w["bag"] is not None else None
         if w["join"] == "concat":
             x = tf.concat([x, bag], axis=-1)
@@ -151,35 +165,45 @@ def _window(ids: Any, length: int, keep: str) -> Any:
     return tf.where(positions < lengths[:, None], taken, tf.zeros_like(taken))
 
 
-def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str) -> Any:
-    """One masked bidirectional LSTM layer over ``x`` [B, T, E]: with ``pooled`` the
+def _bidirectional(
+    x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str, folded: bool = False
+) -> Any:
+    """One masked bidirectional LSTM layer over ``x`` [B, T, E] (with ``folded``: over id
+    rows [B, T], whose gate inputs are rows of ``layer["folded"]``): with ``pooled`` the
     concatenated (max, mean) pooling of its outputs [B, 2U per mode], else its output
     sequence [B, T, 2U] (zeros at masked steps; the next layer masks them anyway)."""
     kernel, recurrent, bias = layer["kernel"], layer["recurrent"], layer["bias"]  # [2,E,4U] [2,U,4U] [2,4U]
     units = recurrent.shape[1]
-    batch = x.shape[0]
-    columns = x.shape[1]
+    batch, columns = mask.shape[0], mask.shape[1]
     # K zero columns on the left: the backward direction's first chunk may start before
     # column 0 (when steps is not a multiple of K); there the mask is False.
     span = tf.range(k)
-    x = tf.pad(x, [[0, 0], [k, 0], [0, 0]])
-    maskf = tf.pad(tf.cast(mask, x.dtype), [[0, 0], [k, 0]])
+    dtype = tf.float32
+    x = tf.pad(x, [[0, 0], [k, 0]] + ([] if folded else [[0, 0]]))
+    maskf = tf.pad(tf.cast(mask, dtype), [[0, 0], [k, 0]])
     chunks = (steps + k - 1) // k
-    zeros = tf.zeros([2, batch, units], x.dtype)
-    big = tf.fill([2, batch, units], tf.constant(-np.inf, x.dtype))
-    sequence = tf.zeros([2, columns + k, batch, units], x.dtype) if not pooled else tf.zeros([0], x.dtype)
+    zeros = tf.zeros([2, batch, units], dtype)
+    big = tf.fill([2, batch, units], tf.constant(-np.inf, dtype))
+    sequence = tf.zeros([2, columns + k, batch, units], dtype) if not pooled else tf.zeros([0], dtype)
 
     def chunk(c: Any, h: Any, cell: Any, high: Any, total: Any, sequence: Any) -> tuple[Any, ...]:
         start_f = k + c * k
         start_b = k + steps - (c + 1) * k
         # Gathers, not slices: XLA would take a slice's start as a compile-time constant
         # and recompile for every batch length.
-        xf = tf.gather(x, start_f + span, axis=1)
-        xb = tf.gather(x, start_b + span, axis=1)
         mf = tf.gather(maskf, start_f + span, axis=1)
         mb = tf.gather(maskf, start_b + span, axis=1)
-        # The hoisted input projection of K steps for both directions: [2, K, B, 4U].
-        gates_in = tf.einsum("dbte,deg->dtbg", tf.stack([xf, xb]), kernel) + bias[:, None, None, :]
+        if folded:
+            # The input projection of K steps for both directions, looked up: [2, K, B, 4U].
+            table = layer["folded"]
+            idf = tf.transpose(tf.gather(x, start_f + span, axis=1))  # [K, B]
+            idb = tf.transpose(tf.gather(x, start_b + span, axis=1))
+            gates_in = tf.stack([tf.gather(table[0], idf), tf.gather(table[1], idb)])
+        else:
+            xf = tf.gather(x, start_f + span, axis=1)
+            xb = tf.gather(x, start_b + span, axis=1)
+            # The hoisted input projection of K steps for both directions: [2, K, B, 4U].
+            gates_in = tf.einsum("dbte,deg->dtbg", tf.stack([xf, xb]), kernel) + bias[:, None, None, :]
         masks = tf.transpose(tf.stack([mf, mb]), [0, 2, 1])  # [2, K, B]
         outputs = []
         for j in range(k):
@@ -220,7 +244,7 @@ def _bidirectional(x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int,
         # [B, T, 2U]: forward then backward features, as Bidirectional(merge_mode="concat").
         seq = tf.transpose(sequence[:, k:], [0, 2, 1, 3])  # [2, B, T, U]
         return tf.concat([seq[0], seq[1]], axis=-1)
-    count = tf.reduce_sum(tf.cast(mask, x.dtype), axis=1)[None, :, None]  # [1, B, 1]
+    count = tf.reduce_sum(tf.cast(mask, dtype), axis=1)[None, :, None]  # [1, B, 1]
     parts = []
     if pooling in ("max", "max_mean"):
         parts.append(tf.where(count > 0, high, 0.0))
@@ -333,6 +357,13 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     if head[2] not in ("softmax", "sigmoid") or any(h[2] != "relu" for h in hidden):
         return refuse(f"activations {[d[2] for d in dense]}")
     weights["dense"] = [(kernel, bias) for kernel, bias, _ in hidden]
+    first = weights["lstm"][0]
+    rows, gates = weights["embedding"].shape[0], first["kernel"].shape[-1]
+    if 2 * rows * gates * 4 <= FOLD_MAX_BYTES:
+        # embedding @ kernel + bias for every vocabulary row and direction, [2, V, 4U], in
+        # float64 then rounded once: exact up to float32 rounding, as the matmul it replaces.
+        folded = np.einsum("ve,deg->dvg", weights["embedding"].astype(np.float64), first["kernel"].numpy())
+        first["folded"] = tf.constant((folded + first["bias"].numpy()[:, None, :]).astype(np.float32))
     weights["embedding"] = tf.constant(weights["embedding"])
     weights["head_kernel"], weights["head_bias"] = head[0], head[1]
     weights["multi_label"] = head[2] == "sigmoid"
