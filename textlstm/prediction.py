@@ -18,7 +18,7 @@ import numpy as np
 from textlstm import artifacts
 from textlstm.config import saved_config
 from textlstm.errors import InputError, ModelDirError, OutputExistsError, TextlstmError, describe
-from textlstm.fast_inference import FastTextModel, verified
+from textlstm.fast_inference import FastTextModel, batch_bucket, verified
 from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.predict_io import FLUSH, Progress, RecordWriter, input_format, read_file, read_stdin
 from textlstm.runtime import tensorflow
@@ -73,8 +73,9 @@ class Predictor:
             )
         # Also rank the k most probable labels in each record (None: leave them out).
         self.top_k: int | None = None
-        # Builds the XLA fast path on first need (None: this kind of model has none).
-        self.fast_factory: Callable[[], FastTextModel | None] | None = None
+        # Builds the XLA fast path on first need, verified on batches of the given row
+        # count (None: this kind of model has none).
+        self.fast_factory: Callable[[int], FastTextModel | None] | None = None
         self._fast: FastTextModel | None = None
         self._fast_tried = False
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -99,19 +100,21 @@ class Predictor:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.asarray(self._fn(texts))
 
-    def fast(self) -> FastTextModel | None:
-        """The verified XLA fast path, built on first call; None when there is none."""
+    def fast(self, batch_size: int = 1) -> FastTextModel | None:
+        """The verified XLA fast path, built on first call; None when there is none.
+        ``batch_size``: the size of the batches it is built for, so that the check runs
+        on the batch bucket they use and compiles it once for both (about 1.3 s each)."""
         if not self._fast_tried:
             self._fast_tried = True
             if self.fast_factory is not None:
-                self._fast = self.fast_factory()
+                self._fast = self.fast_factory(batch_size)
         return self._fast
 
     def submit_batches(self, batches: list[list[str]]) -> list[np.ndarray | concurrent.futures.Future]:
         """`probabilities` of each batch, computed now, or for many texts at once queued
         on the fast path (`FAST_THREADS` batches at a time) as futures."""
         total = sum(len(b) for b in batches)
-        fast = self.fast() if total >= FAST_MIN_TEXTS else None
+        fast = self.fast(max(len(b) for b in batches)) if total >= FAST_MIN_TEXTS else None
         if fast is None:
             return [self.probabilities(b) for b in batches]
         if self._pool is None:
@@ -178,8 +181,11 @@ def load_predictor(model: str | Path) -> Predictor:
             multi_label,
             info.thresholds,
         )
-        predictor.fast_factory = lambda: verified(
-            FastTextModel.from_text_model(text_model), predictor.probabilities, _probes(path / artifacts.VOCAB_FILE)
+        predictor.fast_factory = lambda rows: verified(
+            FastTextModel.from_text_model(text_model),
+            predictor.probabilities,
+            _probes(path / artifacts.VOCAB_FILE),
+            bucket=batch_bucket(rows),
         )
         return predictor
     found = artifacts.find_export(path)
@@ -217,7 +223,7 @@ def load_predictor(model: str | Path) -> Predictor:
         multi_label,
         thresholds,
     )
-    predictor.fast_factory = lambda: _export_fast_path(predictor, saved, metadata, list(loaded.variables))
+    predictor.fast_factory = lambda rows: _export_fast_path(predictor, saved, metadata, list(loaded.variables), rows)
     return predictor
 
 
@@ -231,18 +237,18 @@ def _probes(vocab_path: Path) -> list[str]:
 
 
 def _export_fast_path(
-    predictor: Predictor, saved: Path, metadata: dict[str, Any], variables: list[Any]
+    predictor: Predictor, saved: Path, metadata: dict[str, Any], variables: list[Any], rows: int
 ) -> FastTextModel | None:
     """An export's fast path, rebuilt from its metadata, vocabulary and variables (the
-    loaded SavedModel's, in tracking order) and checked against its signature; None if it
-    cannot be."""
+    loaded SavedModel's, in tracking order) and checked against its signature on batches
+    padded as ``rows`` texts are; None if it cannot be."""
     try:
         config = saved_config(metadata["config"])
     except (KeyError, TextlstmError):
         return None
     fast = FastTextModel.from_export(saved, config, variables, len(predictor.labels))
     vocab = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.VOCAB_FILE
-    return verified(fast, predictor.probabilities, _probes(vocab))
+    return verified(fast, predictor.probabilities, _probes(vocab), bucket=batch_bucket(rows))
 
 
 def iter_predictions(
