@@ -19,6 +19,9 @@ from textlstm.model import build_classifier
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_join": "concat"}),
         (1, "max", [8], True, fast_inference.CHUNK, {"ngram_order": 3, "ngram_join": "average", "ngram_scale": 30}),
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_tokens": 20}),
+        # A capped LSTM after fine-tuning appended ids 40-49 to a 40-token base vocabulary:
+        # they get embedding rows of their own after the cap's.
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_tokens": 20, "base": 40}),
         # The LSTM reads a shorter window than the bag: the last 13 tokens, or the first.
         (1, "max_mean", [8], False, 4, {"ngram_order": 2, "lstm_tokens": 20, "lstm_length": 13, "keep": "end"}),
         (2, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_length": 13, "keep": "start"}),
@@ -36,9 +39,11 @@ def test_fast_classifier_matches_keras(
         pooling=pooling,
         dense_units=dense,
         ngram_buckets=97,
-        **{key: value for key, value in ngrams.items() if key != "keep"},
+        **{key: value for key, value in ngrams.items() if key not in ("keep", "base")},
     )
-    classifier = build_classifier(config, 50, 3, multi_label=multi_label, keep=ngrams.get("keep", "start"))
+    classifier = build_classifier(
+        config, 50, 3, multi_label=multi_label, keep=ngrams.get("keep", "start"), base_vocab_size=ngrams.get("base")
+    )
     if ngrams:  # trained-looking weights, so the bag's share of the output is not negligible
         bag = classifier.get_layer("ngram_bag")
         bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))

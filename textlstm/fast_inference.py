@@ -11,9 +11,10 @@ function is written for XLA, which fuses each step into one kernel:
   model on 2 cores, so the default block is one step; see `CHUNK`);
 * the first layer's input projection is folded into the embedding: ``embedding @ kernel
   + bias`` is computed once per vocabulary row when the model is loaded, so a step looks
-  its gate inputs up by token id instead of multiplying (half the LSTM's FLOPs; measured
-  on IMDB's bundled model, ids -> probabilities, 1.35x on two threads and 1.6x on one;
-  see `FOLD_MAX_BYTES`);
+  its gate inputs up by token id instead of multiplying (the input projection's FLOPs,
+  half of the LSTM's when embedding_dim equals lstm_units as by default; measured on
+  IMDB's bundled model, ids -> probabilities, 1.35x on two threads and 1.6x on one; see
+  `FOLD_MAX_BYTES`);
 * the loop runs only as many steps as the longest text in the batch (a run-time trip
   count), so the input shape can stay fixed at ``max_length`` columns and XLA compiles
   once per batch size instead of once per batch length;
@@ -53,7 +54,8 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 PROBABILITIES = "probabilities"
 # The first LSTM layer's input projection is folded into the embedding when the folded
 # table, [2 directions, vocabulary rows, 4 * units] float32, is at most this size (10 MB
-# for the default model; 4 * units / embedding_dim times the embedding table's size).
+# for the default model; 8 * units / embedding_dim times the embedding table's size), so
+# that a large vocabulary or wide LSTM does not trade memory for a small gain.
 FOLD_MAX_BYTES = 128 * 2**20
 
 
@@ -81,7 +83,8 @@ class FastClassifier:
         self.fold = fold and weights["lstm"][0].get("folded") is not None
         # Columns padded to a whole number of chunks, so every chunk slice is in bounds.
         self.columns = -(-max(1, max_length) // chunk) * chunk
-        # The arrays of `extract_weights`.
+        # The arrays of `extract_weights`, public so that a variant (another chunk size,
+        # fold=False for a benchmark) can be built without extracting them again.
         self.weights = weights
         # Traced once per batch bucket with static shapes: a dynamic batch size inside the
         # loop would make XLA treat slice starts as compile-time constants and recompile
@@ -361,10 +364,14 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     first = weights["lstm"][0]
     rows, gates = weights["embedding"].shape[0], first["kernel"].shape[-1]
     if 2 * rows * gates * 4 <= FOLD_MAX_BYTES:
-        # embedding @ kernel + bias for every vocabulary row and direction, [2, V, 4U], in
-        # float64 then rounded once: exact up to float32 rounding, as the matmul it replaces.
-        folded = np.einsum("ve,deg->dvg", weights["embedding"].astype(np.float64), first["kernel"].numpy())
-        first["folded"] = tf.constant((folded + first["bias"].numpy()[:, None, :]).astype(np.float32))
+        # embedding @ kernel + bias for every vocabulary row and direction, [2, V, 4U],
+        # in float64 then rounded once: as exact as the float32 matmul it replaces. One
+        # direction at a time, so the float64 intermediate is half the table's size twice.
+        embedding = weights["embedding"].astype(np.float64)
+        kernels, biases = first["kernel"].numpy().astype(np.float64), first["bias"].numpy().astype(np.float64)
+        first["folded"] = tf.constant(
+            np.stack([(embedding @ kernels[d] + biases[d]).astype(np.float32) for d in range(2)])
+        )
     weights["embedding"] = tf.constant(weights["embedding"])
     weights["head_kernel"], weights["head_bias"] = head[0], head[1]
     weights["multi_label"] = head[2] == "sigmoid"

@@ -73,9 +73,9 @@ class Predictor:
             )
         # Also rank the k most probable labels in each record (None: leave them out).
         self.top_k: int | None = None
-        # Builds the XLA fast path on first need, verified on batches of the given row
-        # count (None: this kind of model has none).
-        self.fast_factory: Callable[[int], FastTextModel | None] | None = None
+        # Builds the XLA fast path on first need, verified on the given batch bucket (None:
+        # the probe texts' own); the factory itself is None for a model with no fast path.
+        self.fast_factory: Callable[[int | None], FastTextModel | None] | None = None
         self._fast: FastTextModel | None = None
         self._fast_tried = False
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -100,14 +100,15 @@ class Predictor:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.asarray(self._fn(texts))
 
-    def fast(self, batch_size: int = 1) -> FastTextModel | None:
+    def fast(self, batch_size: int | None = None) -> FastTextModel | None:
         """The verified XLA fast path, built on first call; None when there is none.
         ``batch_size``: the size of the batches it is built for, so that the check runs
-        on the batch bucket they use and compiles it once for both (about 1.3 s each)."""
+        on the batch bucket they use and compiles it once for both (about 1.3 s each);
+        None checks on the probe texts' own bucket."""
         if not self._fast_tried:
             self._fast_tried = True
             if self.fast_factory is not None:
-                self._fast = self.fast_factory(batch_size)
+                self._fast = self.fast_factory(batch_bucket(batch_size) if batch_size else None)
         return self._fast
 
     def submit_batches(self, batches: list[list[str]]) -> list[np.ndarray | concurrent.futures.Future]:
@@ -181,11 +182,11 @@ def load_predictor(model: str | Path) -> Predictor:
             multi_label,
             info.thresholds,
         )
-        predictor.fast_factory = lambda rows: verified(
+        predictor.fast_factory = lambda bucket: verified(
             FastTextModel.from_text_model(text_model),
             predictor.probabilities,
             _probes(path / artifacts.VOCAB_FILE),
-            bucket=batch_bucket(rows),
+            bucket=bucket,
         )
         return predictor
     found = artifacts.find_export(path)
@@ -223,7 +224,9 @@ def load_predictor(model: str | Path) -> Predictor:
         multi_label,
         thresholds,
     )
-    predictor.fast_factory = lambda rows: _export_fast_path(predictor, saved, metadata, list(loaded.variables), rows)
+    predictor.fast_factory = lambda bucket: _export_fast_path(
+        predictor, saved, metadata, list(loaded.variables), bucket
+    )
     return predictor
 
 
@@ -237,18 +240,18 @@ def _probes(vocab_path: Path) -> list[str]:
 
 
 def _export_fast_path(
-    predictor: Predictor, saved: Path, metadata: dict[str, Any], variables: list[Any], rows: int
+    predictor: Predictor, saved: Path, metadata: dict[str, Any], variables: list[Any], bucket: int | None
 ) -> FastTextModel | None:
     """An export's fast path, rebuilt from its metadata, vocabulary and variables (the
     loaded SavedModel's, in tracking order) and checked against its signature on batches
-    padded as ``rows`` texts are; None if it cannot be."""
+    padded to ``bucket`` rows (None: the probes' own); None if it cannot be."""
     try:
         config = saved_config(metadata["config"])
     except (KeyError, TextlstmError):
         return None
     fast = FastTextModel.from_export(saved, config, variables, len(predictor.labels))
     vocab = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.VOCAB_FILE
-    return verified(fast, predictor.probabilities, _probes(vocab), bucket=batch_bucket(rows))
+    return verified(fast, predictor.probabilities, _probes(vocab), bucket=bucket)
 
 
 def iter_predictions(
