@@ -111,11 +111,15 @@ class Predictor:
                 self._fast = self.fast_factory(batch_bucket(batch_size) if batch_size else None)
         return self._fast
 
-    def submit_batches(self, batches: list[list[str]]) -> list[np.ndarray | concurrent.futures.Future]:
+    def submit_batches(
+        self, batches: list[list[str]], batch_size: int | None = None
+    ) -> list[np.ndarray | concurrent.futures.Future]:
         """`probabilities` of each batch, computed now, or for many texts at once queued
-        on the fast path (`FAST_THREADS` batches at a time) as futures."""
+        on the fast path (`FAST_THREADS` batches at a time) as futures. ``batch_size``:
+        the size batches have when the input is large (default: the largest of these),
+        the one the fast path is built and compiled for."""
         total = sum(len(b) for b in batches)
-        fast = self.fast(max(len(b) for b in batches)) if total >= FAST_MIN_TEXTS else None
+        fast = self.fast(batch_size or max(len(b) for b in batches)) if total >= FAST_MIN_TEXTS else None
         if fast is None:
             return [self.probabilities(b) for b in batches]
         if self._pool is None:
@@ -316,7 +320,7 @@ class _Window:
         order = sorted(range(len(window)), key=lambda i: -len(window[i][1]))
         self.chosen = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
         self.texts = [[window[i][1] for i in chosen] for chosen in self.chosen]
-        self.results = predictor.submit_batches(self.texts)
+        self.results = predictor.submit_batches(self.texts, batch_size)
         self.background = any(isinstance(r, concurrent.futures.Future) for r in self.results)
 
     def records(self) -> list[dict[str, Any]]:
