@@ -366,7 +366,7 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     if 2 * rows * gates * 4 <= FOLD_MAX_BYTES:
         # embedding @ kernel + bias for every vocabulary row and direction, [2, V, 4U],
         # in float64 then rounded once: as exact as the float32 matmul it replaces. One
-        # direction at a time, so the float64 intermediate is half the table's size twice.
+        # direction at a time keeps the float64 intermediate at the float32 table's size.
         embedding = weights["embedding"].astype(np.float64)
         kernels, biases = first["kernel"].numpy().astype(np.float64), first["bias"].numpy().astype(np.float64)
         first["folded"] = tf.constant(
