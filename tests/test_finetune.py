@@ -110,6 +110,7 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 3
 
 
+@pytest.mark.slow
 def test_finetune_unfreeze_after_trains_the_encoder(cli, trained_run, tmp_path: Path) -> None:
     base = trained_run.output_dir
     data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
@@ -206,6 +207,7 @@ def test_finetune_of_an_ngram_ensemble_moves_the_hash_buckets_with_the_vocabular
     np.testing.assert_array_equal(twice["embedding"][0][:25], after["embedding"][0])
 
 
+@pytest.mark.slow
 def test_finetune_from_a_model_saved_before_the_ngram_path(cli, corpus_tar: Path, tmp_path: Path) -> None:
     import textlstm
     from textlstm.config import load_config
