@@ -124,13 +124,9 @@ class Predictor:
             return [self.probabilities(b) for b in batches]
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(FAST_THREADS, thread_name_prefix="textlstm-predict")
-        results: list[np.ndarray | concurrent.futures.Future] = []
-        if not fast.compiled:
-            # Compile the (largest) first batch's size before the others are queued, so
-            # the smaller last batch reuses its program instead of compiling its own.
-            results.append(fast.probabilities(batches[0]))
-            batches = batches[1:]
-        return results + [self._pool.submit(fast.probabilities, b) for b in batches]
+        # The check in `fast` already compiled the batch size's program, which the smaller
+        # last batch reuses, so every batch can be queued at once.
+        return [self._pool.submit(fast.probabilities, b) for b in batches]
 
     def records(self, texts: list[str], probabilities: np.ndarray) -> list[dict[str, Any]]:
         """One result dict per text: text, label, score, probabilities by label name, and
