@@ -730,7 +730,28 @@ def _set_phase(run: _Run, state: dict[str, Any], frozen: bool) -> None:
             )
         else:
             run.classifier.compile(optimizer=run.optimizer, loss=run.loss, metrics=metrics)
+        _build_compiled_state(run, state["epoch"])
     run.frozen = frozen
+
+
+def _build_compiled_state(run: _Run, epoch: int) -> None:
+    """Create the compiled loss trackers and metrics now, eagerly, from one one-token batch.
+
+    Without a distribution strategy Keras creates them while tracing the first training
+    step, and a tf.function that creates variables is traced twice. Tracing the step (the
+    LSTM's loop and its gradient) takes seconds: one trace was 2.4 s of a 16 s tiny run.
+    Under a strategy Keras builds them before tracing itself.
+    """
+    if run.cluster.kind != "default":
+        return
+    spec = _epoch_batches(run, epoch).element_spec
+    # Ones: a valid token id ([UNK]), a valid class and a unit weight for every part.
+    batch = tf.nest.map_structure(lambda s: tf.ones([1 if d is None else d for d in s.shape], s.dtype), spec)
+    x, y, weight = keras.utils.unpack_x_y_sample_weight(batch)
+    predicted = run.trainer(x, training=False)
+    run.trainer.compute_loss(x=x, y=y, y_pred=predicted, sample_weight=weight, training=False)
+    run.trainer.compute_metrics(x, y, predicted, sample_weight=weight)
+    run.trainer.reset_metrics()
 
 
 def _epoch_batches(run: _Run, epoch: int) -> Any:
