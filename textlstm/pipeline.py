@@ -21,6 +21,10 @@ tf = tensorflow()
 
 Part = Literal["all", "train", "val"]
 _VECTORIZE_BATCH = 1024
+# Examples leave the Python generator in blocks of this many, split again by `unbatch`:
+# tf.data's generator costs about 0.4 ms per element it yields, which for the 22,485 IMDB
+# training reviews was 9.5 s of a 12.9 s pass (the Python reading alone took 3.3 s).
+_GENERATOR_BLOCK = 256
 # Errors raised inside a tf.data generator reach the caller wrapped in a TensorFlow
 # error; the original is parked here so `source_errors()` can re-raise it cleanly.
 _pending: list[TextlstmError] = []
@@ -123,8 +127,14 @@ def text_dataset(
     (see `labelled_examples`), or of ``(text, target: tf.float32 [num_labels])`` multi-hot
     targets with ``multi_label``."""
     source.check_split(split)
+    label_dtype = np.float32 if multi_label else np.int32
 
-    def generate() -> Iterator[tuple[str, Any]]:
+    def block(texts: list[str], targets: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(texts, dtype=object), np.array(targets, dtype=label_dtype).reshape(label_shape)
+
+    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        texts: list[str] = []
+        targets: list[Any] = []
         try:
             for _, text, _, target in labelled_examples(
                 source,
@@ -136,13 +146,21 @@ def text_dataset(
                 limit=limit,
                 multi_label=multi_label,
             ):
-                yield text, target
+                texts.append(text)
+                targets.append(target)
+                if len(texts) == _GENERATOR_BLOCK:
+                    yield block(texts, targets)
+                    texts, targets = [], []
         except TextlstmError as exc:
             _pending.append(exc)
             raise
+        if texts:
+            yield block(texts, targets)
 
-    label_spec = tf.TensorSpec((len(label_names),), tf.float32) if multi_label else tf.TensorSpec((), tf.int32)
-    return tf.data.Dataset.from_generator(generate, output_signature=(tf.TensorSpec((), tf.string), label_spec))
+    label_shape = (-1, len(label_names)) if multi_label else (-1,)
+    label_spec = tf.TensorSpec((None, len(label_names)) if multi_label else (None,), tf.as_dtype(label_dtype))
+    blocks = tf.data.Dataset.from_generator(generate, output_signature=(tf.TensorSpec((None,), tf.string), label_spec))
+    return blocks.unbatch()
 
 
 def texts_only(dataset: Any) -> Any:
