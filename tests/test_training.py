@@ -106,6 +106,30 @@ def test_training_tunes_the_ensemble_mix_on_validation(
     assert head_mix(tmp_path / "ft") == 0.5
 
 
+def test_training_text_dataset_streams_blocks_in_order_and_raises_source_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textlstm import pipeline
+    from textlstm.source_spec import open_source
+
+    # Blocks of 3 instead of 256, so that the tiny corpus spans many full blocks and a last partial one.
+    monkeypatch.setattr(pipeline, "_GENERATOR_BLOCK", 3)
+    for label in ("neg", "pos"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(10):
+            (tmp_path / "train" / label / f"{i}.txt").write_text(f"{label} café\x00 document {i}")
+    source = open_source(str(tmp_path))
+    expected = [(text, target) for _, text, _, target in pipeline.labelled_examples(source, "train", ["neg", "pos"])]
+    ds = pipeline.text_dataset(source, "train", ["neg", "pos"])
+    assert ds.element_spec[0].shape == () and ds.element_spec[1].shape == ()
+    got = [(t.numpy().decode("utf-8"), int(y.numpy())) for t, y in ds]
+    assert got == expected and len(got) == 20
+    # A label missing from the names: the DataError comes out as itself, after full blocks were read.
+    with pytest.raises(DataError, match="expected one of"):
+        with pipeline.source_errors():
+            list(pipeline.text_dataset(source, "train", ["neg"]))
+
+
 def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     from textlstm.pipeline import text_dataset
     from textlstm.source_spec import open_source
