@@ -128,6 +128,7 @@ def text_dataset(
     targets with ``multi_label``."""
     source.check_split(split)
     label_dtype = np.float32 if multi_label else np.int32
+    label_shape = (-1, len(label_names)) if multi_label else (-1,)
 
     def block(texts: list[str], targets: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         return np.array(texts, dtype=object), np.array(targets, dtype=label_dtype).reshape(label_shape)
@@ -157,8 +158,7 @@ def text_dataset(
         if texts:
             yield block(texts, targets)
 
-    label_shape = (-1, len(label_names)) if multi_label else (-1,)
-    label_spec = tf.TensorSpec((None, len(label_names)) if multi_label else (None,), tf.as_dtype(label_dtype))
+    label_spec = tf.TensorSpec((None, *label_shape[1:]), tf.as_dtype(label_dtype))
     blocks = tf.data.Dataset.from_generator(generate, output_signature=(tf.TensorSpec((None,), tf.string), label_spec))
     return blocks.unbatch()
 
