@@ -162,3 +162,30 @@ def test_optimization_config_rejects_bad_schedule_values() -> None:
         load_config(None, ["training.lr_schedule=constant", "training.warmup_epochs=1"])
     with pytest.raises(ConfigError, match=r"training.plateau_factor; expected a number in \(0, 1\)"):
         load_config(None, ["training.plateau_factor=1.5"])
+    with pytest.raises(ConfigError, match=r"training.ema_momentum; expected a number in \[0, 1\)"):
+        load_config(None, ["training.ema_momentum=1"])
+
+
+def test_optimization_ema_scores_and_keeps_the_average_and_trains_on_from_the_raw_weights(
+    cli, corpus_tar: Path, tmp_path: Path
+) -> None:
+    runs = {}
+    for name, extra in (("plain", []), ("ema", ["training.ema_momentum=0.9"])):
+        out = tmp_path / name
+        result = cli.invoke(
+            main,
+            ["train", "--data", str(corpus_tar), "--output-dir", str(out), "-q", "--epochs", "3"]
+            + _sets(*TINY_OVERRIDES, "training.patience=5", *extra),
+        )
+        assert result.exit_code == 0, result.stderr
+        runs[name] = json.loads((out / artifacts.HISTORY_FILE).read_text())
+        test = cli.invoke(main, ["evaluate", str(out), "--data", str(corpus_tar), "-q"])
+        assert test.exit_code == 0, test.stderr
+        runs[name]["test_loss"] = json.loads(test.stdout)["loss"]
+    plain, ema = runs["plain"], runs["ema"]
+    # The training loss is measured on the raw weights while they train: the same steps from
+    # the same weights each epoch, whatever is validated and saved in between.
+    assert ema["loss"] == pytest.approx(plain["loss"], rel=1e-4)
+    # Validation scores the average, and the saved model is the average.
+    assert all(abs(a - b) > 1e-5 for a, b in zip(ema["val_loss"], plain["val_loss"], strict=True))
+    assert abs(ema["test_loss"] - plain["test_loss"]) > 1e-5

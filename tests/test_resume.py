@@ -51,9 +51,14 @@ def _sets(overrides: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_an_uninterrupted_run(cli, corpus_tar: Path, tmp_path: Path) -> None:
+# With weight averaging the checkpoint must hold the raw weights and the average apart.
+@pytest.mark.parametrize("extra", [[], ["training.ema_momentum=0.9"]], ids=["plain", "ema"])
+def test_resume_after_sigkill_matches_an_uninterrupted_run(
+    cli, corpus_tar: Path, tmp_path: Path, extra: list[str]
+) -> None:
+    overrides = [*RESUME_OVERRIDES, *extra]
     run = tmp_path / "killed"
-    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", *_sets(RESUME_OVERRIDES)]
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", *_sets(overrides)]
     done = subprocess.run([sys.executable, "-c", _KILLER, "2", *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     # Killed in epoch 3: two epochs are checkpointed, the run is not finished.
@@ -70,7 +75,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(cli, corpus_tar: Path
     summary = json.loads(resumed.stdout)
     assert summary["epochs_run"] == 3
 
-    reference = textlstm.train(str(corpus_tar), tmp_path / "reference", load_config(None, RESUME_OVERRIDES), verbose=0)
+    reference = textlstm.train(str(corpus_tar), tmp_path / "reference", load_config(None, overrides), verbose=0)
     history = json.loads((run / artifacts.HISTORY_FILE).read_text())
     assert history["val_accuracy"] == pytest.approx(reference.history["val_accuracy"], abs=1e-3)
     assert summary["validation"]["accuracy"] == pytest.approx(reference.metrics["accuracy"], abs=1e-3)

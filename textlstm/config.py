@@ -258,6 +258,12 @@ class TrainingConfig:
     # Clip each variable's gradient to this norm (Keras' clipnorm works per variable, not on
     # the global norm); guards the LSTM against exploding gradients.
     clipnorm: float | None = 1.0
+    # Polyak averaging: when > 0, an exponential moving average of the weights with this
+    # momentum (updated every step) is what each epoch's validation scores and what is
+    # kept and saved; training itself goes on from the raw weights. 0 turns it off.
+    # An average of the last 1 / (1 - momentum) steps smooths the noise of the steps at
+    # a high learning rate, which matters most when the best epoch comes early.
+    ema_momentum: float = 0.0
     # The validation figure that picks the best epoch, stops training and drives the
     # plateau schedule: val_loss (lowest), or val_accuracy / val_macro_f1 / val_micro_f1
     # (highest). Loss is the default because it moves smoothly where accuracy plateaus.
@@ -326,6 +332,7 @@ class TrainingConfig:
         _check(0 < self.plateau_factor < 1, "training.plateau_factor", "a number in (0, 1)", self.plateau_factor)
         _check(self.plateau_patience >= 1, "training.plateau_patience", "an integer >= 1", self.plateau_patience)
         _check(self.weight_decay >= 0, "training.weight_decay", "a number >= 0", self.weight_decay)
+        _check(0 <= self.ema_momentum < 1, "training.ema_momentum", "a number in [0, 1)", self.ema_momentum)
         _check(self.monitor in MONITORS, "training.monitor", f"one of {list(MONITORS)}", self.monitor)
         _check(
             bool(self.class_weight),

@@ -18,8 +18,9 @@ from textlstm.errors import ConfigError, describe
 def make_optimizer(
     training: TrainingConfig, learning_rate: float, steps_per_epoch: int, start_step: int = 0
 ) -> keras.optimizers.Optimizer:
-    """Adam (AdamW when ``training.weight_decay`` > 0) with the configured schedule and
-    gradient clipping. ``learning_rate`` is the peak rate (training's or fine-tuning's).
+    """Adam (AdamW when ``training.weight_decay`` > 0) with the configured schedule,
+    gradient clipping and, when ``training.ema_momentum`` > 0, a moving average of the
+    weights. ``learning_rate`` is the peak rate (training's or fine-tuning's).
 
     The cosine schedule is a function of the optimizer's step counter, so restoring the
     optimizer's variables restores the position in the schedule as well; ``start_step``
@@ -39,12 +40,14 @@ def make_optimizer(
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total)
         if start_step:
             rate = OffsetSchedule(rate, start_step)
+    # The average lives in the optimizer's variables, so checkpoints and resuming keep it.
+    ema = {"use_ema": training.ema_momentum > 0, "ema_momentum": training.ema_momentum or 0.99}
     if training.weight_decay > 0:
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=training.weight_decay, clipnorm=training.clipnorm)
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=training.weight_decay, clipnorm=training.clipnorm, **ema)
         # Decaying biases only pulls them to zero without regularising anything.
         optimizer.exclude_from_weight_decay(var_names=["bias"])
         return optimizer
-    return keras.optimizers.Adam(rate, clipnorm=training.clipnorm)
+    return keras.optimizers.Adam(rate, clipnorm=training.clipnorm, **ema)
 
 
 @keras.saving.register_keras_serializable(package="textlstm")

@@ -127,6 +127,25 @@ class _OneEpoch(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
+class _RawWeights(keras.callbacks.Callback):
+    """With Polyak averaging (training.ema_momentum), `fit` ends by writing the average
+    over the weights (`Optimizer.finalize_variable_values`): this keeps the weights of the
+    epoch's last step, from which the next epoch trains on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.values = [v.numpy() for v in self.model.trainable_variables]
+
+    def restore(self, model: keras.Model) -> None:
+        """Put the kept weights back into ``model`` (the one `fit` trained)."""
+        if self.values is not None:
+            for variable, value in zip(model.trainable_variables, self.values, strict=True):
+                variable.assign(value)
+
+
 @dataclass
 class _Run:
     """Everything the epoch loop needs, built the same way for a new and a resumed run."""
@@ -707,7 +726,9 @@ def _set_phase(run: _Run, state: dict[str, Any], frozen: bool) -> None:
         )
         if training.lr_schedule != "cosine":
             run.optimizer.learning_rate = state["learning_rate"]
-        run.optimizer.build(run.classifier.trainable_variables)
+        # The trainer's order, the one `fit` hands `finalize_variable_values`, which pairs
+        # variables with their averages by position (the classifier's is the same order).
+        run.optimizer.build(run.trainer.trainable_variables)
         # Fresh metric objects: a metric carried across compiles reports a wrong first epoch.
         metrics: list[Any] = (
             [keras.metrics.F1Score(average="micro", threshold=DEFAULT_THRESHOLD, name="micro_f1")]
@@ -845,6 +866,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         _set_phase(run, state, _frozen_at(run, epoch))
         _reseed_dropout(run.classifier, training.seed, epoch)
         tick = time.time()
+        raw = _RawWeights()
         with source_errors(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
             # Keras prints its progress bar to stdout; stdout is kept for results. The
             # first epoch over a stream of unknown length ends with a harmless "input ran
@@ -855,7 +877,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
                 initial_epoch=epoch,
                 epochs=training.epochs,
                 steps_per_epoch=training.steps_per_epoch or (run.steps_per_epoch if run.by_file else None),
-                callbacks=[_OneEpoch()],
+                callbacks=[_OneEpoch(), *([raw] if training.ema_momentum > 0 else [])],
                 shuffle=False,  # the pipeline shuffles, with the seed
                 verbose=verbose,
             )
@@ -891,6 +913,9 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
         write_model_dir(run.run_dir / artifacts.LAST_DIR, saveable, files, run.vocabulary)
         state["stopped_early"] = stop
+        # Validated, kept and saved: the average (now in the weights); checkpointed, to
+        # train on from: the raw weights, beside the average in the optimizer's variables.
+        raw.restore(run.trainer)
         _save_state(run, state)
         if stop:
             break
