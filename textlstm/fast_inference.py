@@ -29,10 +29,11 @@ graph, which TensorFlow Serving can run without XLA.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -556,21 +557,28 @@ def _vectorize_fn(vectorizer: Any, window: Any) -> Any:
 
 
 def verified(
-    fast: FastTextModel | None, reference: Any, texts: list[str], tolerance: float = 1e-5, bucket: int | None = None
+    fast: FastTextModel | None,
+    reference: Callable[[list[str]], Any] | concurrent.futures.Future,
+    texts: list[str],
+    tolerance: float = 1e-5,
+    bucket: int | None = None,
 ) -> FastTextModel | None:
-    """``fast`` if its probabilities on ``texts`` are within ``tolerance`` of
-    ``reference(texts)`` (the Keras model or the SavedModel signature), else None (logged):
-    a fast path that does not answer like the model is never used. ``bucket``: the batch
-    bucket to check on (default: the texts' own), e.g. the one the caller uses next,
-    which then needs no compilation of its own."""
+    """``fast`` if its probabilities on ``texts`` are within ``tolerance`` of the
+    reference's (the Keras model or the SavedModel signature: a function called on
+    ``texts``, or the future of its answers on them, started by the caller so that it runs
+    while the fast path is built and compiled), else None (logged): a fast path that does
+    not answer like the model is never used. ``bucket``: the batch bucket to check on
+    (default: the texts' own), e.g. the one the caller uses next, which then needs no
+    compilation of its own."""
     if fast is None:
         return None
-    want = np.asarray(reference(texts), dtype=np.float64)
     # In batches of the bucket, so that it is the only program compiled: a smaller batch
     # would otherwise be padded up to the larger program the check compiled.
     size = bucket or batch_bucket(max(len(texts), 1))
     parts = [fast.probabilities(texts[i : i + size], bucket=size) for i in range(0, max(len(texts), 1), size)]
     got = np.concatenate(parts).astype(np.float64)
+    answers = reference.result() if isinstance(reference, concurrent.futures.Future) else reference(texts)
+    want = np.asarray(answers, dtype=np.float64)
     diff = float(np.max(np.abs(got - want))) if want.size else 0.0
     if got.shape != want.shape or diff > tolerance:
         log.warning("the XLA fast path differs from the model by %.1e; using the model itself", diff)

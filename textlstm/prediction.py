@@ -249,9 +249,13 @@ def _export_fast_path(
         config = saved_config(metadata["config"])
     except (KeyError, TextlstmError):
         return None
-    fast = FastTextModel.from_export(saved, config, variables, len(predictor.labels))
-    vocab = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.VOCAB_FILE
-    return verified(fast, predictor.probabilities, _probes(vocab), bucket=bucket)
+    probes = _probes(saved / artifacts.EXPORT_ASSETS_DIR / artifacts.VOCAB_FILE)
+    # The SavedModel answers the probes in a second thread while this one rebuilds the fast
+    # path and compiles its program: TensorFlow releases the GIL while it runs either.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="textlstm-verify") as pool:
+        expected = pool.submit(predictor.probabilities, probes)
+        fast = FastTextModel.from_export(saved, config, variables, len(predictor.labels))
+        return verified(fast, expected, probes, bucket=bucket)
 
 
 def iter_predictions(
