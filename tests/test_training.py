@@ -84,6 +84,24 @@ def test_training_tunes_the_ensemble_mix_on_validation(
     assert mix["lstm_weight"] != 0.5 and mix["val_loss"] < mix["val_loss_at_mean"]
     # The saved validation figures are those of the tuned mix, and the saved model holds it.
     assert result.metrics["loss"] == pytest.approx(mix["val_loss"], abs=1e-4)
+    # Training mixes the figures from the members' outputs; the saved model gives them too.
+    from textlstm.metrics import cross_entropy
+    from textlstm.pipeline import text_dataset
+    from textlstm.source_spec import open_source
+
+    held_out = text_dataset(
+        open_source(str(corpus_tar)),
+        "train",
+        artifacts.read_run_info(out).labels,
+        part="val",
+        seed=tiny_config.training.seed,
+        val_fraction=tiny_config.data.val_fraction,
+    )
+    texts, labels = zip(*[(t.numpy().decode("utf-8"), int(y.numpy())) for t, y in held_out], strict=True)
+    probabilities = prediction.load_predictor(out).probabilities(list(texts))
+    assert len(texts) == result.val_examples
+    assert cross_entropy(np.array(labels), probabilities) == pytest.approx(result.metrics["loss"], abs=1e-5)
+    assert np.mean(np.argmax(probabilities, axis=1) == np.array(labels)) == pytest.approx(result.metrics["accuracy"])
 
     def head_mix(run: Path) -> float:
         head = artifacts.load_text_model(run).get_layer("classifier").get_layer("probabilities")

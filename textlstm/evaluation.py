@@ -100,6 +100,8 @@ _COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _compiled(classifier: Any) -> Any:
+    """The model's inference function, traced once per model (each epoch's validation
+    reuses it)."""
     if classifier not in _COMPILED:
         # A weak reference: the cached function must not keep its key alive.
         model = weakref.ref(classifier)
@@ -135,9 +137,7 @@ def predict_members(trainer: Any, batches: Any) -> tuple[np.ndarray, list[np.nda
     """Run a model with several probability outputs (`textlstm.model.training_model` of an
     ensemble: the mix, then each member) over ``(ids, label)`` batches; return the labels
     and each member's probabilities (the outputs after the first)."""
-    predict = tf.function(
-        lambda ids: trainer(ids, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)]
-    )
+    predict = _compiled(trainer)
     labels: list[np.ndarray] = []
     members: list[list[np.ndarray]] = []
     for ids, y in batches:
@@ -160,16 +160,18 @@ def score_dataset(
     (``label`` multi-hot and multi-label metrics with ``multi_label``, each label predicted
     at its entry of ``thresholds``, default 0.5)."""
     labels, probabilities = predict_batches(classifier, batches)
-    return _score(labels, probabilities, label_names, multi_label, thresholds)
+    return score_probabilities(labels, probabilities, label_names, multi_label, thresholds)
 
 
-def _score(
+def score_probabilities(
     labels: np.ndarray,
     probabilities: np.ndarray,
     label_names: list[str],
-    multi_label: bool,
-    thresholds: Sequence[float] | None,
+    multi_label: bool = False,
+    thresholds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
+    """`score_dataset`'s figures for predictions already made: ``labels`` (label indices,
+    or multi-hot with ``multi_label``) and the model's ``probabilities``."""
     if multi_label:
         return multilabel_metrics(
             labels, probabilities, label_names, DEFAULT_THRESHOLD if thresholds is None else thresholds
@@ -237,7 +239,7 @@ def evaluate(
             info.config.lstm_steps(),
         )
         labels, probabilities = predict_batches(classifier, batches, mistakes)
-    metrics = _score(labels, probabilities, info.labels, multi_label, info.thresholds)
+    metrics = score_probabilities(labels, probabilities, info.labels, multi_label, info.thresholds)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
     log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:

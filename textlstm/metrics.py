@@ -308,6 +308,13 @@ def cross_entropy(labels: np.ndarray, probabilities: np.ndarray, multi_label: bo
     return float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
 
 
+def mixed(weight: float, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``weight * first + (1 - weight) * second`` in float32, the operations of
+    `textlstm.layers.MemberMix`, so that it equals the model's own output."""
+    w = np.float32(weight)
+    return w * np.asarray(first, np.float32) + (np.float32(1.0) - w) * np.asarray(second, np.float32)
+
+
 def best_mix(
     labels: np.ndarray, first: np.ndarray, second: np.ndarray, multi_label: bool = False
 ) -> tuple[float, dict[float, float]]:

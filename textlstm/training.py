@@ -51,12 +51,12 @@ from textlstm.errors import (
     TextlstmError,
     describe,
 )
-from textlstm.evaluation import predict_batches, predict_members, score_dataset
+from textlstm.evaluation import predict_batches, predict_members, score_dataset, score_probabilities
 from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
 from textlstm.layers import MemberMix
-from textlstm.metrics import DEFAULT_THRESHOLD, MIX_GRID, best_mix, headline, tuned_multilabel_metrics
+from textlstm.metrics import DEFAULT_THRESHOLD, MIX_GRID, best_mix, headline, mixed, tuned_multilabel_metrics
 from textlstm.model import (
     CLASSIFIER_NAME,
     EMBEDDING_NAME,
@@ -177,6 +177,11 @@ class _Run:
     # Set by `_set_phase`: the optimizer of the current freeze phase, and that phase.
     optimizer: keras.optimizers.Optimizer | None = None
     frozen: bool | None = None
+    # With member paths: (labels, each member's probabilities) on the validation hold-out,
+    # from the latest epoch's validation and from the best epoch's, so that tuning the mix
+    # needs no pass of its own (not checkpointed: a resumed run makes the pass).
+    latest_members: tuple[np.ndarray, list[np.ndarray]] | None = None
+    best_members: tuple[np.ndarray, list[np.ndarray]] | None = None
 
     @property
     def members(self) -> int:
@@ -547,6 +552,7 @@ def _join_as_worker(
             _set_phase(run, state, state["frozen"])
         _sync_variables(run)
         state["best_weights"] = [w.numpy() for w in run.classifier.weights]
+        run.best_members = run.latest_members
         result = _train_epochs(run, state, verbose, started)
         result.output_dir = Path(output_dir)
         return result
@@ -881,11 +887,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
                 shuffle=False,  # the pipeline shuffles, with the seed
                 verbose=verbose,
             )
-            metrics = (
-                score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
-                if run.val_batches is not None and run.cluster.is_chief
-                else {}
-            )
+            metrics = _validation_metrics(run) if run.val_batches is not None and run.cluster.is_chief else {}
             # The workers decide on the chief's figures: best epoch, early stop, plateau.
             metrics = run.cluster.share(metrics)
         for key, values in fit.history.items():
@@ -966,6 +968,21 @@ _VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "ham
 
 def _monitor_value(monitor: str, metrics: dict[str, Any]) -> float:
     return float(metrics[monitor.removeprefix("val_")])
+
+
+def _validation_metrics(run: _Run) -> dict[str, Any]:
+    """Score the classifier on the validation hold-out. With member paths one pass of the
+    trainer gives each member's probabilities, kept for tuning the mix, and the
+    classifier's own are mixed from them as its head mixes them."""
+    if not run.members:
+        return score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
+    labels, members = predict_members(run.trainer, run.val_batches)
+    run.latest_members = labels, members
+    head = run.classifier.get_layer(HEAD_NAME)
+    # MemberMix, or for model.ngram_mix=mean Keras' Average: (a + b) / 2 equals 0.5 a + 0.5 b
+    # exactly in floating point, halving being exact.
+    weight = float(head.mix.numpy()) if isinstance(head, MemberMix) else 0.5
+    return score_probabilities(labels, mixed(weight, *members), run.label_names, run.multi_label)
 
 
 def _update_best(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> bool:
@@ -1121,7 +1138,9 @@ def _tune_mix(run: _Run, state: dict[str, Any]) -> dict[str, Any]:
     """Set the LSTM's share of the ensemble's mix (model.ngram_mix=tuned) to the grid value
     with the lowest validation loss; record it in the state for the manifest and return the
     validation metrics at it."""
-    labels, (lstm, bag) = predict_members(run.trainer, run.val_batches)
+    # The best epoch's validation pass gave the members' probabilities (the weights are
+    # that epoch's again); a resumed run whose best epoch came before it makes the pass.
+    labels, (lstm, bag) = run.best_members or predict_members(run.trainer, run.val_batches)
     weight, losses = best_mix(labels, lstm, bag, run.multi_label)
     # The workers keep the chief's choice, as they do its figures.
     weight, losses = run.cluster.share([weight, list(losses.values())])
@@ -1138,7 +1157,7 @@ def _tune_mix(run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         min(losses),
         losses[MIX_GRID.index(0.5)],
     )
-    tuned = score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
+    tuned = score_probabilities(labels, mixed(weight, lstm, bag), run.label_names, run.multi_label)
     return run.cluster.share(tuned)
 
 
