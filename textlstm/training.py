@@ -552,7 +552,6 @@ def _join_as_worker(
             _set_phase(run, state, state["frozen"])
         _sync_variables(run)
         state["best_weights"] = [w.numpy() for w in run.classifier.weights]
-        run.best_members = run.latest_members
         result = _train_epochs(run, state, verbose, started)
         result.output_dir = Path(output_dir)
         return result
@@ -998,6 +997,7 @@ def _update_best(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> b
     if better:
         state.update(best=value, best_epoch=state["epoch"], best_metrics=metrics, wait=0, plateau_wait=0)
         state["best_weights"] = [w.numpy() for w in run.classifier.weights]
+        run.best_members = run.latest_members
     else:
         state["wait"] += 1
         state["plateau_wait"] += 1
