@@ -99,17 +99,17 @@ class ConfidentMistakes:
 _COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _compiled(classifier: Any) -> Any:
-    """The model's inference function, traced once per model (each epoch's validation
-    reuses it)."""
-    if classifier not in _COMPILED:
+def _compiled(model: Any) -> Any:
+    """The inference function of a classifier or trainer, traced once per model (each
+    epoch's validation reuses it)."""
+    if model not in _COMPILED:
         # A weak reference: the cached function must not keep its key alive.
-        model = weakref.ref(classifier)
-        _COMPILED[classifier] = tf.function(
-            lambda ids: model()(ids, training=False),
+        ref = weakref.ref(model)
+        _COMPILED[model] = tf.function(
+            lambda ids: ref()(ids, training=False),
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
         )
-    return _COMPILED[classifier]
+    return _COMPILED[model]
 
 
 def predict_batches(

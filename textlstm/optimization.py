@@ -41,7 +41,7 @@ def make_optimizer(
         if start_step:
             rate = OffsetSchedule(rate, start_step)
     # The average lives in the optimizer's variables, so checkpoints and resuming keep it.
-    ema = {"use_ema": training.ema_momentum > 0, "ema_momentum": training.ema_momentum or 0.99}
+    ema = {"use_ema": True, "ema_momentum": training.ema_momentum} if training.ema_momentum > 0 else {}
     if training.weight_decay > 0:
         optimizer = keras.optimizers.AdamW(rate, weight_decay=training.weight_decay, clipnorm=training.clipnorm, **ema)
         # Decaying biases only pulls them to zero without regularising anything.
