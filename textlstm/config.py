@@ -395,6 +395,33 @@ class FinetuneConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """Language-model pretraining of the word embedding on the training texts, before the
+    classifier is trained (Dai & Le 2015): the embedding and the first bidirectional LSTM
+    layer learn to predict each next token (forward direction) and each previous one
+    (backward direction); the classifier then keeps the embedding, each row rescaled to
+    the rows' initial mean norm, and its LSTM starts from its initial weights (keeping the
+    pretrained LSTM, or the embedding at its trained scale, left a BiLSTM at chance on
+    IMDB; see textlstm/pretraining.py)."""
+
+    # Epochs of language modelling before classification; 0 turns it off. An epoch is as
+    # many batches as a classification epoch (training.min_epoch_steps included).
+    epochs: int = 0
+    # The language model predicts this many of the LSTM's most frequent tokens (counting
+    # padding and [UNK]); rarer ones are predicted as [UNK]. Its softmax costs about
+    # vocabulary / (8 * lstm_units) times the LSTM's own matrix products per token.
+    vocabulary: int = 2_000
+    # Peak Adam learning rate of the pretraining, decayed to 0 over its epochs (cosine).
+    learning_rate: float = 1e-3
+
+    def validate(self) -> None:
+        """Raise ConfigError when a value is out of range."""
+        _check(self.epochs >= 0, "pretrain.epochs", "an integer >= 0", self.epochs)
+        _check(self.vocabulary >= 3, "pretrain.vocabulary", "an integer >= 3", self.vocabulary)
+        _check(self.learning_rate > 0, "pretrain.learning_rate", "a number > 0", self.learning_rate)
+
+
+@dataclass
 class Config:
     """The whole configuration of a run; saved as config.json in every model directory."""
 
@@ -403,6 +430,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def validate(self) -> Config:
         """Check every section; return self so calls can be chained."""
@@ -412,6 +440,26 @@ class Config:
             raise ConfigError(
                 "training.tune_thresholds (--tune-thresholds) needs a validation hold-out to tune on; "
                 f"{describe('data.val_fraction > 0', self.data.val_fraction)}"
+            )
+        if self.pretrain.epochs:
+            # The language model reads the first LSTM layer's output at every step.
+            _check(
+                self.model.lstm_layers > 1 or self.model.pooling != "last",
+                "pretrain.epochs",
+                "0 with model.pooling=last and one LSTM layer (its LSTM returns no sequence to pretrain on)",
+                self.pretrain.epochs,
+            )
+            _check(
+                self.finetune.init_from is None,
+                "pretrain.epochs",
+                "0 with finetune.init_from (--init-from): the base model's encoder is trained already",
+                self.pretrain.epochs,
+            )
+            _check(
+                self.training.strategy != "multi-worker",
+                "pretrain.epochs",
+                "0 with training.strategy=multi-worker (pretraining runs in one process)",
+                self.pretrain.epochs,
             )
         return self
 

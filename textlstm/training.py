@@ -81,6 +81,7 @@ from textlstm.pipeline import (
     text_dataset,
     texts_only,
 )
+from textlstm.pretraining import pretrain_embedding
 from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.source_spec import open_source
@@ -383,6 +384,11 @@ def _train_new(
         request["embeddings"] = apply_pretrained_embeddings(run.classifier, vocabulary, run.config.model)
         if base is not None:
             transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
+        if run.config.pretrain.epochs:
+            with source_errors():
+                request["pretraining"] = pretrain_embedding(
+                    run.classifier, run.train_ids, run.config, run.steps_per_epoch, verbose
+                )
         state = _initial_state(run)
         _set_phase(run, state, _frozen_at(run, 0))
         _sync_variables(run)
@@ -1060,6 +1066,8 @@ def _model_files(
     if "distribution" in request:
         manifest["distribution"] = request["distribution"]
     manifest["embeddings"] = request.get("embeddings")
+    if "pretraining" in request:
+        manifest["pretraining"] = request["pretraining"]
     if "ngram_mix" in state:
         manifest["ngram_mix"] = state["ngram_mix"]
     if state.get("resumed"):
