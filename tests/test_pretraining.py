@@ -26,6 +26,10 @@ from textlstm.errors import ConfigError
             r"pretrain\.epochs; expected 0 with finetune\.init_from",
         ),
         (
+            ["pretrain.epochs=1", "model.embeddings_file=v.txt", "model.freeze_embeddings=true"],
+            r"pretrain\.epochs; expected 0 with model\.freeze_embeddings",
+        ),
+        (
             ["pretrain.epochs=1", "training.strategy=multi-worker"],
             r"pretrain\.epochs; expected 0 with training\.strategy=multi-worker",
         ),
@@ -113,8 +117,8 @@ def test_pretraining_through_the_cli_is_recorded_and_the_model_works(cli, corpus
     from textlstm.cli import main
 
     out = tmp_path / "run"
-    sets = [*TINY_OVERRIDES, "pretrain.epochs=2", "pretrain.learning_rate=0.01", "training.epochs=2"]
-    args = ["train", "--data", str(corpus_tar), "--output-dir", str(out), "-q"]
+    sets = [*TINY_OVERRIDES, "pretrain.learning_rate=0.01", "training.epochs=2"]
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(out), "-q", "--pretrain-epochs", "2"]
     result = cli.invoke(main, [*args, *[a for s in sets for a in ("--set", s)]])
     assert result.exit_code == 0, result.output + result.stderr
     manifest = json.loads((out / "manifest.json").read_text())

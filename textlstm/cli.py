@@ -228,6 +228,12 @@ Examples:
     "multi-worker reads the cluster from TF_CONFIG. training.batch_size is per replica.",
 )
 @click.option(
+    "--pretrain-epochs",
+    type=int,
+    metavar="N",
+    help="Epochs of language-model pretraining of the embedding on the training texts first (pretrain.epochs).",
+)
+@click.option(
     "--mixed-precision",
     is_flag=True,
     default=None,
@@ -259,6 +265,7 @@ def train(
     class_weight: str | None,
     tensorboard: bool | None,
     strategy: str | None,
+    pretrain_epochs: int | None,
     mixed_precision: bool | None,
     verbose: int,
     quiet: int,
@@ -320,6 +327,7 @@ def train(
         "training.tune_thresholds": tune_thresholds,
         "training.strategy": strategy,
         "training.mixed_precision": mixed_precision,
+        "pretrain.epochs": pretrain_epochs,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])

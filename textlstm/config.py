@@ -456,6 +456,12 @@ class Config:
                 self.pretrain.epochs,
             )
             _check(
+                not self.model.freeze_embeddings,
+                "pretrain.epochs",
+                "0 with model.freeze_embeddings (the embedding it pretrains stays fixed)",
+                self.pretrain.epochs,
+            )
+            _check(
                 self.training.strategy != "multi-worker",
                 "pretrain.epochs",
                 "0 with training.strategy=multi-worker (pretraining runs in one process)",

@@ -385,7 +385,8 @@ def _train_new(
         if base is not None:
             transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
         if run.config.pretrain.epochs:
-            with source_errors():
+            policy = request.get("distribution", {}).get("dtype_policy")
+            with source_errors(), run.cluster.scope(), dtype_policy(policy):
                 request["pretraining"] = pretrain_embedding(
                     run.classifier, run.train_ids, run.config, run.steps_per_epoch, verbose
                 )
