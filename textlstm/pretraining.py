@@ -44,8 +44,7 @@ log = logging.getLogger(__name__)
 # (a second layer's forward state reads the first layer's backward states, which have
 # seen the next token).
 FIRST_LSTM_NAME = "bilstm_1"
-# The [UNK] id: padding is 0, and rarer tokens than the language model's vocabulary are
-# predicted as unknown ones.
+# The [UNK] id (padding is 0): the target of tokens outside the language model's vocabulary.
 _UNKNOWN = 1
 
 
