@@ -130,3 +130,27 @@ def test_pretraining_through_the_cli_is_recorded_and_the_model_works(cli, corpus
     assert predicted.exit_code == 0, predicted.output + predicted.stderr
     labels = [json.loads(line)["label"] for line in predicted.stdout.splitlines()]
     assert labels == ["pos", "neg"]
+
+
+def test_pretraining_under_mixed_precision_keeps_a_float32_softmax() -> None:
+    import keras
+    import tensorflow as tf
+
+    from textlstm.distribution import dtype_policy
+    from textlstm.model import build_classifier
+    from textlstm.pretraining import language_model, pretrain_embedding
+
+    keras.utils.set_random_seed(0)
+    config = load_config(None, [*TINY_OVERRIDES, "pretrain.epochs=2", "pretrain.learning_rate=0.01"])
+    rows = [[2 + (i + j) % 6 for j in range(5 + i % 7)] for i in range(64)]
+    ids = tf.data.Dataset.from_generator(
+        lambda: ((np.array(r, np.int64), np.int64(0)) for r in rows),
+        output_signature=(tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64)),
+    )
+    with dtype_policy("mixed_bfloat16"):
+        classifier = build_classifier(config.model, vocab_size=100, num_labels=2)
+        heads = language_model(classifier, 20).get_layer("language_model")
+        summary = pretrain_embedding(classifier, ids, config, steps_per_epoch=16, verbose=0)
+    assert classifier.get_layer("bilstm_1").compute_dtype == "bfloat16"
+    assert heads.forward_head.compute_dtype == heads.backward_head.compute_dtype == "float32"
+    assert np.isfinite(summary["loss"]).all() and summary["loss"][-1] < summary["loss"][0]

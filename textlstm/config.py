@@ -409,7 +409,8 @@ class PretrainConfig:
     epochs: int = 0
     # The language model predicts this many of the LSTM's most frequent tokens (counting
     # padding and [UNK]); rarer ones are predicted as [UNK]. Its softmax costs about
-    # vocabulary / (8 * lstm_units) times the LSTM's own matrix products per token.
+    # vocabulary / (4 * (embedding_dim + lstm_units)) times the LSTM's own matrix products
+    # per token (3.9 times with the defaults).
     vocabulary: int = 2_000
     # Peak Adam learning rate of the pretraining, decayed to 0 over its epochs (cosine).
     learning_rate: float = 1e-3

@@ -61,8 +61,10 @@ class LanguageModelLoss(keras.layers.Layer):
         # Accepts the LSTM's padding mask (padding is read from the ids) and passes none on.
         self.supports_masking = True
         self.classes = classes
-        self.forward_head = keras.layers.Dense(classes, name="next_token")
-        self.backward_head = keras.layers.Dense(classes, name="previous_token")
+        # float32 whatever the dtype policy, as the classifier's head: a 16-bit softmax
+        # over thousands of tokens would round the loss.
+        self.forward_head = keras.layers.Dense(classes, dtype="float32", name="next_token")
+        self.backward_head = keras.layers.Dense(classes, dtype="float32", name="previous_token")
 
     def build(self, input_shape: Any) -> None:
         """Create both heads' weights for states of half the sequence's width."""
@@ -108,19 +110,26 @@ def language_model(classifier: keras.Model, vocabulary: int) -> keras.Model:
 
 
 def pretrain_embedding(
-    classifier: keras.Model, train_ids: Any, config: Config, steps_per_epoch: int, verbose: int | str = "auto"
+    classifier: keras.Model,
+    train_ids: Any,
+    config: Config,
+    steps_per_epoch: int,
+    verbose: int | str = "auto",
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Train ``classifier``'s embedding with its first LSTM layer as a bidirectional
     language model on the ``(ids, label)`` examples of ``train_ids`` for
-    ``config.pretrain.epochs`` epochs of ``steps_per_epoch`` batches (the training batch
-    size, bucketed by length, the data reshuffled each pass), with Adam at
+    ``config.pretrain.epochs`` epochs of ``steps_per_epoch`` batches of ``batch_size``
+    (default: training.batch_size; a run on several replicas passes its global batch),
+    bucketed by length, the data reshuffled each pass, with Adam at
     ``config.pretrain.learning_rate`` decayed to 0 (cosine) and the training section's
     gradient clipping and weight decay; then rescale every embedding row to the rows'
     initial mean norm and put the LSTM layer's initial weights back (see the module's
     docstring for why).
 
-    Returns what the manifest records: epochs, steps, the loss per token of each epoch,
-    the last epoch's perplexity, the language model's vocabulary and the seconds taken.
+    Returns what the manifest records: epochs, steps, the loss of each epoch (the mean of
+    its batches' mean loss per token, [UNK] targets included), the last epoch's perplexity
+    (exp of that loss), the language model's vocabulary and the seconds taken.
     """
     pretrain, training = config.pretrain, config.training
     started = time.time()
@@ -138,7 +147,7 @@ def pretrain_embedding(
     )
     # Its own seed, so that pretraining does not shift the classifier's batch order.
     stream = train_ids.shuffle(config.data.shuffle_buffer, seed=training.seed + 7, reshuffle_each_iteration=True)
-    batches = batched(stream.repeat(), training.batch_size, config.lstm_steps()).map(
+    batches = batched(stream.repeat(), batch_size or training.batch_size, config.lstm_steps()).map(
         lambda ids, *_: (ids, tf.zeros(tf.shape(ids)[:1]))
     )
     classes = model.get_layer("language_model").classes

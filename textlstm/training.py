@@ -387,8 +387,9 @@ def _train_new(
         if run.config.pretrain.epochs:
             policy = request.get("distribution", {}).get("dtype_policy")
             with source_errors(), run.cluster.scope(), dtype_policy(policy):
+                # Not checkpointed: a run stopped here is removed, as one stopped in epoch 1.
                 request["pretraining"] = pretrain_embedding(
-                    run.classifier, run.train_ids, run.config, run.steps_per_epoch, verbose
+                    run.classifier, run.train_ids, run.config, run.steps_per_epoch, verbose, batch_size=run.batch_size
                 )
         state = _initial_state(run)
         _set_phase(run, state, _frozen_at(run, 0))
