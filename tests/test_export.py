@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,7 +143,14 @@ def test_export_verify_top_k_and_curl_example(cli, trained_run, tmp_path: Path) 
         (["--version", "latest"], "invalid --version; expected auto or an integer >= 1; received 'latest'"),
         (["--version", "0"], "invalid --version; expected auto or an integer >= 1; received '0'"),
         (["--version", "\u00b2"], "invalid --version; expected auto or an integer >= 1; received '\u00b2'"),
-        (["--name", "a:b"], "invalid model name; expected a name without / or :; received 'a:b'"),
+        (
+            ["--name", "a:b"],
+            "invalid --name; expected a model name of letters, digits and . _ ~ - (it goes into URLs); received 'a:b'",
+        ),
+        (
+            ["--name", "a b?c"],
+            "invalid --name; expected a model name of letters, digits and . _ ~ - (it goes into URLs); received 'a b?c'",
+        ),
     ],
 )
 def test_export_bad_options(cli, trained_run, tmp_path: Path, extra: list[str], message: str) -> None:
@@ -196,3 +204,31 @@ def test_export_of_a_bag_of_ngrams_model_verifies_in_a_relative_folder(
         result = cli.invoke(main, ["export", "run", "--export-dir", f"exp-{fmt}", "--format", fmt, "--verify", "-q"])
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["verify"]["passed"] is True
+
+
+def test_export_under_a_file_is_one_line_error(cli, trained_run, tmp_path: Path) -> None:
+    from textlstm.cli import main
+
+    (tmp_path / "afile").write_text("keep me")
+    result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(tmp_path / "afile" / "sub")])
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{tmp_path / 'afile'} is a file; expected a directory" in lines[0], result.stderr
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_export_with_edited_labels_names_the_file(cli, exported: Path, tmp_path: Path) -> None:
+    from textlstm.cli import main
+
+    broken = tmp_path / "broken" / "1"
+    shutil.copytree(exported, broken)
+    labels = broken / "assets" / "labels.json"
+    for content, message in (
+        ('["neg", "pos", "extra"]', "names 3 labels but the model outputs 2 probabilities"),
+        ('{"x": 1}', "is invalid; expected a JSON list of at least 2 label names"),
+    ):
+        labels.write_text(content)
+        result = cli.invoke(main, ["predict", str(broken.parent), "great film"])
+        assert result.exit_code == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {labels} {message}"), result.stderr

@@ -136,6 +136,14 @@ def test_predict_csv_to_tsv_and_text_files(cli, trained_run, tmp_path: Path) -> 
         ({}, ["x", "--top-k", "3"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels)"),
         ({}, [], "no texts to predict; expected TEXT arguments, - for stdin lines, or --input FILE"),
         ({"s.csv": "id,text\n1\n"}, ["--input", "s.csv"], "s.csv row 2 has 1 fields; expected 2, like the header"),
+        (
+            {"u.jsonl": '{"text": "fine"}\n{"text": "bad \\ud800 escape"}\n'},
+            ["--input", "u.jsonl"],
+            "u.jsonl line 2 is not valid Unicode (a lone surrogate, \\ud800, at character 4); expected UTF-8 text",
+        ),
+        # What Python makes of an argument whose bytes are not UTF-8 (b"bad \xff byte").
+        ({}, ["fine", "bad \udcff byte"], "text 2 is not valid Unicode (a lone surrogate, \\udcff, at character 4)"),
+        ({}, ["-", "more text"], "- (read stdin) cannot be mixed with TEXT arguments"),
     ],
 )
 def test_predict_bad_input(

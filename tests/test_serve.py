@@ -70,8 +70,10 @@ def _start(export_dir: Path, port: int, *extra: str) -> subprocess.Popen:
     )
 
 
-def _call(url: str, body: bytes | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+def _call(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=body, method="POST" if body is not None else "GET", headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -158,6 +160,9 @@ def test_serve_concurrent_requests_all_answered(server) -> None:
         ("/versions/7:predict", b'{"instances": ["a"]}', 404, "Servable not found for request: Specific(sentiment, 7)"),
         ("/versions/7", None, 404, "Specific(sentiment, 7)"),
         ("/bogus/path", None, 404, "unknown path"),
+        (":predict", b'{"instances": ["ok", "bad \\ud800"]}', 400, "instance 1 holds a lone surrogate (\\ud800)"),
+        # Under the fixture's 4,000-byte limit, deeper than Python's JSON decoder goes.
+        (":predict", b'{"instances": ' + b"[" * 1900 + b"]" * 1900 + b"}", 400, "JSON nested too deeply"),
     ],
 )
 def test_serve_errors(server, path: str, body: bytes | None, status: int, message: str) -> None:
@@ -165,6 +170,27 @@ def test_serve_errors(server, path: str, body: bytes | None, status: int, messag
     got, answer = _call(base + path, body)
     assert got == status and message in answer["error"], answer
     assert proc.poll() is None  # still serving
+
+
+def test_serve_bad_encoding_and_paths_outside_the_api_get_json_errors(server) -> None:
+    base, _, proc = server
+    status, body = _call(base + ":predict", b'{"instances": ["a"]}', {"Content-Encoding": "gzip"})
+    assert status == 400 and "cannot read the request body" in body["error"], body
+    root = base.split("/v1/")[0]
+    for path in ("/", "/v1/models", "/v1/foo"):
+        status, body = _call(root + path)
+        assert status == 404 and body["error"].startswith(f"unknown path {path};"), (path, body)
+    assert proc.poll() is None
+
+
+def test_serve_one_bad_text_fails_only_its_own_request(server) -> None:
+    base, _, _ = server
+    bad = json.dumps({"instances": ["bad \ud800"]}, ensure_ascii=True).encode()
+    good = json.dumps({"instances": SENTENCES}).encode()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda b: _call(base + ":predict", b), [good, bad] * 8))
+    assert [status for status, _ in results] == [200, 400] * 8
+    assert all([p["label"] for p in body["predictions"]] == ["pos", "neg"] for _, body in results[::2])
 
 
 def test_serve_unknown_model_name(server) -> None:
@@ -246,3 +272,34 @@ def test_batcher_splits_fast_batches_by_length_and_keeps_order() -> None:
     assert sorted(len(c) for c in calls) == [3, 5, 5]
     ten = sorted(texts[:10], key=len)
     assert sorted(map(tuple, calls)) == sorted([tuple(ten[:5]), tuple(ten[5:]), tuple(texts[10:])])
+
+
+def test_batcher_lets_a_small_request_between_the_calls_of_a_large_one() -> None:
+    import asyncio
+
+    import numpy as np
+
+    from textlstm import serving
+
+    calls: list[str] = []
+
+    class FakeServable:
+        fast = None
+
+        def run(self, texts: list[str]) -> dict[str, np.ndarray]:
+            calls.append(texts[0])
+            return {"text": np.array(texts, dtype=object)}
+
+    async def both(batcher: serving.Batcher) -> tuple[dict, dict]:
+        servable = FakeServable()
+        return await asyncio.gather(batcher._run(servable, ["big"] * 40), batcher._run(servable, ["small"]))  # noqa: SLF001
+
+    batcher = serving.Batcher(max_batch=4, delay_seconds=0.0)
+    try:
+        large, small = asyncio.run(both(batcher))
+    finally:
+        batcher.executor.shutdown()
+    assert list(large["text"]) == ["big"] * 40 and list(small["text"]) == ["small"]
+    # Ten calls of four texts: the small request's call runs after the large one's first
+    # two (the calls in flight), not after all ten.
+    assert len(calls) == 11 and calls.index("small") <= serving.CONCURRENT_BATCHES

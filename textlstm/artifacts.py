@@ -157,11 +157,7 @@ def read_run_info(path: str | Path) -> RunInfo:
     """Read config, labels, manifest, metrics and (multi-label) thresholds of a run
     directory; raise ModelDirError naming the file that is missing or invalid."""
     path = check_run_dir(path)
-    labels = read_json(path / LABELS_FILE)
-    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-        raise ModelDirError(
-            f"{path / LABELS_FILE} is invalid; {describe('a JSON list of at least 2 label names', labels)}"
-        )
+    labels = read_labels(path / LABELS_FILE)
     config = saved_config(read_json(path / CONFIG_FILE), origin=str(path / CONFIG_FILE))
     return RunInfo(
         path=path,
@@ -171,6 +167,32 @@ def read_run_info(path: str | Path) -> RunInfo:
         metrics=read_json(path / METRICS_FILE),
         thresholds=read_thresholds(path, labels) if config.data.multi_label else None,
     )
+
+
+def read_labels(path: Path, count: int | None = None) -> list[str]:
+    """The label names in ``path`` (a run's or an export's ``labels.json``); ModelDirError
+    unless it is a list of at least 2 strings, or of exactly ``count`` when the model's
+    output width is known (an edited file would otherwise name the wrong classes)."""
+    labels = read_json(path)
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise ModelDirError(f"{path} is invalid; {describe('a JSON list of at least 2 label names', labels)}")
+    if count is not None and len(labels) != count:
+        raise ModelDirError(
+            f"{path} names {len(labels)} labels but the model outputs {count} probabilities; "
+            "expected one label name per output"
+        )
+    return labels
+
+
+# Characters of a URL path segment that need no escaping (RFC 3986 "unreserved"): a model
+# name appears in TensorFlow Serving's URLs (/v1/models/NAME:predict) and in curl examples.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9._~-]+")
+MODEL_NAME_RULE = "a model name of letters, digits and . _ ~ - (it goes into URLs)"
+
+
+def is_model_name(name: str) -> bool:
+    """Whether ``name`` can stand unescaped in a serving URL (`MODEL_NAME_RULE`)."""
+    return _MODEL_NAME.fullmatch(name) is not None
 
 
 def write_thresholds(folder: Path, labels: Sequence[str], thresholds: Sequence[float] | None) -> None:
@@ -276,6 +298,9 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     interrupted write never leaves a half-written directory behind.
     """
     target = Path(target)
+    blocking = next((p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputExistsError(f"cannot write {target}: {blocking} is a file; expected a directory (or nothing) there")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     # mkdtemp makes the folder private (0700); give it the permissions of a normal mkdir so
@@ -354,9 +379,11 @@ def _find_version(path: Path, marker: str) -> Path | None:
 def export_name(export_dir: str | Path, name: str | None) -> str:
     """The model name an export records (TensorFlow Serving's ``--model_name``): ``name``,
     or the export folder's name; raise ExportError for one that cannot appear in a URL path."""
+    given = name
     name = name or Path(export_dir).resolve().name
-    if not name or "/" in name or ":" in name:
-        raise ExportError(f"invalid model name; {describe('a name without / or :', name)}")
+    if not is_model_name(name):
+        source = "--name" if given else "model name (the export folder's name; choose one with --name)"
+        raise ExportError(f"invalid {source}; {describe(MODEL_NAME_RULE, name)}")
     return name
 
 

@@ -631,7 +631,9 @@ def serve(
 
     The highest version answers unless one is named; a new version folder is picked up
     without a restart. Concurrent requests are predicted together in batches. Errors are
-    {"error": "..."} with status 400, 404 or 413. Runs until interrupted (Ctrl-C).
+    {"error": "..."} with status 400 (bad request), 404 (unknown model, version or path),
+    405 (wrong method), 413 (body over --max-body-bytes) or 500 (the model failed; the
+    server keeps running). Runs until interrupted (Ctrl-C).
     """
     _setup_logging(verbose, quiet)
     from textlstm.serving import serve as run

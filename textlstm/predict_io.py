@@ -26,6 +26,28 @@ FLUSH = None
 Item = tuple[Any, str]  # (id or None, text)
 
 
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (from a JSON "\\ud800" escape, or
+    from bytes that were not UTF-8 in a command-line argument), or None. Such a text has no
+    UTF-8 form, so TensorFlow cannot take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def check_text(text: str, where: str) -> str:
+    """``text``, or InputError naming ``where`` when it holds a lone surrogate."""
+    at = lone_surrogate(text)
+    if at is not None:
+        raise InputError(
+            f"{where} is not valid Unicode (a lone surrogate, \\u{ord(text[at]):04x}, at character {at}); "
+            "expected UTF-8 text"
+        )
+    return text
+
+
 def input_format(path: Path, fmt: str | None) -> str:
     """The --input-format given, or the one the file extension implies (text otherwise)."""
     if fmt is not None:
@@ -118,7 +140,7 @@ def _pick(row: dict[str, Any], names: list[str], where: str, at: str, text_key: 
     text = row[text_key]
     if not isinstance(text, str):
         raise InputError(f"{where} {at}: {text_key!r} is not a string; {describe('a string', type(text).__name__)}")
-    return (row[id_key] if id_key else None), text
+    return (row[id_key] if id_key else None), check_text(text, f"{where} {at}")
 
 
 def read_stdin(stream: IO[bytes]) -> Iterator[Item | None]:

@@ -20,7 +20,7 @@ from textlstm.config import saved_config
 from textlstm.errors import InputError, ModelDirError, OutputExistsError, TextlstmError, describe
 from textlstm.fast_inference import FastTextModel, batch_bucket, verified
 from textlstm.metrics import DEFAULT_THRESHOLD
-from textlstm.predict_io import FLUSH, Progress, RecordWriter, input_format, read_file, read_stdin
+from textlstm.predict_io import FLUSH, Progress, RecordWriter, check_text, input_format, read_file, read_stdin
 from textlstm.runtime import tensorflow
 from textlstm.tflite_runtime import TFLiteModel
 from textlstm.vectorizer import read_vocabulary
@@ -205,17 +205,18 @@ def load_predictor(model: str | Path) -> Predictor:
         raise ModelDirError(
             f"export {saved} is missing {labels_path.relative_to(saved)}; expected an export written by textlstm"
         )
-    labels = artifacts.read_json(labels_path)
+    try:
+        loaded = tf.saved_model.load(str(saved))
+        serve = loaded.signatures["serving_default"]
+        width = serve.structured_outputs["probabilities"].shape[-1]
+    except Exception as exc:  # TensorFlow raises several types for a broken SavedModel
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelDirError(f"cannot load the SavedModel {saved}: {first}") from exc
+    labels = artifacts.read_labels(labels_path, width)
     metadata_path = saved / artifacts.EXPORT_ASSETS_DIR / artifacts.EXPORT_METADATA_FILE
     metadata = artifacts.read_json(metadata_path) if metadata_path.is_file() else {}
     multi_label = bool(metadata.get("config", {}).get("data", {}).get("multi_label"))
     thresholds = artifacts.export_thresholds(metadata, labels, str(metadata_path))
-    try:
-        loaded = tf.saved_model.load(str(saved))
-        serve = loaded.signatures["serving_default"]
-    except Exception as exc:  # TensorFlow raises several types for a broken SavedModel
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelDirError(f"cannot load the SavedModel {saved}: {first}") from exc
     predictor = Predictor(
         labels,
         lambda t: serve(text=tf.constant(t, dtype=tf.string))["probabilities"].numpy(),
@@ -270,6 +271,7 @@ def iter_predictions(
     """
     window: list[tuple[Any, str]] = []
     limit = batch_size * max(1, sort_window)
+    count = 0
     # On the fast path one window is predicted in the background while the next one is
     # read and queued, so the cores never wait for the reader; at most two windows are
     # held. Otherwise each window is predicted as soon as it is complete.
@@ -284,7 +286,12 @@ def iter_predictions(
                     yield _Window(predictor, window, batch_size).records()
                     window = []
                 continue
-            window.append(item if isinstance(item, tuple) else (None, item))
+            item = item if isinstance(item, tuple) else (None, item)
+            count += 1
+            if not isinstance(item[1], str):
+                raise InputError(f"text {count} is not a string; {describe('a str', type(item[1]).__name__)}")
+            check_text(item[1], f"text {count}")
+            window.append(item)
             if len(window) >= limit:
                 current = _Window(predictor, window, batch_size)
                 window = []
@@ -420,6 +427,8 @@ def predict_command(
         items: Iterable[Any] = read_file(Path(input_path), fmt, text_key, id_key, meter.update if meter else None)
     elif tuple(texts) == ("-",):
         items = read_stdin(stdin if stdin is not None else sys.stdin.buffer)
+    elif "-" in texts:
+        raise InputError("- (read stdin) cannot be mixed with TEXT arguments; expected either - alone or texts")
     elif texts:
         items = list(texts)
     else:

@@ -29,12 +29,14 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from tensorflow.core.framework import types_pb2
 
 from textlstm import artifacts
 from textlstm.config import saved_config
 from textlstm.errors import ModelDirError, ServeError, describe
 from textlstm.fast_inference import FastTextModel, signature_outputs
+from textlstm.predict_io import lone_surrogate
 from textlstm.runtime import tensorflow
 from textlstm.vectorizer import read_vocabulary
 from textlstm.verification import TOLERANCE, probe_texts
@@ -330,9 +332,17 @@ class Batcher:
                 chunks += [piece[: len(piece) // 2], piece[len(piece) // 2 :]]
             else:
                 chunks.append(piece)
-        parts = await asyncio.gather(
-            *(loop.run_in_executor(self.executor, servable.run, [texts[i] for i in chunk]) for chunk in chunks)
-        )
+        # At most `concurrency` calls of one request are queued at a time: a request of
+        # thousands of texts would otherwise fill the executor's queue, and every request
+        # arriving after it would wait for all of them.
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(chunks), self.concurrency):
+            parts += await asyncio.gather(
+                *(
+                    loop.run_in_executor(self.executor, servable.run, [texts[i] for i in chunk])
+                    for chunk in chunks[start : start + self.concurrency]
+                )
+            )
         where = np.argsort(np.concatenate(chunks), kind="stable")
         return {key: np.concatenate([part[key] for part in parts])[where] for key in parts[0]}
 
@@ -400,6 +410,14 @@ def _texts(body: Any, servable: Servable) -> tuple[list[str], bool]:
     if not all(isinstance(v, str) for v in values):
         bad = next(type(v).__name__ for v in values if not isinstance(v, str))
         raise RequestError(400, f"expected every instance to be a string (DT_STRING, shape [None]); received a {bad}")
+    for number, value in enumerate(values):
+        # A JSON "\ud800" escape decodes to a lone surrogate, which has no UTF-8 form: refused
+        # here, it cannot fail the other requests batched with it.
+        at = lone_surrogate(value)
+        if at is not None:
+            raise RequestError(
+                400, f"instance {number} holds a lone surrogate (\\u{ord(value[at]):04x}); expected valid Unicode text"
+            )
     return values, rows
 
 
@@ -433,13 +451,18 @@ def make_app(repository: Repository, batcher: Batcher, max_body_bytes: int) -> w
             if request.method != "POST":
                 raise RequestError(405, "predict expects POST")
             servable = repository.get(match["version"])
-            raw = await request.read()
+            try:
+                raw = await request.read()
+            except RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
+                raise RequestError(400, f"cannot read the request body ({exc}); expected plain or gzip JSON") from exc
             try:
                 body = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise RequestError(400, f"request body is not valid UTF-8 (byte {exc.start}); expected JSON") from exc
             except json.JSONDecodeError as exc:
                 raise RequestError(400, f"JSON Parse error: {exc.msg} at offset {exc.pos}") from exc
+            except RecursionError as exc:
+                raise RequestError(400, "JSON nested too deeply; expected a list of strings (shape [None])") from exc
             texts, rows = _texts(body, servable)
             outputs = await batcher.predict(servable, texts)
             if rows:
@@ -473,8 +496,15 @@ def make_app(repository: Repository, batcher: Batcher, max_body_bytes: int) -> w
             }
         )
 
+    async def unknown(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": f"unknown path {request.path}; expected /v1/models/NAME[/versions/N][:predict|/metadata]"},
+            status=404,
+        )
+
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_route("*", "/v1/models/{tail:.*}", handle)
+    app.router.add_route("*", "/{tail:.*}", unknown)
     return app
 
 
@@ -500,8 +530,10 @@ def serve(
     if not export_dir.is_dir():
         raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
     name = name or export_dir.resolve().name
-    if "/" in name or ":" in name:
-        raise ServeError(f"invalid --name; {describe('a model name without / or :', name)}")
+    if not artifacts.is_model_name(name):
+        raise ServeError(
+            f"invalid model name (--name, or the export folder's name); {describe(artifacts.MODEL_NAME_RULE, name)}"
+        )
     # A taken port fails before the seconds spent loading and compiling the model.
     _check_port(host, port)
     repository = Repository(export_dir, name, max_batch)

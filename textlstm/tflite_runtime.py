@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from textlstm import artifacts
-from textlstm.errors import ModelDirError, describe
+from textlstm.errors import ModelDirError
 from textlstm.tokenizer import Tokenizer
 
 INPUT_NAME = "token_ids"
@@ -43,11 +43,7 @@ class TFLiteModel:
                 f"expected all of {', '.join(artifacts.TFLITE_FILES)}"
             )
         self.path = path
-        self.labels: list[str] = artifacts.read_json(path / artifacts.LABELS_FILE)
-        if not isinstance(self.labels, list) or not all(isinstance(x, str) for x in self.labels):
-            raise ModelDirError(
-                f"{path / artifacts.LABELS_FILE} is invalid; {describe('a JSON list of label names', self.labels)}"
-            )
+        self.labels: list[str] = artifacts.read_labels(path / artifacts.LABELS_FILE)
         self.metadata: dict[str, Any] = artifacts.read_json(path / artifacts.EXPORT_METADATA_FILE)
         # A multi-label model's threshold per label (None for single-label); TFLite's only
         # output is probabilities, so the caller applies them.
