@@ -52,6 +52,14 @@ def _no_class_folders(folder: Path) -> Path:
     return root
 
 
+def _class_folders(folder: Path) -> Path:
+    root = folder / "corpus"
+    for i in range(6):
+        (root / "train" / "pos neg".split()[i % 2]).mkdir(parents=True, exist_ok=True)
+        (root / "train" / "pos neg".split()[i % 2] / f"{i}.txt").write_text(f"document {i}")
+    return root
+
+
 CASES = [
     ("empty file", _write("e.csv", ""), [], r"e\.csv is empty; expected a csv file"),
     ("header-only CSV", _write("h.csv", "text,label\n"), [], r"has a header but no rows; expected at least one"),
@@ -80,7 +88,7 @@ CASES = [
         "empty text with --strict",
         _write("s.csv", 'text,label\n"x",a\n"",b\n'),
         ["--strict"],
-        r"row 2 has an empty text; expected text in every row \(--strict\)",
+        r"row 3 has an empty text; expected text in every row \(--strict\)",
     ),
     ("missing label", _write("l.csv", "text,label\nx,a\ny,\n"), [], r"row 3 has no label; expected a label"),
     (
@@ -155,6 +163,26 @@ CASES = [
         ["--set", "data.multi_label=false"],
         r"ml\.jsonl example 0 has 2 labels \['x', 'y'\]; expected one label per example",
     ),
+    (
+        "a backslash and t typed as the delimiter",
+        _write("t.tsv", "text\tlabel\nx\ta\n"),
+        ["--delimiter", "\\t"],
+        r"invalid --delimiter; expected one character other than a quote or line break .*; received '\\\\t'",
+    ),
+    (
+        "a file's reading option given for a folder",
+        _class_folders,
+        ["--label-map", "pos=good", "--encoding", "latin-1"],
+        r"--encoding, --label-map do not apply to the folder .*; expected no reading options",
+    ),
+    ("infinite epochs", _write("d.csv", GOOD_CSV), ["--set", "training.epochs=Infinity"], r"must be an integer"),
+    ("NaN epochs", _write("d.csv", GOOD_CSV), ["--set", "training.epochs=NaN"], r"must be an integer"),
+    (
+        "infinite clipnorm",
+        _write("d.csv", GOOD_CSV),
+        ["--set", "training.clipnorm=Infinity"],
+        r"training.clipnorm must be a finite number; expected a finite number; received inf",
+    ),
     ("missing source", lambda folder: folder / "nothing.csv", [], r"data source not found; expected an existing file"),
     ("unknown scheme", lambda folder: Path("s3:bucket/x"), [], r"unknown data source scheme 's3:'"),
 ]
@@ -184,3 +212,90 @@ def test_bad_input_unknown_label_at_evaluate(cli, trained_run, tmp_path: Path) -
         f"error: {data} has labels the model does not know: ['mixed']; expected labels among ['neg', 'pos']"
     )
     assert not report.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "flag", "message"),
+    [
+        ("c.yaml", b"\xff\xfemodel: {}", "--config", r"config file .*c\.yaml is not valid UTF-8 \(byte 0\)"),
+        ("c2.yaml", b"training:\n  epochs: .inf\n", "--config", r"training.epochs must be an integer"),
+        (
+            "c3.yaml",
+            b"training:\n  epochs: [1\n",
+            "--config",
+            r"could not be parsed as YAML: while parsing a flow sequence .* line 2.*; expected valid YAML",
+        ),
+        ("v.txt", b"caf\xe9\nfoo\n", "--vocab", r"vocabulary file .*v\.txt is not valid UTF-8 \(byte 3\)"),
+    ],
+)
+def test_bad_config_and_vocabulary_files(
+    cli, tmp_path: Path, name: str, content: bytes, flag: str, message: str
+) -> None:
+    data = _write("d.csv", GOOD_CSV)(tmp_path)
+    (tmp_path / name).write_bytes(content)
+    out = tmp_path / "run"
+    sets = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+    result = cli.invoke(
+        main, ["train", "--data", str(data), "--output-dir", str(out), "-q", *sets, flag, str(tmp_path / name)]
+    )
+    assert result.exit_code == 2, (result.exit_code, result.stderr, repr(result.exception))
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), result.stderr
+    assert not out.exists()
+
+
+def test_overwrite_refuses_a_run_holding_other_files(cli, trained_run, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.output_dir, run)
+    (run / "notes.txt").write_text("mine")
+    (run / "report").mkdir()
+    data = _write("d.csv", GOOD_CSV)(tmp_path)
+    sets = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+    result = cli.invoke(main, ["train", "--data", str(data), "--output-dir", str(run), "--overwrite", "-q", *sets])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: output directory {run} holds files textlstm did not write (notes.txt, report), which --overwrite "
+        "would delete with the old run; expected only a run's own files (move them out first)"
+    )
+    assert (run / "notes.txt").read_text() == "mine" and (run / "manifest.json").is_file()
+
+
+def test_evaluate_output_refuses_an_existing_file(cli, trained_run, tmp_path: Path) -> None:
+    data = _write("d.csv", "text,label\ngreat,pos\nawful,neg\n")(tmp_path)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep")
+    result = cli.invoke(main, ["evaluate", str(trained_run.output_dir), "--data", str(data), "--output", str(precious)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {precious} already exists; expected a new file (remove it or choose another --output)"
+    )
+    assert precious.read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda run: (run / "labels.json").write_text('["neg", "pos", "meh"]'),
+            "labels.json names 3 labels but the model outputs 2 probabilities; expected one label name per output",
+        ),
+        (
+            lambda run: (run / "model.keras").write_text("junk"),
+            "model.keras: not a .keras archive (a zip file); expected the file textlstm train writes",
+        ),
+    ],
+)
+def test_damaged_run_directory_is_named_at_load(cli, trained_run, tmp_path: Path, damage, message: str) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.output_dir, run)
+    damage(run)
+    data = _write("d.csv", "text,label\ngreat,pos\nawful,neg\n")(tmp_path)
+    for args in (["predict", str(run), "great film"], ["evaluate", str(run), "--data", str(data)]):
+        result = cli.invoke(main, args)
+        assert result.exit_code == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr

@@ -100,7 +100,7 @@ def test_file_sources_empty_texts_are_skipped_and_counted(tmp_path: Path) -> Non
     path.write_text('text,label\n"good",pos\n"",neg\n"   ",neg\n"bad",neg\n')
     source = open_source(str(path))
     assert source.count("train") == 2 and source.skipped() == 2
-    with pytest.raises(DataError, match=r"row 2 has an empty text; expected text in every row \(--strict\)"):
+    with pytest.raises(DataError, match=r"row 3 has an empty text; expected text in every row \(--strict\)"):
         list(open_source(str(path), ReadOptions(strict=True)).examples("train"))
 
 

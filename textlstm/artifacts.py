@@ -39,6 +39,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -76,6 +77,10 @@ CHECKPOINT_FILES = (
     CHECKPOINT_BEST_FILE,
 )
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, LABELS_FILE, HISTORY_FILE, METRICS_FILE, MANIFEST_FILE)
+# Everything `train` may leave at a run's top level: what --overwrite may replace.
+RUN_ENTRIES = frozenset(
+    (*RUN_FILES, THRESHOLDS_FILE, BEST_DIR, LAST_DIR, LEARNING_CURVES_FILE, TENSORBOARD_DIR, CHECKPOINT_DIR)
+)
 
 SAVED_MODEL_FILE = "saved_model.pb"
 EXPORT_ASSETS_DIR = "assets"
@@ -259,11 +264,18 @@ def load_text_model(path: str | Path) -> Any:
     import textlstm.vectorizer  # noqa: F401 - registers the standardize functions
 
     path = check_run_dir(path)
+    # Keras reports a file that is not a zip archive as "File not found".
+    if not zipfile.is_zipfile(path / MODEL_FILE):
+        raise ModelDirError(
+            f"cannot load {path / MODEL_FILE}: not a .keras archive (a zip file); expected the file textlstm train writes"
+        )
     try:
-        return keras.saving.load_model(path / MODEL_FILE, compile=False)
+        model = keras.saving.load_model(path / MODEL_FILE, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt archive
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelDirError(f"cannot load {path / MODEL_FILE}: {first}") from exc
+    read_labels(path / LABELS_FILE, model.output_shape[-1])
+    return model
 
 
 def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
@@ -287,7 +299,24 @@ def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
             raise OutputExistsError(
                 f"output directory {path} already holds a different textlstm run; choose another --output-dir or pass --overwrite"
             )
+        # The replaced run is deleted when the new one finishes: a report or notes kept
+        # beside it would go with it.
+        foreign = sorted(entry.name for entry in path.iterdir() if not _run_entry(entry.name))
+        if foreign:
+            raise OutputExistsError(
+                f"output directory {path} holds files textlstm did not write ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}), which --overwrite would delete with the old run; "
+                "expected only a run's own files (move them out first)"
+            )
     return path
+
+
+def _run_entry(name: str) -> bool:
+    """Whether a run's top level may hold ``name``: `RUN_ENTRIES`, or a temporary or
+    replaced folder of `atomic_directory` (``.NAME.tmp-*``, ``.NAME.old-*``) that a killed
+    process left behind."""
+    hidden = re.fullmatch(r"\.(.+)\.(?:tmp|old)-[^/]*", name)
+    return (hidden.group(1) if hidden else name) in RUN_ENTRIES
 
 
 @contextlib.contextmanager

@@ -356,7 +356,7 @@ Examples:
 @click.argument("model_dir", metavar="DIR")
 @click.option("--data", "data", required=True, metavar="SRC", help="Data source to evaluate on.")
 @click.option("--split", metavar="NAME", help="Split to evaluate (default: data.eval_split, i.e. test).")
-@click.option("--output", metavar="FILE", help="Also write the JSON report to FILE.")
+@click.option("--output", metavar="FILE", help="Also write the JSON report to FILE (a new file).")
 @click.option(
     "--report",
     "report_dir",

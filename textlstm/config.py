@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -564,7 +565,10 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
 def _read_file(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError(f"config file not found; {describe('an existing .json, .yaml or .toml file', str(path))}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -582,8 +586,11 @@ def _read_file(path: Path) -> Any:
     except ConfigError:
         raise
     except Exception as exc:  # each parser has its own exception type
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"config file {path} could not be parsed as {suffix[1:].upper()}: {first_line}") from exc
+        # One line, but all of it: YAML's first line says only where the parser was.
+        detail = " ".join(str(exc).split()) if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"config file {path} could not be parsed as {suffix[1:].upper()}: {detail}; expected valid {suffix[1:].upper()}"
+        ) from exc
     raise ConfigError(f"unsupported config file type; {describe('a .json, .yaml, .yml or .toml file', str(path))}")
 
 
@@ -627,12 +634,17 @@ def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
             return value.lower() in ("true", "yes", "1")
         raise ConfigError(f"{origin}: {name} must be true or false; {describe('a boolean', value)}")
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or int(value) != value
+        ):
             raise ConfigError(f"{origin}: {name} must be an integer; {describe('an integer', value)}")
         return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{origin}: {name} must be a number; {describe('a number', value)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{origin}: {name} must be a finite number; {describe('a finite number', value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from textlstm import artifacts
-from textlstm.errors import DataError, InputError, describe
+from textlstm.errors import DataError, InputError, OutputExistsError, describe
 from textlstm.file_sources import ReadOptions
 from textlstm.metrics import DEFAULT_THRESHOLD, classification_metrics, headline, multilabel_metrics
 from textlstm.model import split_text_model
@@ -204,6 +204,8 @@ def evaluate(
     ``per_label`` instead (see `multilabel_metrics`).
     """
     started = time.time()
+    if output is not None and Path(output).exists():
+        raise OutputExistsError(f"{output} already exists; expected a new file (remove it or choose another --output)")
     if output is not None and not Path(output).parent.is_dir():
         raise InputError(f"cannot write the report; {describe('a file in an existing directory', str(output))}")
     if report_dir is not None:
@@ -246,7 +248,9 @@ def evaluate(
         try:
             artifacts.write_json(Path(output), metrics)
         except OSError as exc:
-            raise InputError(f"cannot write the report to {output}: {exc.strerror}") from exc
+            raise InputError(
+                f"cannot write the report to {output}: {exc.strerror}; expected a writable file path"
+            ) from exc
     if report_dir is not None and mistakes is not None:
         write_report(
             report_dir,

@@ -64,10 +64,29 @@ class ReadOptions:
             "strict": self.strict,
         }
 
+    def given_flags(self) -> list[str]:
+        """The CLI flags of the options that differ from their defaults."""
+        default = ReadOptions()
+        return [flag for name, flag in _FLAGS.items() if getattr(self, name) != getattr(default, name)]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReadOptions:
         """The inverse of `to_dict` (for resuming a run from its saved request)."""
         return cls(**{**data, "text_columns": tuple(data.get("text_columns", ()))})
+
+
+_FLAGS = {
+    "format": "--format",
+    "text_columns": "--text-column",
+    "label_column": "--label-column",
+    "header": "--no-header",
+    "delimiter": "--delimiter",
+    "encoding": "--encoding",
+    "label_regex": "--label-regex",
+    "label_map": "--label-map",
+    "label_sep": "--label-sep",
+    "strict": "--strict",
+}
 
 
 def parse_label_map(text: str | None) -> dict[str, str]:
@@ -115,6 +134,12 @@ class FileSource(Source):
                 raise DataError(
                     f"--label-regex needs a group that captures the label; {describe('e.g. ^([A-Z]+):', options.label_regex)}"
                 )
+        delimiter = options.delimiter
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '\r\n"'):
+            raise DataError(
+                "invalid --delimiter; expected one character other than a quote or line break "
+                f"(a tab: --delimiter $'\\t' in bash); received {delimiter!r}"
+            )
         if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
         if fmt in ("csv", "tsv") and options.header:
@@ -195,14 +220,18 @@ class FileSource(Source):
             if text is None or not text.strip():
                 if self.options.strict:
                     raise DataError(
-                        f"{self.spec} row {index + 1} has an empty text; expected text in every row (--strict)"
+                        f"{self.spec} row {self._row(index)} has an empty text; expected text in every row (--strict)"
                     )
                 skipped[0] += 1
                 continue
             yield str(index), text, self._label(raw_label, index)
 
+    def _row(self, index: int) -> int:
+        """The 1-based line of a row index, as an editor shows it (a CSV header is line 1)."""
+        return index + (2 if self.format in ("csv", "tsv") and self.options.header else 1)
+
     def _label(self, raw: Any, index: int) -> Label:
-        row = index + (2 if self.format in ("csv", "tsv") and self.options.header else 1)
+        row = self._row(index)
         if isinstance(raw, (list, tuple)):
             # A list of labels (JSON, parquet); an empty list is an example with no label set.
             return tuple(dict.fromkeys(self._one_label(value, row) for value in raw))
@@ -268,7 +297,9 @@ class FileSource(Source):
     def _hf_rows(self, split: str) -> Iterator[dict[str, Any]]:
         import datasets
 
-        datasets.logging.set_verbosity_error()
+        # datasets logs a failed read before raising it; textlstm reports the failure itself
+        # (as the CLI's one error line), so only datasets' critical messages are shown.
+        datasets.logging.set_verbosity(datasets.logging.CRITICAL)
         datasets.disable_progress_bars()
         kwargs: dict[str, Any] = {}
         if self.format in ("csv", "tsv"):

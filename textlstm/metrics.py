@@ -30,7 +30,8 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, label_
     weighted F1, the confusion matrix (rows: true label, columns: predicted label) and the
     expected calibration error of the top-label confidence; with two labels also
     ``roc_auc`` and ``average_precision`` with the second label as the positive class
-    (``None`` when the labels hold only one class, where they are undefined).
+    (``None`` where undefined: ROC AUC when the labels hold only one class, average
+    precision when they hold no positive).
 
     A label never predicted has precision 0 (not NaN), so macro averages stay defined.
     """

@@ -43,15 +43,28 @@ def open_source(spec: str, options: ReadOptions | None = None) -> Source:
     if not path.exists():
         raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
     if path.is_dir():
+        _refuse_file_options(spec, "folder", options)
         return FolderSource(spec, path)
     fmt = file_format(path, options)
     if fmt is not None:
         return FileSource(spec, path, fmt, options)
     archive = open_archive(spec, path)
     if archive is not None:
+        _refuse_file_options(spec, "archive", options)
         return archive
     raise DataError(
         f"unsupported data file {spec!r}; expected a folder of class folders, an archive "
         f"({', '.join(ARCHIVE_SUFFIXES)}), a file ending in .csv, .tsv, .jsonl, .json or .parquet, "
         f"or --format one of {list(FORMATS)}"
     )
+
+
+def _refuse_file_options(spec: str, kind: str, options: ReadOptions) -> None:
+    """A folder or archive names its labels by its class folders and is read as UTF-8: the
+    reading options of a file would be silently ignored."""
+    flags = options.given_flags()
+    if flags:
+        raise DataError(
+            f"{', '.join(flags)} {'does' if len(flags) == 1 else 'do'} not apply to the {kind} {spec}; expected "
+            "no reading options with a folder or archive of class folders (they read UTF-8 texts, labelled by folder)"
+        )

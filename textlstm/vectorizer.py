@@ -107,8 +107,11 @@ def read_vocabulary(path: str | Path, max_tokens: int | None = None) -> list[str
     path = Path(path)
     if not path.is_file():
         raise DataError(f"vocabulary file not found; {describe('a text file with one token per line', str(path))}")
-    with open(path, encoding="utf-8", newline="") as handle:
-        lines = handle.read().split("\n")
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            lines = handle.read().split("\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"vocabulary file {path} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
     if any(line.endswith("\r") for line in lines):
         lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if lines and lines[-1] == "":
