@@ -299,3 +299,17 @@ def test_damaged_run_directory_is_named_at_load(cli, trained_run, tmp_path: Path
         assert result.exit_code == 2, (args, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_a_failed_datasets_read_is_reported_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = _write("latin1.csv", b"text,label\ncaf\xe9,a\nx,b\n")(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "textlstm", "data", "inspect", str(data)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert "latin1.csv is not valid utf-8" in done.stderr and "try --encoding latin-1" in done.stderr
+    # datasets logs the failure itself before raising it; the CLI's error line is enough.
+    assert "Failed to read file" not in done.stderr, done.stderr
