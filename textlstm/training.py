@@ -268,6 +268,8 @@ def _train_new(
     if base is not None:
         config = finetune_config(config, base)
     check_embeddings_file(config.model)  # a wrong vectors file fails before the data is read
+    if config.vectorizer.vocab_file:  # and so does a bad vocabulary file (read again later)
+        read_vocabulary(config.vectorizer.vocab_file, config.vectorizer.max_tokens)
     read_options = read_options or ReadOptions()
     source = open_source(data, read_options)
     split = config.data.train_split
