@@ -313,3 +313,6 @@ def test_a_failed_datasets_read_is_reported_once(tmp_path: Path) -> None:
     assert "latin1.csv is not valid utf-8" in done.stderr and "try --encoding latin-1" in done.stderr
     # datasets logs the failure itself before raising it; the CLI's error line is enough.
     assert "Failed to read file" not in done.stderr, done.stderr
+    # TensorFlow's native start-up lines (absl INFO, "no GPU") are filtered out as well.
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and not any(line.startswith(("I0000", "WARNING: All log")) for line in lines)

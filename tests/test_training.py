@@ -213,8 +213,12 @@ def test_training_overwrite_replaces_the_run(corpus_tar: Path, tiny_config: Conf
     with pytest.raises(OutputExistsError, match="already holds a different textlstm run"):
         textlstm.train(str(corpus_tar), out, config, verbose=0)
     assert (out / "note.txt").exists()
+    # The old run goes when the new one finishes: a file of the user's beside it would too.
+    with pytest.raises(OutputExistsError, match=r"holds files textlstm did not write \(note\.txt\)"):
+        textlstm.train(str(corpus_tar), out, config, overwrite=True, verbose=0)
+    assert (out / "note.txt").read_text() == "left in the run folder"
+    (out / "note.txt").unlink()
     textlstm.train(str(corpus_tar), out, config.with_overrides(["training.seed=3"]), overwrite=True, verbose=0)
-    assert not (out / "note.txt").exists()
     assert json.loads((out / artifacts.MANIFEST_FILE).read_text())["seed"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 

@@ -16,6 +16,7 @@ import click
 
 from textlstm import __version__
 from textlstm.errors import TextlstmError
+from textlstm.native_logs import native_log_filter
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -24,11 +25,12 @@ class _Group(click.Group):
     """Turns textlstm errors into a one-line message and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TextlstmError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
+        with native_log_filter():
+            try:
+                return super().invoke(ctx)
+            except TextlstmError as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(2)
 
 
 def _verbosity(func: Callable) -> Callable:
