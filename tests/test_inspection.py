@@ -41,3 +41,17 @@ def test_inspection_bad_split_is_one_line_error(cli, corpus_tar: Path) -> None:
     result = cli.invoke(main, ["data", "inspect", str(corpus_tar), "--split", "dev"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: split 'dev' not found")
+
+
+def test_inspection_file_options_apply_to_the_file_not_to_a_folder_against_it(
+    cli, corpus_dir: Path, tmp_path: Path
+) -> None:
+    leaked = sorted((corpus_dir / "test" / "pos").glob("*.txt"))[0].read_text()
+    path = tmp_path / "reviews.csv"
+    path.write_text(f'review,label\n"{leaked}",pos\n"a text of its own",neg\n')
+    report = _inspect(cli, str(path), "--text-column", "review", "--against", str(corpus_dir))
+    assert report["examples"] == 2 and report["against"]["shared_texts"] == 1
+    # Given for the folder itself, the same option is refused rather than ignored.
+    result = cli.invoke(main, ["data", "inspect", str(corpus_dir), "--text-column", "review"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --text-column does not apply to the folder"), result.stderr

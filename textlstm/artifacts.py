@@ -311,11 +311,17 @@ def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
+# Files an operating system's file browser leaves in any folder it shows.
+_OS_METADATA = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
 def _run_entry(name: str) -> bool:
-    """Whether a run's top level may hold ``name``: `RUN_ENTRIES`, or a temporary or
-    replaced folder of `atomic_directory` (``.NAME.tmp-*``, ``.NAME.old-*``) that a killed
-    process left behind."""
-    hidden = re.fullmatch(r"\.(.+)\.(?:tmp|old)-[^/]*", name)
+    """Whether a run's top level may hold ``name``: `RUN_ENTRIES`, a temporary or replaced
+    entry that a killed process left behind (``.NAME.tmp``, ``.NAME.tmp-*``, ``.NAME.old-*``
+    of `write_json` and `atomic_directory`), or a file browser's metadata file."""
+    if name in _OS_METADATA:
+        return True
+    hidden = re.fullmatch(r"\.(.+)\.(?:tmp|old)(?:-[^/]*)?", name)
     return (hidden.group(1) if hidden else name) in RUN_ENTRIES
 
 

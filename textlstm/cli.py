@@ -16,7 +16,6 @@ import click
 
 from textlstm import __version__
 from textlstm.errors import TextlstmError
-from textlstm.native_logs import native_log_filter
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -25,12 +24,11 @@ class _Group(click.Group):
     """Turns textlstm errors into a one-line message and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        with native_log_filter():
-            try:
-                return super().invoke(ctx)
-            except TextlstmError as exc:
-                click.echo(f"error: {exc}", err=True)
-                ctx.exit(2)
+        try:
+            return super().invoke(ctx)
+        except TextlstmError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
 
 
 def _verbosity(func: Callable) -> Callable:

@@ -637,15 +637,21 @@ def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
-            or not math.isfinite(value)
+            or (isinstance(value, float) and not math.isfinite(value))
             or int(value) != value
         ):
             raise ConfigError(f"{origin}: {name} must be an integer; {describe('an integer', value)}")
         return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{origin}: {name} must be a number; {describe('a number', value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            number = math.inf
+        if not math.isfinite(number):
             raise ConfigError(f"{origin}: {name} must be a finite number; {describe('a finite number', value)}")
-        return float(value)
+        return number
     if hint is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{origin}: {name} must be a string; {describe('a string', value)}")

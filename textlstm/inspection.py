@@ -163,7 +163,7 @@ def inspect_data(
     if model_dir is not None:
         report["model"] = str(model_dir)
     if against is not None:
-        other = open_source(against, read_options)
+        other = open_source(against, read_options, file_options_only=True)
         other.check_split(against_split)
         theirs = np.concatenate([_digests(texts) for texts, _ in _batches(other, against_split)] or [_digests([])])
         report["against"] = {

@@ -19,8 +19,12 @@ from textlstm.sources import ARCHIVE_SUFFIXES, FolderSource, Source, TfdsSource,
 SCHEMES = ("tfds", "hf")
 
 
-def open_source(spec: str, options: ReadOptions | None = None) -> Source:
-    """Parse a source spec and return the matching Source; raise DataError when it is bad."""
+def open_source(spec: str, options: ReadOptions | None = None, *, file_options_only: bool = False) -> Source:
+    """Parse a source spec and return the matching Source; raise DataError when it is bad.
+
+    Reading options other than the defaults are refused for a folder or archive, which
+    reads none of them, unless ``file_options_only``: then they are meant for a file only
+    (``data inspect --against`` shares the options of the inspected source)."""
     options = options or ReadOptions()
     if not spec or not spec.strip():
         raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
@@ -43,14 +47,16 @@ def open_source(spec: str, options: ReadOptions | None = None) -> Source:
     if not path.exists():
         raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
     if path.is_dir():
-        _refuse_file_options(spec, "folder", options)
+        if not file_options_only:
+            _refuse_file_options(spec, "folder", options)
         return FolderSource(spec, path)
     fmt = file_format(path, options)
     if fmt is not None:
         return FileSource(spec, path, fmt, options)
     archive = open_archive(spec, path)
     if archive is not None:
-        _refuse_file_options(spec, "archive", options)
+        if not file_options_only:
+            _refuse_file_options(spec, "archive", options)
         return archive
     raise DataError(
         f"unsupported data file {spec!r}; expected a folder of class folders, an archive "
