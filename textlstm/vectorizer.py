@@ -20,8 +20,12 @@ OOV_TOKEN = "[UNK]"
 _PUNCTUATION = f"[{re.escape(string.punctuation)}]"
 _HTML_BREAK = r"<br\s*/?>"
 # Control, format and Unicode space characters (NEL \x85, NBSP, U+2028 ...) would end up
-# inside tokens, and some of them break the one-token-per-line vocabulary file.
-_ODD_SPACE = r"[\p{Cc}\p{Cf}\p{Z}]+"
+# inside tokens, and some of them break the one-token-per-line vocabulary file. The
+# ASCII space is left out of the class ([^ \P{Z}] is "Z but not a space"): the tokens
+# split on whitespace are the same either way, and matching every space between words
+# made this pass a quarter of the vectorizer's time (0.83 s against 0.08 s on the 25,000
+# IMDB test reviews).
+_ODD_SPACE = r"(?:[\p{Cc}\p{Cf}]|[^ \P{Z}])+"
 
 
 def _normalize_space(text: Any) -> Any:
