@@ -322,3 +322,12 @@ def test_a_failed_datasets_read_is_reported_once(tmp_path: Path) -> None:
     assert "latin1.csv is not valid utf-8" in done.stderr and "try --encoding latin-1" in done.stderr
     # datasets logs the failure itself before raising it; the CLI's error line is enough.
     assert "Failed to read file" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_a_batch_size_beyond_int32_is_refused_before_loading(cli, tmp_path: Path, command: str) -> None:
+    # A 21-digit batch size used to reach TensorFlow and fail there with a traceback.
+    args = [command, str(tmp_path / "missing-model"), "--batch-size", "100000000000000000000"]
+    result = cli.invoke(main, args + (["--data", str(tmp_path / "x.csv")] if command == "evaluate" else ["hi"]))
+    assert result.exit_code == 2
+    assert "'--batch-size': 100000000000000000000 is not in the range 1<=x<=2147483647" in result.output

@@ -83,6 +83,11 @@ def test_config_unknown_section() -> None:
     [
         ("training.epochs=abc", r"training\.epochs must be an integer; expected an integer; received 'abc'"),
         ("training.epochs=0", r"invalid value for training\.epochs; expected an integer >= 1; received 0"),
+        (
+            "training.epochs=100000000000000000000",
+            r"training\.epochs is out of range; expected an integer from -2147483647 to 2147483647",
+        ),
+        ("model.lstm_units=1e300", r"model\.lstm_units is out of range; expected an integer from -2147483647"),
         ("model.pooling=median", r"model\.pooling; expected one of \['max_mean'"),
         ("data.val_fraction=1.5", r"data\.val_fraction; expected a number in \[0, 1\); received 1\.5"),
         ("data.cache=maybe", r"data\.cache must be true or false"),

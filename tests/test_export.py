@@ -140,9 +140,22 @@ def test_export_verify_top_k_and_curl_example(cli, trained_run, tmp_path: Path) 
     [
         (["--top-k", "3"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels); received 3"),
         (["--top-k", "0"], "invalid --top-k; expected an integer from 1 to 2 (the number of labels); received 0"),
-        (["--version", "latest"], "invalid --version; expected auto or an integer >= 1; received 'latest'"),
-        (["--version", "0"], "invalid --version; expected auto or an integer >= 1; received '0'"),
-        (["--version", "\u00b2"], "invalid --version; expected auto or an integer >= 1; received '\u00b2'"),
+        (
+            ["--version", "latest"],
+            "invalid --version; expected auto or an integer from 1 to 9223372036854775807; received 'latest'",
+        ),
+        (
+            ["--version", "0"],
+            "invalid --version; expected auto or an integer from 1 to 9223372036854775807; received '0'",
+        ),
+        (
+            ["--version", "9223372036854775808"],
+            "invalid --version; expected auto or an integer from 1 to 9223372036854775807; received '9223372036854775808'",
+        ),
+        (
+            ["--version", "\u00b2"],
+            "invalid --version; expected auto or an integer from 1 to 9223372036854775807; received '\u00b2'",
+        ),
         (
             ["--name", "a:b"],
             "invalid --name; expected a model name of letters, digits and . _ ~ - (it goes into URLs); received 'a:b'",

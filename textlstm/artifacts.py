@@ -85,6 +85,8 @@ RUN_ENTRIES = frozenset(
 SAVED_MODEL_FILE = "saved_model.pb"
 EXPORT_ASSETS_DIR = "assets"
 EXPORT_METADATA_FILE = "metadata.json"
+# The largest version folder TensorFlow Serving can load: it reads the name as an int64.
+MAX_VERSION = 2**63 - 1
 TFLITE_MODEL_FILE = "model.tflite"
 TOKENIZER_CONFIG_FILE = "tokenizer.json"
 TOKENIZER_MODULE_FILE = "tokenizer.py"
@@ -430,8 +432,10 @@ def export_target(export_dir: str | Path, version: int | None) -> tuple[Path, in
         raise OutputExistsError(f"export path {export_dir} is a file; expected a directory")
     if version is None:
         version = next_version(export_dir)
-    if version < 1:
-        raise ExportError(f"invalid export version; {describe('an integer >= 1', version)}")
+    if not 1 <= version <= MAX_VERSION:
+        raise ExportError(
+            f"invalid export version; {describe(f'an integer from 1 to {MAX_VERSION} (TF Serving reads an int64)', version)}"
+        )
     target = export_dir / str(version)
     if target.exists():
         raise OutputExistsError(f"export version {target} already exists; choose another --version or leave it out")

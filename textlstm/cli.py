@@ -15,6 +15,7 @@ from typing import Any, Callable
 import click
 
 from textlstm import __version__
+from textlstm.config import INT_LIMIT
 from textlstm.errors import TextlstmError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -363,7 +364,13 @@ Examples:
     metavar="RDIR",
     help="Also write a report folder: metrics.json, report.md and PNG pictures (RDIR must be new or empty).",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per batch.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=INT_LIMIT),
+    default=256,
+    show_default=True,
+    help="Examples per batch.",
+)
 @_reading
 @_verbosity
 def evaluate(
@@ -445,7 +452,9 @@ Examples:
     metavar="T",
     help="List every label with probability >= T (multi-label default: the model's per-label thresholds).",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per batch.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1, max=INT_LIMIT), default=64, show_default=True, help="Texts per batch."
+)
 @click.option("--output", metavar="FILE", help="Write results to FILE (a new file) instead of stdout.")
 @click.option(
     "--output-format", type=click.Choice(["jsonl", "tsv"]), default="jsonl", show_default=True, help="Result format."
@@ -592,9 +601,19 @@ Examples:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 for every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="TCP port.")
 @click.option(
-    "--max-body-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Larger requests get 413."
+    "--max-body-bytes",
+    type=click.IntRange(min=1, max=2**63 - 1),
+    default=1 << 20,
+    show_default=True,
+    help="Larger requests get 413.",
 )
-@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True, help="Texts per model call.")
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1, max=INT_LIMIT),
+    default=64,
+    show_default=True,
+    help="Texts per model call.",
+)
 @click.option(
     "--batch-delay-ms",
     type=click.FloatRange(min=0),

@@ -33,6 +33,8 @@ STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 # the others maximised. micro_f1 exists for multi-label models only, accuracy for single-label.
 MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")
 FREEZE_MODES = ("none", "embedding", "encoder")
+# The largest magnitude an integer key takes (int32's maximum).
+INT_LIMIT = 2**31 - 1
 
 
 @dataclass
@@ -641,6 +643,12 @@ def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
             or int(value) != value
         ):
             raise ConfigError(f"{origin}: {name} must be an integer; {describe('an integer', value)}")
+        if abs(int(value)) > INT_LIMIT:
+            # Sizes, counts and seeds end up in int32/int64 tensors and loops, where a
+            # 20-digit number fails with a traceback far from the flag that set it.
+            raise ConfigError(
+                f"{origin}: {name} is out of range; {describe(f'an integer from -{INT_LIMIT} to {INT_LIMIT}', value)}"
+            )
         return int(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -30,8 +30,10 @@ def parse_version(value: str) -> int | None:
     """``--version``: "auto" (None, the next free integer) or an integer >= 1."""
     if value == "auto":
         return None
-    if not artifacts.is_version_name(value) or int(value) < 1:
-        raise ExportError(f"invalid --version; {describe('auto or an integer >= 1', value)}")
+    if not artifacts.is_version_name(value) or not 1 <= int(value) <= artifacts.MAX_VERSION:
+        raise ExportError(
+            f"invalid --version; {describe(f'auto or an integer from 1 to {artifacts.MAX_VERSION}', value)}"
+        )
     return int(value)
 
 
