@@ -85,9 +85,10 @@ def test_config_unknown_section() -> None:
         ("training.epochs=0", r"invalid value for training\.epochs; expected an integer >= 1; received 0"),
         (
             "training.epochs=100000000000000000000",
-            r"training\.epochs is out of range; expected an integer from -2147483647 to 2147483647",
+            r"training\.epochs is out of range; expected an integer from -2147483648 to 2147483647",
         ),
-        ("model.lstm_units=1e300", r"model\.lstm_units is out of range; expected an integer from -2147483647"),
+        ("model.lstm_units=1e300", r"model\.lstm_units is out of range; expected an integer from -2147483648"),
+        ("training.seed=4294967296", r"training\.seed is out of range; expected an integer from 0 to 4294967295"),
         ("model.pooling=median", r"model\.pooling; expected one of \['max_mean'"),
         ("data.val_fraction=1.5", r"data\.val_fraction; expected a number in \[0, 1\); received 1\.5"),
         ("data.cache=maybe", r"data\.cache must be true or false"),
@@ -131,3 +132,9 @@ def test_config_of_a_model_saved_before_the_ngram_path_keeps_its_architecture() 
     assert Config.from_dict(old).model.ngram_order == 2  # a new config file gets today's default
     assert saved_config({"model": {"ngram_order": 1}}).model.ngram_order == 1
     assert saved_config(Config().to_dict()) == Config()
+
+
+def test_config_keeps_seeds_and_limits_beyond_int32() -> None:
+    # NumPy takes seeds up to 2**32 - 1; a saved run with such a seed must still load.
+    config = Config.from_dict({"training": {"seed": 2**32 - 1}, "data": {"limit": 10**12}})
+    assert (config.training.seed, config.data.limit) == (2**32 - 1, 10**12)

@@ -33,8 +33,15 @@ STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 # the others maximised. micro_f1 exists for multi-label models only, accuracy for single-label.
 MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")
 FREEZE_MODES = ("none", "embedding", "encoder")
-# The largest magnitude an integer key takes (int32's maximum).
+# The largest value an integer key takes (int32's maximum), unless `_INT_RANGES` says otherwise.
 INT_LIMIT = 2**31 - 1
+# Keys with a wider range: NumPy takes seeds up to 2**32 - 1, and a sample limit larger than
+# any corpus is a plain "no limit".
+_INT_RANGES = {
+    "training.seed": (0, 2**32 - 1),
+    "data.limit": (-(2**63), 2**63 - 1),
+    "data.vocab_sample": (-(2**63), 2**63 - 1),
+}
 
 
 @dataclass
@@ -643,11 +650,12 @@ def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
             or int(value) != value
         ):
             raise ConfigError(f"{origin}: {name} must be an integer; {describe('an integer', value)}")
-        if abs(int(value)) > INT_LIMIT:
+        low, high = _INT_RANGES.get(name, (-INT_LIMIT - 1, INT_LIMIT))
+        if not low <= int(value) <= high:
             # Sizes, counts and seeds end up in int32/int64 tensors and loops, where a
             # 20-digit number fails with a traceback far from the flag that set it.
             raise ConfigError(
-                f"{origin}: {name} is out of range; {describe(f'an integer from -{INT_LIMIT} to {INT_LIMIT}', value)}"
+                f"{origin}: {name} is out of range; {describe(f'an integer from {low} to {high}', value)}"
             )
         return int(value)
     if hint is float:

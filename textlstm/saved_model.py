@@ -30,7 +30,8 @@ def parse_version(value: str) -> int | None:
     """``--version``: "auto" (None, the next free integer) or an integer >= 1."""
     if value == "auto":
         return None
-    if not artifacts.is_version_name(value) or not 1 <= int(value) <= artifacts.MAX_VERSION:
+    # The length check first: int() refuses strings of more than 4,300 digits with a ValueError.
+    if not artifacts.is_version_name(value) or len(value) > 19 or not 1 <= int(value) <= artifacts.MAX_VERSION:
         raise ExportError(
             f"invalid --version; {describe(f'auto or an integer from 1 to {artifacts.MAX_VERSION}', value)}"
         )

@@ -30,7 +30,8 @@ STANDARDIZE_MODES = ("lower_strip_html_punctuation", "lower_and_strip_punctuatio
 KEEP_MODES = ("start", "end")
 
 # The code points that RE2's [\p{Cc}\p{Cf}\p{Z}] matches in TensorFlow 2.21 (control,
-# format and separator characters, which become spaces), as inclusive ranges. Taken from
+# format and separator characters, which become spaces; the vectorizer leaves the space
+# itself out of its pattern, which changes nothing), as inclusive ranges. Taken from
 # RE2 rather than `unicodedata` because Python's Unicode tables are a different version
 # (Python 3.11 lacks U+13439..U+1343F); a test compares all code points with TensorFlow.
 _ODD_RANGES = (
