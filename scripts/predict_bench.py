@@ -9,8 +9,7 @@ Prints JSON figures:
   max_length, the Keras model trimmed to the batch's longest text (what the model does),
   and the XLA fast path with several chunk sizes, batch sizes and 1 or 2 threads, with
   the first layer's input projection folded into the embedding (the default) and not
-  (``unfolded``: the per-step projection it replaced), and the gates through one tanh
-  (the default) and not (``split_gates``: a sigmoid or tanh per gate, as before);
+  (``unfolded``: the per-step projection it replaced);
 * ``end_to_end``: `predict_command` on the JSONL file (reading, vectorizing, predicting,
   writing) with the fast path off (the old code path) and on.
 
@@ -159,13 +158,6 @@ def main() -> None:
     report["max_abs_diff_vs_keras"]["unfolded_chunk1"] = float(np.abs(got - reference).max())
     variants[f"xla_unfolded_chunk1_b{size}_1thread"] = lambda: [unfolded(b) for b in trimmed]
     variants[f"xla_unfolded_chunk1_b{size}_2threads"] = lambda: list(pool.map(unfolded, trimmed))
-    # The gates through one tanh (the default) against a sigmoid or tanh per gate.
-    split_gates = FastClassifier(fast.weights, window.max_length, 1, one_tanh=False)
-    got = np.concatenate([split_gates(b) for b in trimmed])
-    report["max_abs_diff_vs_keras"]["split_gates_chunk1"] = float(np.abs(got - reference).max())
-    for b_size in sorted({size, 256}):
-        sized = batches(b_size, True)
-        variants[f"xla_split_gates_chunk1_b{b_size}_2threads"] = lambda s=sized: list(pool.map(split_gates, s))
     for chunk in (1, 8):
         fast = FastClassifier.from_keras(classifier, window.max_length, chunk)
         for b_size in sorted({64, size, 256}):

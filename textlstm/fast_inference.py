@@ -19,9 +19,7 @@ function is written for XLA, which fuses each step into one kernel:
   count), so the input shape can stay fixed at ``max_length`` columns and XLA compiles
   once per batch size instead of once per batch length;
 * max and mean pooling are accumulated inside the loop, so the per-step outputs are
-  never stored;
-* the four gates go through one tanh (a sigmoid is 0.5 * tanh(0.5 * x) + 0.5), which XLA
-  computes in one element loop instead of one per activation.
+  never stored.
 
 The masked semantics are Keras': a masked step keeps the states, and pooling sees only
 unmasked steps. Outputs agree with the Keras model within float32 rounding (checked by
@@ -76,17 +74,13 @@ class FastClassifier:
     (single- or multi-label head, any pooling but ``last``, any number of dense layers,
     one or more bidirectional LSTM layers with Keras' default activations)."""
 
-    def __init__(
-        self, weights: dict[str, Any], max_length: int, chunk: int = CHUNK, fold: bool = True, one_tanh: bool = True
-    ) -> None:
+    def __init__(self, weights: dict[str, Any], max_length: int, chunk: int = CHUNK, fold: bool = True) -> None:
         """``weights``: see `extract_weights`; ``max_length``: the longest id row;
         ``chunk``: time steps per hoisted input projection (see `CHUNK`); ``fold``: use
         the first layer's folded input projection when `extract_weights` made one (False
-        is for benchmarks: the per-step projection it replaced); ``one_tanh``: the gates
-        through one tanh (False is for benchmarks: a sigmoid or tanh per gate, as before)."""
+        is for benchmarks: the per-step projection it replaced)."""
         self.max_length = max_length
         self.chunk = chunk
-        self.one_tanh = one_tanh
         self.fold = fold and weights["lstm"][0].get("folded") is not None
         # Columns padded to a whole number of chunks, so every chunk slice is in bounds.
         self.columns = -(-max(1, max_length) // chunk) * chunk
@@ -148,17 +142,7 @@ class FastClassifier:
         for i, layer in enumerate(layers):
             last = i == len(layers) - 1
             folded = i == 0 and self.fold
-            x = _bidirectional(
-                x,
-                mask,
-                steps,
-                layer,
-                self.chunk,
-                pooled=last,
-                pooling=w["pooling"],
-                folded=folded,
-                one_tanh=self.one_tanh,
-            )
+            x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"], folded=folded)
         bag = w["bag"]["layer"].pool(w["bag"]["table"], ids) if w["bag"] is not None else None
         if w["join"] == "concat":
             x = tf.concat([x, bag], axis=-1)
@@ -187,15 +171,7 @@ def _window(ids: Any, length: int, keep: str) -> Any:
 
 
 def _bidirectional(
-    x: Any,
-    mask: Any,
-    steps: Any,
-    layer: dict[str, Any],
-    k: int,
-    pooled: bool,
-    pooling: str,
-    folded: bool = False,
-    one_tanh: bool = True,
+    x: Any, mask: Any, steps: Any, layer: dict[str, Any], k: int, pooled: bool, pooling: str, folded: bool = False
 ) -> Any:
     """One masked bidirectional LSTM layer over ``x`` [B, T, E] (with ``folded``: over id
     rows [B, T], whose gate inputs are rows of ``layer["folded"]``): with ``pooled`` the
@@ -203,9 +179,6 @@ def _bidirectional(
     sequence [B, T, 2U] (zeros at masked steps; the next layer masks them anyway)."""
     kernel, recurrent, bias = layer["kernel"], layer["recurrent"], layer["bias"]  # [2,E,4U] [2,U,4U] [2,4U]
     units = recurrent.shape[1]
-    half, one = np.full(units, 0.5, np.float32), np.ones(units, np.float32)
-    gate_scale = tf.constant(np.concatenate([half, half, one, half]))
-    gate_shift = tf.constant(np.concatenate([half, half, 0.0 * one, half]))
     batch, columns = mask.shape[0], mask.shape[1]
     # K zero columns on the left: the backward direction's first chunk may start before
     # column 0 (when steps is not a multiple of K); there the mask is False.
@@ -243,18 +216,9 @@ def _bidirectional(
             # One batched matmul for both directions (measured faster than two).
             z = tf.stack([gates_in[0, j], gates_in[1, k - 1 - j]]) + tf.matmul(h, recurrent)
             m = tf.stack([masks[0, j], masks[1, k - 1 - j]])[:, :, None] > 0
-            # All four gates through one tanh: sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5 for
-            # i, f and o, the cell input's tanh unscaled. XLA computes the split form's
-            # sigmoids and tanh as separate element loops; this was 17-21 % faster a step
-            # (B = 128 and 256, two loops at once) and differs by at most 2.4e-7.
-            if one_tanh:
-                gates = tf.tanh(z * gate_scale) * gate_scale + gate_shift
-                gi, gf, gc, go = tf.split(gates, 4, axis=-1)  # Keras' gate order: i, f, c, o
-            else:
-                gi, gf, gc, go = tf.split(z, 4, axis=-1)
-                gi, gf, gc, go = tf.sigmoid(gi), tf.sigmoid(gf), tf.tanh(gc), tf.sigmoid(go)
-            new_c = gf * cell + gi * gc
-            new_h = go * tf.tanh(new_c)
+            gi, gf, gc, go = tf.split(z, 4, axis=-1)  # Keras' gate order: i, f, c, o
+            new_c = tf.sigmoid(gf) * cell + tf.sigmoid(gi) * tf.tanh(gc)
+            new_h = tf.sigmoid(go) * tf.tanh(new_c)
             cell = tf.where(m, new_c, cell)
             h = tf.where(m, new_h, h)
             if pooled:
