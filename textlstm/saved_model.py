@@ -30,12 +30,14 @@ def parse_version(value: str) -> int | None:
     """``--version``: "auto" (None, the next free integer) or an integer >= 1."""
     if value == "auto":
         return None
-    # The length check first: int() refuses strings of more than 4,300 digits with a ValueError.
-    if not artifacts.is_version_name(value) or len(value) > 19 or not 1 <= int(value) <= artifacts.MAX_VERSION:
+    # Leading zeros dropped and the length checked before int(), which refuses strings of more
+    # than 4,300 digits with a ValueError.
+    digits = value.lstrip("0")
+    if not artifacts.is_version_name(value) or len(digits) > 19 or not 1 <= int(digits or "0") <= artifacts.MAX_VERSION:
         raise ExportError(
             f"invalid --version; {describe(f'auto or an integer from 1 to {artifacts.MAX_VERSION}', value)}"
         )
-    return int(value)
+    return int(digits)
 
 
 @dataclass
