@@ -19,6 +19,8 @@ from textlstm.config import INT_LIMIT
 from textlstm.errors import TextlstmError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Batch sizes and other counts: at least 1, and within int32, where TensorFlow keeps them.
+_COUNT = click.IntRange(min=1, max=INT_LIMIT)
 
 
 class _Group(click.Group):
@@ -364,13 +366,7 @@ Examples:
     metavar="RDIR",
     help="Also write a report folder: metrics.json, report.md and PNG pictures (RDIR must be new or empty).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1, max=INT_LIMIT),
-    default=256,
-    show_default=True,
-    help="Examples per batch.",
-)
+@click.option("--batch-size", type=_COUNT, default=256, show_default=True, help="Examples per batch.")
 @_reading
 @_verbosity
 def evaluate(
@@ -452,9 +448,7 @@ Examples:
     metavar="T",
     help="List every label with probability >= T (multi-label default: the model's per-label thresholds).",
 )
-@click.option(
-    "--batch-size", type=click.IntRange(min=1, max=INT_LIMIT), default=64, show_default=True, help="Texts per batch."
-)
+@click.option("--batch-size", type=_COUNT, default=64, show_default=True, help="Texts per batch.")
 @click.option("--output", metavar="FILE", help="Write results to FILE (a new file) instead of stdout.")
 @click.option(
     "--output-format", type=click.Choice(["jsonl", "tsv"]), default="jsonl", show_default=True, help="Result format."
@@ -607,13 +601,7 @@ Examples:
     show_default=True,
     help="Larger requests get 413.",
 )
-@click.option(
-    "--max-batch",
-    type=click.IntRange(min=1, max=INT_LIMIT),
-    default=64,
-    show_default=True,
-    help="Texts per model call.",
-)
+@click.option("--max-batch", type=_COUNT, default=64, show_default=True, help="Texts per model call.")
 @click.option(
     "--batch-delay-ms",
     type=click.FloatRange(min=0),
