@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -322,6 +323,50 @@ def test_a_failed_datasets_read_is_reported_once(tmp_path: Path) -> None:
     assert "latin1.csv is not valid utf-8" in done.stderr and "try --encoding latin-1" in done.stderr
     # datasets logs the failure itself before raising it; the CLI's error line is enough.
     assert "Failed to read file" not in done.stderr, done.stderr
+
+
+def test_an_error_is_the_only_line_on_stderr(tmp_path: Path) -> None:
+    # TensorFlow's C++ start-up printed INFO lines (oneDNN, CUDA) before the error line,
+    # whatever TF_CPP_MIN_LOG_LEVEL said.
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "textlstm", "predict", str(tmp_path / "missing") + "/", "great film"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: model not found; expected a run directory or an export (or a sentence, for the bundled model);"
+        f" received '{tmp_path / 'missing'}/'"
+    ], done.stderr
+
+
+def test_a_crash_while_tensorflow_loads_keeps_its_last_lines(tmp_path: Path) -> None:
+    # The start-up filter must not swallow what a dying TensorFlow prints (a CPU without the
+    # instructions it was built for): a stand-in module prints a notice and a fatal line, then aborts.
+    import subprocess
+    import sys
+
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "os.write(2, b'I0000 00:00:1.0  1 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'F0000 00:00:1.0  1 cpu_feature_guard.cc:1] This CPU lacks AVX.\\n')\n"
+        "os.abort()\n"
+    )
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from textlstm.cli import main; main()"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, "predict", "great film"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == ["F0000 00:00:1.0  1 cpu_feature_guard.cc:1] This CPU lacks AVX."], done.stderr
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])

@@ -99,6 +99,11 @@ def _setup_logging(verbose: int, quiet: int) -> int:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    if level >= logging.INFO:
+        # Every command imports TensorFlow next; -v keeps its start-up notices.
+        from textlstm.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     return level
 
 
