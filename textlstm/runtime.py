@@ -62,8 +62,14 @@ def import_tensorflow_quietly() -> None:
     except OSError:  # no stderr descriptor to filter
         tensorflow()
         return
-    with os.fdopen(read_end, "rb") as reader:
-        child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER], stdin=reader, stderr=saved)
+    try:
+        with os.fdopen(read_end, "rb") as reader:
+            child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER], stdin=reader, stderr=saved)
+    except OSError:  # no interpreter to run the filter with (an embedded Python)
+        os.close(write_end)
+        os.close(saved)
+        tensorflow()
+        return
     os.dup2(write_end, 2)
     os.close(write_end)
     try:
