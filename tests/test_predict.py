@@ -112,6 +112,7 @@ def test_predict_csv_to_tsv_and_text_files(cli, trained_run, tmp_path: Path) -> 
     ("files", "extra", "message"),
     [
         ({}, ["--input", "missing.jsonl"], "input file not found; expected an existing file"),
+        ({"sub/a.txt": "x\n"}, ["--input", "sub"], "--input is a directory; expected a file; received 'sub'"),
         (
             {"a.jsonl": '{"text": "x"}\n{"body": "y"}\n'},
             ["--input", "a.jsonl"],
@@ -151,12 +152,37 @@ def test_predict_bad_input(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for name, content in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     result = cli.invoke(main, ["predict", str(trained_run.output_dir), *extra, "--output", "out.jsonl"])
     assert result.exit_code == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_predict_reads_input_from_a_named_pipe(cli, trained_run, tmp_path: Path) -> None:
+    # What `--input <(zcat texts.jsonl.gz)` hands over: a pipe, not a regular file.
+    import contextlib
+    import os
+    import threading
+
+    fifo = tmp_path / "texts.jsonl"
+    os.mkfifo(fifo)
+    lines = "".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(TEXTS))
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), open(fifo, "w", encoding="utf-8") as handle:
+            handle.write(lines)  # the open blocks until predict opens the pipe
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), "--input", str(fifo), "--id-key", "id"])
+    if writer.is_alive():  # predict never opened the pipe: let the writer's open return
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    writer.join()
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == list(range(len(TEXTS)))
 
 
 def test_predict_without_model_uses_the_bundled_imdb_model(cli) -> None:

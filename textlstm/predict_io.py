@@ -67,8 +67,7 @@ def read_file(
 ) -> Iterator[Item]:
     """Yield ``(id, text)`` from a text (one text a line), JSONL or CSV file, reporting the
     bytes consumed to ``on_bytes`` (for a progress bar)."""
-    if not path.is_file():
-        raise InputError(f"input file not found; {describe('an existing file', str(path))}")
+    check_input_file(path)
     with open(path, "rb") as handle:
         lines = _decoded_lines(handle, str(path), on_bytes)
         if fmt == "text":
@@ -180,6 +179,17 @@ def _decode_stdin(raw: bytes, number: int) -> str:
         return raw.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError as exc:
         raise InputError(f"stdin line {number} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
+
+
+def check_input_file(path: Path) -> bool:
+    """Refuse an ``--input`` that is missing or a directory; return whether it is a regular
+    file (a named pipe or ``/dev/stdin``, as ``<(zcat texts.gz)`` gives, is read as well,
+    but has no size to show progress against)."""
+    if path.is_dir():
+        raise InputError(f"--input is a directory; {describe('a file', str(path))}")
+    if not path.exists():
+        raise InputError(f"input file not found; {describe('an existing file', str(path))}")
+    return path.is_file()
 
 
 class Progress:

@@ -20,7 +20,16 @@ from textlstm.config import saved_config
 from textlstm.errors import InputError, ModelDirError, OutputExistsError, TextlstmError, describe
 from textlstm.fast_inference import FastTextModel, batch_bucket, verified
 from textlstm.metrics import DEFAULT_THRESHOLD
-from textlstm.predict_io import FLUSH, Progress, RecordWriter, check_text, input_format, read_file, read_stdin
+from textlstm.predict_io import (
+    FLUSH,
+    Progress,
+    RecordWriter,
+    check_input_file,
+    check_text,
+    input_format,
+    read_file,
+    read_stdin,
+)
 from textlstm.runtime import tensorflow
 from textlstm.tflite_runtime import TFLiteModel
 from textlstm.vectorizer import read_vocabulary
@@ -413,8 +422,7 @@ def predict_command(
     started = time.time()
     if model is None or isinstance(model, str):
         model, texts = split_model_argument(model, texts, reading_input=input_path is not None)
-    if input_path is not None and not Path(input_path).is_file():
-        raise InputError(f"input file not found; {describe('an existing file', str(input_path))}")
+    regular_file = check_input_file(Path(input_path)) if input_path is not None else False
     if input_path is not None and texts:
         raise InputError("give texts as arguments or --input FILE, not both; expected one source of texts")
     fmt = input_format(Path(input_path), input_format_name) if input_path is not None else "text"
@@ -422,7 +430,7 @@ def predict_command(
         raise InputError(f"--input-format {input_format_name} needs --input FILE; expected a file to read")
     if id_key and fmt == "text":
         raise InputError("--id-key needs --input-format jsonl or csv; expected a file with named fields")
-    meter = Progress(Path(input_path).stat().st_size, sys.stderr) if progress and input_path is not None else None
+    meter = Progress(Path(input_path).stat().st_size, sys.stderr) if progress and regular_file else None
     if input_path is not None:
         items: Iterable[Any] = read_file(Path(input_path), fmt, text_key, id_key, meter.update if meter else None)
     elif tuple(texts) == ("-",):
