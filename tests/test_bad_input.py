@@ -53,11 +53,12 @@ def _no_class_folders(folder: Path) -> Path:
     return root
 
 
-def _class_folders(folder: Path) -> Path:
+def _class_folders(folder: Path, first: bytes | None = None) -> Path:
     root = folder / "corpus"
     for i in range(6):
         (root / "train" / "pos neg".split()[i % 2]).mkdir(parents=True, exist_ok=True)
-        (root / "train" / "pos neg".split()[i % 2] / f"{i}.txt").write_text(f"document {i}")
+        text = first if i == 0 and first is not None else f"document {i}".encode()
+        (root / "train" / "pos neg".split()[i % 2] / f"{i}.txt").write_bytes(text)
     return root
 
 
@@ -173,8 +174,26 @@ CASES = [
     (
         "a file's reading option given for a folder",
         _class_folders,
-        ["--label-map", "pos=good", "--encoding", "latin-1"],
-        r"--encoding, --label-map do not apply to the folder .*; expected no reading options",
+        ["--label-map", "pos=good", "--text-column", "review", "--no-header"],
+        r"--text-column, --no-header do not apply to the folder .*; expected only --encoding and --label-map",
+    ),
+    (
+        "a label map naming a folder the corpus lacks",
+        _class_folders,
+        ["--label-map", "positive=good"],
+        r"--label-map renames \['positive'\], which .*corpus has no class folder for; expected names among \['neg', 'pos'\]",
+    ),
+    (
+        "an unknown encoding for a folder",
+        _class_folders,
+        ["--encoding", "klingon"],
+        r"unknown --encoding; expected a Python codec name; received 'klingon'",
+    ),
+    (
+        "a latin-1 document in a folder read as UTF-8",
+        lambda folder: _class_folders(folder, b"caf\xe9 au lait"),
+        [],
+        r"0\.txt is not valid UTF-8 \(byte 3\); expected text in that encoding, try --encoding latin-1",
     ),
     ("infinite epochs", _write("d.csv", GOOD_CSV), ["--set", "training.epochs=Infinity"], r"must be an integer"),
     ("NaN epochs", _write("d.csv", GOOD_CSV), ["--set", "training.epochs=NaN"], r"must be an integer"),

@@ -55,3 +55,26 @@ def test_inspection_file_options_apply_to_the_file_not_to_a_folder_against_it(
     result = cli.invoke(main, ["data", "inspect", str(corpus_dir), "--text-column", "review"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --text-column does not apply to the folder"), result.stderr
+
+
+def test_a_folder_or_archive_takes_an_encoding_and_a_label_map(cli, tmp_path: Path) -> None:
+    import tarfile
+
+    root = tmp_path / "corpus"
+    texts = {"pos": ["caf\xe9 cr\xe8me, superb", "a fine film"], "neg": ["na\xefve and dull", "a bad film"]}
+    for label, docs in texts.items():
+        (root / label).mkdir(parents=True)
+        for i, doc in enumerate(docs):
+            (root / label / f"{i}.txt").write_bytes(doc.encode("latin-1"))
+    archive = tmp_path / "corpus.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="corpus")
+    for source in (root, archive):
+        report = _inspect(cli, str(source), "--encoding", "latin-1", "--label-map", "pos=positive,neg=negative")
+        assert report["labels"] == {"negative": 2, "positive": 2}, source
+        # Read as latin-1, the accented words are words: "café" is one token, not two around a replacement.
+        assert report["length_tokens"]["p100"] == 3, source
+        result = cli.invoke(main, ["data", "inspect", str(source)])
+        assert result.exit_code == 2 and "try --encoding latin-1" in result.stderr, source
+    # Two folders renamed alike are one class.
+    assert _inspect(cli, str(root), "--encoding", "latin-1", "--label-map", "neg=any,pos=any")["labels"] == {"any": 4}

@@ -58,9 +58,16 @@ def _reading(func: Callable) -> Callable:
         click.option("--label-column", metavar="COL", help="Label column name or 0-based index. Default: label."),
         click.option("--no-header", is_flag=True, help="The CSV/TSV file has no header row."),
         click.option("--delimiter", metavar="CHAR", help="CSV/TSV field separator (default , or tab)."),
-        click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
+        click.option(
+            "--encoding",
+            default="utf-8",
+            show_default=True,
+            help="Text encoding of the file or the class folders' documents, e.g. latin-1.",
+        ),
         click.option("--label-regex", metavar="REGEX", help="Regular expression whose first group extracts the label."),
-        click.option("--label-map", metavar="OLD=NEW,...", help="Rename labels, e.g. 1=World,2=Sports."),
+        click.option(
+            "--label-map", metavar="OLD=NEW,...", help="Rename labels (or class folders), e.g. 1=World,2=Sports."
+        ),
         click.option(
             "--label-sep",
             metavar="SEP",

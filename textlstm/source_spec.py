@@ -17,14 +17,18 @@ from textlstm.file_sources import FORMATS, FileSource, HfDiskSource, ReadOptions
 from textlstm.sources import ARCHIVE_SUFFIXES, FolderSource, Source, TfdsSource, open_archive
 
 SCHEMES = ("tfds", "hf")
+# The reading options a folder or archive of class folders takes.
+LAYOUT_FLAGS = ("--encoding", "--label-map")
 
 
 def open_source(spec: str, options: ReadOptions | None = None, *, file_options_only: bool = False) -> Source:
     """Parse a source spec and return the matching Source; raise DataError when it is bad.
 
-    Reading options other than the defaults are refused for a folder or archive, which
-    reads none of them, unless ``file_options_only``: then they are meant for a file only
-    (``data inspect --against`` shares the options of the inspected source)."""
+    A folder or archive of class folders takes ``--encoding`` and ``--label-map`` and
+    refuses the other reading options (its labels are its folder names), unless
+    ``file_options_only``: then the options are meant for a file only and a folder or
+    archive reads with the defaults (``data inspect --against`` shares the options of
+    the inspected source)."""
     options = options or ReadOptions()
     if not spec or not spec.strip():
         raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
@@ -46,18 +50,19 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
+    layout_options = ReadOptions() if file_options_only else options
     if path.is_dir():
-        if not file_options_only:
-            _refuse_file_options(spec, "folder", options)
-        return FolderSource(spec, path)
+        _refuse_file_options(spec, "folder", layout_options)
+        return FolderSource(spec, path, layout_options.encoding, layout_options.label_map)
     fmt = file_format(path, options)
     if fmt is not None:
         return FileSource(spec, path, fmt, options)
-    archive = open_archive(spec, path)
-    if archive is not None:
-        if not file_options_only:
-            _refuse_file_options(spec, "archive", options)
-        return archive
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        # Checked before the archive is opened: reading a large archive's names takes a while.
+        _refuse_file_options(spec, "archive", layout_options)
+        archive = open_archive(spec, path, layout_options.encoding, layout_options.label_map)
+        if archive is not None:
+            return archive
     raise DataError(
         f"unsupported data file {spec!r}; expected a folder of class folders, an archive "
         f"({', '.join(ARCHIVE_SUFFIXES)}), a file ending in .csv, .tsv, .jsonl, .json or .parquet, "
@@ -66,11 +71,11 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
 
 
 def _refuse_file_options(spec: str, kind: str, options: ReadOptions) -> None:
-    """A folder or archive names its labels by its class folders and is read as UTF-8: the
-    reading options of a file would be silently ignored."""
-    flags = options.given_flags()
+    """A folder or archive names its labels by its class folders: the reading options of a
+    file other than --encoding and --label-map would be silently ignored."""
+    flags = [flag for flag in options.given_flags() if flag not in LAYOUT_FLAGS]
     if flags:
         raise DataError(
             f"{', '.join(flags)} {'does' if len(flags) == 1 else 'do'} not apply to the {kind} {spec}; expected "
-            "no reading options with a folder or archive of class folders (they read UTF-8 texts, labelled by folder)"
+            f"only {' and '.join(LAYOUT_FLAGS)} with a folder or archive of class folders (labelled by folder)"
         )

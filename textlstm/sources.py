@@ -17,6 +17,7 @@ runs (a member path or an index) so that the validation hold-out can hash it.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import tarfile
@@ -94,11 +95,14 @@ def file_sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _decode(raw: bytes, where: str) -> str:
+def _decode(raw: bytes, where: str, encoding: str = "utf-8") -> str:
     try:
-        return raw.decode("utf-8")
+        return raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{where} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
+        name = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+        raise DataError(
+            f"{where} is not valid {name} (byte {exc.start}); expected text in that encoding, try --encoding latin-1"
+        ) from exc
 
 
 class _Layout:
@@ -147,9 +151,31 @@ class _Layout:
 
 
 class _LayoutSource(Source):
-    """A source whose documents sit in ``SPLIT/LABEL/FILE`` or ``LABEL/FILE`` folders."""
+    """A source whose documents sit in ``SPLIT/LABEL/FILE`` or ``LABEL/FILE`` folders, read
+    in ``encoding`` and labelled by their class folder's name, renamed by ``label_map``."""
 
     layout: _Layout
+    encoding: str
+    label_map: dict[str, str]
+
+    def _set_reading(self, encoding: str, label_map: dict[str, str] | None) -> None:
+        """Check and keep the reading options a class-folder corpus takes."""
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise DataError(f"unknown --encoding; {describe('a Python codec name', encoding)}") from exc
+        self.encoding = encoding
+        self.label_map = dict(label_map or {})
+        folders = {label for labels in self.layout.files.values() for label in labels}
+        unknown = sorted(set(self.label_map) - folders)
+        if unknown:
+            raise DataError(
+                f"--label-map renames {unknown}, which {self.spec} has no class folder for; "
+                f"expected names among {sorted(folders)}"
+            )
+
+    def _label(self, folder: str) -> str:
+        return self.label_map.get(folder, folder)
 
     def splits(self) -> list[str]:
         """Split folder names (none for a corpus without split folders)."""
@@ -165,8 +191,8 @@ class _LayoutSource(Source):
         return self.layout.files[ALL_SPLIT if self.layout.single_split else split]
 
     def label_names(self) -> list[str]:
-        """Class folder names across splits, sorted."""
-        return self.layout.labels
+        """Class folder names across splits (renamed by the label map), sorted."""
+        return sorted({self._label(folder) for folder in self.layout.labels})
 
     def count(self, split: str) -> int:
         """Number of documents in a split's class folders."""
@@ -176,7 +202,7 @@ class _LayoutSource(Source):
 class FolderSource(_LayoutSource):
     """``[ROOT/]SPLIT/LABEL/FILE`` on disk."""
 
-    def __init__(self, spec: str, root: Path) -> None:
+    def __init__(self, spec: str, root: Path, encoding: str = "utf-8", label_map: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.root = root
         paths = []
@@ -187,6 +213,7 @@ class FolderSource(_LayoutSource):
                 continue
             paths.extend(PurePosixPath(*rel.parts, f) for f in filenames)
         self.layout = _Layout(spec, paths)
+        self._set_reading(encoding, label_map)
 
     def examples(self, split: str) -> Iterator[Example]:
         """Read each document of a split, label by label, files in name order."""
@@ -202,7 +229,7 @@ class FolderSource(_LayoutSource):
         members = [(label, m) for label, ms in sorted(self._members(split).items()) for m in ms]
         for label, member in members[index::count]:
             path = self.root / member
-            yield member, _decode(path.read_bytes(), str(path)), label
+            yield member, _decode(path.read_bytes(), str(path), self.encoding), self._label(label)
 
     def fingerprint(self) -> str:
         """SHA-256 over every labelled file's relative path and content."""
@@ -254,18 +281,26 @@ class _ZipReader:
 class ArchiveSource(_LayoutSource):
     """The folder layout inside a tar(.gz) or zip archive, streamed without extraction."""
 
-    def __init__(self, spec: str, path: Path, reader: _TarReader | _ZipReader) -> None:
+    def __init__(
+        self,
+        spec: str,
+        path: Path,
+        reader: _TarReader | _ZipReader,
+        encoding: str = "utf-8",
+        label_map: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.path = path
         self.reader = reader
         self.layout = _Layout(spec, reader.names())
+        self._set_reading(encoding, label_map)
 
     def examples(self, split: str) -> Iterator[Example]:
         """Stream the documents of one split in archive order."""
         wanted = {m for ms in self._members(split).values() for m in ms}
         for name, raw in self.reader.read(wanted):
-            label = PurePosixPath(name).parts[-2]
-            yield name, _decode(raw, f"{self.path}:{name}"), label
+            label = self._label(PurePosixPath(name).parts[-2])
+            yield name, _decode(raw, f"{self.path}:{name}", self.encoding), label
 
     def fingerprint(self) -> str:
         """SHA-256 of the archive file."""
@@ -395,13 +430,15 @@ class TfdsSource(Source):
         return f"tfds:{info.full_name}"
 
 
-def open_archive(spec: str, path: Path) -> ArchiveSource | None:
+def open_archive(
+    spec: str, path: Path, encoding: str = "utf-8", label_map: dict[str, str] | None = None
+) -> ArchiveSource | None:
     """An ArchiveSource when the file name is an archive's, else None."""
     name = path.name.lower()
     if name.endswith((".tar.gz", ".tgz", ".tar")):
-        return ArchiveSource(spec, path, _TarReader(path))
+        return ArchiveSource(spec, path, _TarReader(path), encoding, label_map)
     if name.endswith(".zip"):
-        return ArchiveSource(spec, path, _ZipReader(path))
+        return ArchiveSource(spec, path, _ZipReader(path), encoding, label_map)
     return None
 
 
