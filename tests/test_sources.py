@@ -172,9 +172,37 @@ def test_sources_tfds_download_failure_is_one_line(monkeypatch: pytest.MonkeyPat
     assert "\n" not in str(info.value)
 
 
-def test_sources_tfds_unknown_dataset() -> None:
-    with pytest.raises(DataError, match=r"unknown TFDS dataset in tfds:no_such_dataset_xyz"):
-        open_source("tfds:no_such_dataset_xyz").label_names()
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "tfds:no_such_dataset_xyz",
+            r"^unknown TFDS dataset 'no_such_dataset_xyz' in tfds:no_such_dataset_xyz; expected a name from "
+            r"tfds.list_builders\(\)",
+        ),
+        (
+            "tfds:imdb_reviews/plain",
+            r"^unknown config 'plain' of TFDS dataset imdb_reviews in tfds:imdb_reviews/plain; "
+            r"expected one of \['plain_text'",
+        ),
+    ],
+)
+def test_sources_tfds_unknown_dataset_or_config(spec: str, message: str) -> None:
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(DataError, match=message) as info:
+        open_source(spec).label_names()
+    assert "\n" not in str(info.value)
+
+
+def test_sources_tfds_dataset_without_text_is_refused_before_downloading(monkeypatch: pytest.MonkeyPatch) -> None:
+    tfds = pytest.importorskip("tensorflow_datasets")
+    downloads = []
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", lambda self, *a, **k: downloads.append(1))
+    with pytest.raises(
+        DataError, match=r"tfds:mnist: cannot tell the text and label features apart; .* received features \['image'"
+    ):
+        open_source("tfds:mnist").label_names()
+    assert downloads == []
 
 
 def test_sources_tfds_features_named_by_columns(cli, tmp_path: Path) -> None:

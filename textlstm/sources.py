@@ -321,19 +321,46 @@ class TfdsSource(Source):
             raise DataError(f"missing dataset name; {describe('tfds:NAME[/CONFIG][:SPLIT]', spec)}")
         self.name = name
         self._builder = None
+        self._prepared = False
         self._features: tuple[list[str], str] | None = None
 
-    @property
-    def builder(self):  # noqa: ANN201 - a tfds DatasetBuilder; tfds is imported lazily
-        """The TFDS builder, created on first use."""
+    def _unprepared(self):  # noqa: ANN202 - a tfds DatasetBuilder; tfds is imported lazily
+        """The TFDS builder before any download: its features are known from its code."""
         if self._builder is None:
             import tensorflow_datasets as tfds
 
             try:
-                builder = tfds.builder(self.name)
+                self._builder = tfds.builder(self.name)
             except Exception as exc:  # tfds raises several types for unknown names
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise DataError(f"unknown TFDS dataset in {self.spec}: {first}") from exc
+                raise DataError(self._why_unknown(exc)) from exc
+        return self._builder
+
+    def _why_unknown(self, exc: Exception) -> str:
+        """A one-line error for a `tfds:NAME[/CONFIG]` that tfds cannot build."""
+        import tensorflow_datasets as tfds
+
+        base, _, config = self.name.partition("/")
+        try:
+            configs = list(tfds.builder_cls(base).builder_configs)
+        except Exception:  # an unknown dataset: listing all of them would not fit a line
+            return (
+                f"unknown TFDS dataset {base!r} in {self.spec}; expected a name from tfds.list_builders() "
+                "(e.g. imdb_reviews, ag_news_subset)"
+            )
+        if config and config not in configs:
+            expected = f"one of {configs}" if configs else f"none: {base} has no configs"
+            return f"unknown config {config!r} of TFDS dataset {base} in {self.spec}; expected {expected}"
+        first = str(exc).splitlines()[0].strip() if str(exc) else type(exc).__name__
+        return f"cannot open TFDS dataset {self.spec}: {first}; expected tfds:NAME[/CONFIG][:SPLIT]"
+
+    @property
+    def builder(self):  # noqa: ANN201 - a tfds DatasetBuilder; tfds is imported lazily
+        """The TFDS builder, its data downloaded and prepared on first use."""
+        if not self._prepared:
+            builder = self._unprepared()
+            # Before any download: a dataset without text and labels (an image dataset, a
+            # typo) is refused at once instead of after fetching it.
+            self._text_and_label()
             # Downloads and prepares on first use; a no-op once the data is in ~/tensorflow_datasets.
             try:
                 builder.download_and_prepare()
@@ -343,7 +370,7 @@ class TfdsSource(Source):
                     f"could not download or prepare {self.spec}: {first}; expected network access or a "
                     "prepared copy under ~/tensorflow_datasets (a local archive works offline)"
                 ) from exc
-            self._builder = builder
+            self._prepared = True
         return self._builder
 
     def _text_and_label(self) -> tuple[list[str], str]:
@@ -351,7 +378,7 @@ class TfdsSource(Source):
         if self._features is None:
             import tensorflow_datasets as tfds
 
-            features = self.builder.info.features
+            features = self._unprepared().info.features
             names = sorted(features.keys())
             for wanted in (*self.text_columns, *([self.label_column] if self.label_column else [])):
                 if wanted not in features:
