@@ -190,6 +190,12 @@ CASES = [
         r"unknown --encoding; expected a Python codec name; received 'klingon'",
     ),
     (
+        "a codec that is not a text encoding for a folder",
+        _class_folders,
+        ["--encoding", "rot13"],
+        r"unknown --encoding; expected a Python codec name; received 'rot13'",
+    ),
+    (
         "a latin-1 document in a folder read as UTF-8",
         lambda folder: _class_folders(folder, b"caf\xe9 au lait"),
         [],
@@ -359,10 +365,28 @@ def test_an_error_is_the_only_line_on_stderr(tmp_path: Path) -> None:
         env=env,
     )
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [
+    # A host's own TensorFlow warnings and errors (W or E lines: a GPU driver's, say) may remain.
+    lines = [line for line in done.stderr.splitlines() if not re.match(r"[WE]\d{4} ", line)]
+    assert lines == [
         f"error: model not found; expected a run directory or an export (or a sentence, for the bundled model);"
         f" received '{tmp_path / 'missing'}/'"
     ], done.stderr
+
+
+def test_a_command_runs_with_stderr_closed(tmp_path: Path) -> None:
+    # A service or `2>&-` starts Python without file descriptor 2 (sys.stderr is None): the
+    # start-up filter must not crash the command, which then fails only for its own reason.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "textlstm", "predict", str(tmp_path / "missing") + "/", "great film"],
+        stdout=subprocess.PIPE,
+        timeout=300,
+        preexec_fn=lambda: os.close(2),
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"},
+    )
+    assert done.returncode == 2
 
 
 def test_a_crash_while_tensorflow_loads_keeps_its_last_lines(tmp_path: Path) -> None:

@@ -76,5 +76,8 @@ def test_a_folder_or_archive_takes_an_encoding_and_a_label_map(cli, tmp_path: Pa
         assert report["length_tokens"]["p100"] == 3, source
         result = cli.invoke(main, ["data", "inspect", str(source)])
         assert result.exit_code == 2 and "try --encoding latin-1" in result.stderr, source
+    # --against a folder takes the same --encoding (its label map would name the other source's labels).
+    report = _inspect(cli, str(root), "--encoding", "latin-1", "--against", str(archive))
+    assert report["against"]["shared_texts"] == 4
     # Two folders renamed alike are one class.
     assert _inspect(cli, str(root), "--encoding", "latin-1", "--label-map", "neg=any,pos=any")["labels"] == {"any": 4}

@@ -161,6 +161,7 @@ def test_predict_bad_input(
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes on this platform")
 def test_predict_reads_input_from_a_named_pipe(cli, trained_run, tmp_path: Path) -> None:
     # What `--input <(zcat texts.jsonl.gz)` hands over: a pipe, not a regular file.
     import contextlib

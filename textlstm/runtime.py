@@ -29,45 +29,63 @@ def tensorflow() -> ModuleType:
 
 # What TensorFlow's C++ side prints to stderr while it loads and looks for devices, before
 # its logging honours TF_CPP_MIN_LOG_LEVEL: absl's notice that it is not initialised yet,
-# INFO lines (I + MMDD: oneDNN, "Could not find cuda drivers", the CPU-feature guard and
-# its second line) and, on a machine without a GPU, a failed cuInit.
+# and INFO lines (I + MMDD: oneDNN, "Could not find cuda drivers", the CPU-feature guard
+# and its second line).
 _START_UP_NOISE = (
-    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
-    rb"|I\d{4} |To enable the following instructions:|E\d{4} .*\] failed call to cuInit)"
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called|I\d{4} "
+    rb"|To enable the following instructions:)"
 )
+# After "Could not find cuda drivers" (no GPU driver at all), the failed cuInit that follows
+# says nothing more; with a driver, it is the one line that says why the GPU is not used.
+_NO_DRIVER = rb"\] Could not find cuda drivers"
+_CUINIT = rb"^E\d{4} .*\] failed call to cuInit"
 # Run in a child process that outlives this one: if TensorFlow aborts while it loads (a
-# CPU without the instructions it was built for), its last lines still reach stderr.
+# CPU without the instructions it was built for), its last lines still reach stderr. Lines
+# are passed on as they come (a hang shows what came before it); Ctrl-C is for the parent,
+# and the filter ends when the pipe does.
 _FILTER = f"""
-import re, sys
-noise = re.compile({_START_UP_NOISE!r})
-lines = sys.stdin.buffer.read().splitlines(keepends=True)
-sys.stderr.buffer.write(b"".join(line for line in lines if not noise.match(line)))
+import re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+noise, no_driver, cuinit = re.compile({_START_UP_NOISE!r}), re.compile({_NO_DRIVER!r}), re.compile({_CUINIT!r})
+seen_no_driver = False
+out = sys.stderr.buffer
+for line in sys.stdin.buffer:
+    seen_no_driver = seen_no_driver or no_driver.search(line) is not None
+    if not noise.match(line) and not (seen_no_driver and cuinit.match(line)):
+        out.write(line)
+        out.flush()
 """
+# How long the parent waits for the filter to pass on its last lines after the import: a
+# process TensorFlow started meanwhile could hold the pipe open, and must not hold the command.
+_FILTER_WAIT_SECONDS = 10
 
 
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow and let it find its devices with the lines its C++ side prints
-    meanwhile, which ignore ``TF_CPP_MIN_LOG_LEVEL``, filtered: INFO notices and a failed
-    ``cuInit`` are dropped, every other line reaches stderr.
+    meanwhile, which ignore ``TF_CPP_MIN_LOG_LEVEL``, filtered: INFO notices (and, with no
+    GPU driver installed, the failed ``cuInit``) are dropped, every other line reaches stderr.
 
-    For the CLI, whose stderr carries textlstm's own messages (an error is one line).
-    Does nothing when TensorFlow is already imported or ``TF_CPP_MIN_LOG_LEVEL`` is 0.
+    For the CLI, whose stderr carries textlstm's own messages (an error is one line). Does
+    nothing but import when TensorFlow is already imported, ``TF_CPP_MIN_LOG_LEVEL`` is 0,
+    stderr is closed, or no Python interpreter can run the filter (a frozen application).
     """
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
         return
+    if sys.stderr is None or not sys.executable or getattr(sys, "frozen", False):
+        tensorflow()
+        return
     sys.stderr.flush()
+    saved = read_end = write_end = -1
     try:
         saved = os.dup(2)
         read_end, write_end = os.pipe()
-    except OSError:  # no stderr descriptor to filter
-        tensorflow()
-        return
-    try:
         with os.fdopen(read_end, "rb") as reader:
+            read_end = -1  # closed by the with block
             child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER], stdin=reader, stderr=saved)
-    except OSError:  # no interpreter to run the filter with (an embedded Python)
-        os.close(write_end)
-        os.close(saved)
+    except Exception:  # no stderr descriptor, no pipe, no interpreter: import unfiltered
+        for fd in (saved, read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
         tensorflow()
         return
     os.dup2(write_end, 2)
@@ -78,7 +96,10 @@ def import_tensorflow_quietly() -> None:
         sys.stderr.flush()
         os.dup2(saved, 2)  # closes the pipe's last write end: the filter sees its end
         os.close(saved)
-        child.wait()
+        try:
+            child.wait(timeout=_FILTER_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def seed_everything(seed: int) -> None:

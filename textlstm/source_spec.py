@@ -26,9 +26,9 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
 
     A folder or archive of class folders takes ``--encoding`` and ``--label-map`` and
     refuses the other reading options (its labels are its folder names), unless
-    ``file_options_only``: then the options are meant for a file only and a folder or
-    archive reads with the defaults (``data inspect --against`` shares the options of
-    the inspected source)."""
+    ``file_options_only``: then the options are meant for a file and a folder or archive
+    takes only ``--encoding`` (``data inspect --against`` shares the options of the
+    inspected source)."""
     options = options or ReadOptions()
     if not spec or not spec.strip():
         raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
@@ -50,7 +50,9 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
-    layout_options = ReadOptions() if file_options_only else options
+    # For `data inspect --against`, a folder or archive takes the inspected source's
+    # --encoding only: its label map names the other source's labels.
+    layout_options = ReadOptions(encoding=options.encoding) if file_options_only else options
     if path.is_dir():
         _refuse_file_options(spec, "folder", layout_options)
         return FolderSource(spec, path, layout_options.encoding, layout_options.label_map)
