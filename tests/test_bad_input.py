@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import re
 import tarfile
@@ -244,6 +245,28 @@ def test_bad_input_unknown_label_at_evaluate(cli, trained_run, tmp_path: Path) -
         f"error: {data} has labels the model does not know: ['mixed']; expected labels among ['neg', 'pos']"
     )
     assert not report.exists()
+
+
+def test_a_run_trained_with_a_label_map_names_it_when_evaluate_lacks_it(cli, tmp_path: Path) -> None:
+    folder = _class_folders(tmp_path, b"caf\xe9 document")
+    reading = ["--label-map", "pos=good,neg=bad", "--encoding", "latin-1"]
+    sets = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+    run = tmp_path / "run"
+    trained = cli.invoke(
+        main, ["train", "--data", str(folder), "--output-dir", str(run), "-q", *sets, "--epochs", "1", *reading]
+    )
+    assert trained.exit_code == 0, trained.stderr
+    assert json.loads((run / "labels.json").read_text()) == ["bad", "good"]
+    evaluated = cli.invoke(main, ["evaluate", str(run), "--data", str(folder), "--split", "train", "-q", *reading])
+    assert evaluated.exit_code == 0, evaluated.stderr
+    result = cli.invoke(
+        main, ["evaluate", str(run), "--data", str(folder), "--split", "train", "--encoding", "latin-1"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "has labels the model does not know: ['neg', 'pos']; expected labels among ['bad', 'good']"
+        " (the model was trained with --label-map neg=bad,pos=good)"
+    ), result.stderr
 
 
 @pytest.mark.parametrize(

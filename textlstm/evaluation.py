@@ -221,7 +221,15 @@ def evaluate(
     source.check_split(split)
     unknown = sorted(set(source.label_names()) - set(info.labels))
     if unknown:
-        raise DataError(f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}")
+        trained_map = (info.manifest.get("data") or {}).get("read_options", {}).get("label_map") or {}
+        given_map = (read_options or ReadOptions()).label_map
+        hint = ""
+        if trained_map and trained_map != given_map:
+            # The usual cause: the run renamed its labels and this evaluation does not.
+            hint = f" (the model was trained with --label-map {','.join(f'{k}={v}' for k, v in trained_map.items())})"
+        raise DataError(
+            f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}{hint}"
+        )
     model = artifacts.load_text_model(info.path)
     vectorizer_layer, classifier = split_text_model(model)
     vectorizer = make_vectorizer(info.config.vectorizer, vocabulary=vectorizer_layer.get_vocabulary(), ragged=True)
