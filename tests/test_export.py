@@ -179,6 +179,19 @@ def test_export_bad_options(cli, trained_run, tmp_path: Path, extra: list[str], 
     assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
 
 
+def test_export_auto_after_the_largest_version_is_refused(cli, trained_run, tmp_path: Path) -> None:
+    from textlstm.cli import main
+
+    (tmp_path / "exp" / "9223372036854775807").mkdir(parents=True)
+    result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(tmp_path / "exp")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no next export version in {tmp_path / 'exp'}: its highest is 9223372036854775807, the largest TF "
+        "Serving reads; expected --version N for a free N, or another --export-dir"
+    ]
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["9223372036854775807"]
+
+
 @pytest.mark.slow
 def test_export_interrupted_or_unverified_leaves_no_version(
     trained_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -432,6 +432,11 @@ def export_target(export_dir: str | Path, version: int | None) -> tuple[Path, in
         raise OutputExistsError(f"export path {export_dir} is a file; expected a directory")
     if version is None:
         version = next_version(export_dir)
+        if version > MAX_VERSION:
+            raise ExportError(
+                f"no next export version in {export_dir}: its highest is {MAX_VERSION}, the largest TF Serving reads; "
+                "expected --version N for a free N, or another --export-dir"
+            )
     if not 1 <= version <= MAX_VERSION:
         raise ExportError(
             f"invalid export version; {describe(f'an integer from 1 to {MAX_VERSION} (TF Serving reads an int64)', version)}"
