@@ -197,6 +197,12 @@ CASES = [
         r"unknown --encoding; expected a Python codec name; received 'rot13'",
     ),
     (
+        "a codec that fails on any bytes for a folder",
+        _class_folders,
+        ["--encoding", "punycode"],
+        r"unknown --encoding; expected a Python codec name; received 'punycode'",
+    ),
+    (
         "a latin-1 document in a folder read as UTF-8",
         lambda folder: _class_folders(folder, b"caf\xe9 au lait"),
         [],
@@ -433,6 +439,38 @@ def test_a_crash_while_tensorflow_loads_keeps_its_last_lines(tmp_path: Path) -> 
     )
     assert done.returncode != 0
     assert done.stderr.splitlines() == ["F0000 00:00:1.0  1 cpu_feature_guard.cc:1] This CPU lacks AVX."], done.stderr
+
+
+def test_the_start_up_filter_drops_notices_and_keeps_the_rest(tmp_path: Path) -> None:
+    # A stand-in tensorflow prints what the real one may: a failed cuInit with a driver
+    # installed (kept: it says why the GPU is not used), the no-driver notice, the cuInit
+    # failure that follows it (dropped), a warning and a last line without a newline (kept).
+    import subprocess
+    import sys
+
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    lines = [
+        "E0000 00:00:1.0  1 cuda_platform.cc:52] failed call to cuInit: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
+        "I0000 00:00:1.0  1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+        "E0000 00:00:1.0  1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)",
+        "W0000 00:00:1.0  1 some.cc:1] a real warning",
+        "a last line",
+    ]
+    (fake / "__init__.py").write_text(
+        "import logging, os, types\n"
+        f"os.write(2, {chr(10).join(lines).encode()!r})\n"
+        "config = types.SimpleNamespace(list_physical_devices=lambda: [])\n"
+        "get_logger = lambda: logging.getLogger('fake-tf')\n"
+    )
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from textlstm.runtime import import_tensorflow_quietly; import_tensorflow_quietly()"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [lines[0], lines[3], lines[4]]
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])

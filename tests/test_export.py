@@ -190,6 +190,12 @@ def test_export_auto_after_the_largest_version_is_refused(cli, trained_run, tmp_
         "Serving reads; expected --version N for a free N, or another --export-dir"
     ]
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["9223372036854775807"]
+    # A folder beyond int64 is no version TF Serving reads: it does not block the next one.
+    other = tmp_path / "exp2"
+    (other / "99999999999999999999").mkdir(parents=True)
+    result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(other)])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == 1
 
 
 @pytest.mark.slow

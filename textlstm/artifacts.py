@@ -459,5 +459,6 @@ def next_version(export_dir: Path) -> int:
     """The next free integer version in an export directory (1 for a new one)."""
     if not export_dir.is_dir():
         return 1
-    taken = [int(p.name) for p in export_dir.iterdir() if is_version_name(p.name)]
-    return max(taken, default=0) + 1
+    # Folders beyond int64 are not versions to TF Serving, which cannot read them.
+    taken = [int(p.name) for p in export_dir.iterdir() if is_version_name(p.name) and len(p.name) <= 64]
+    return max([v for v in taken if v <= MAX_VERSION], default=0) + 1

@@ -221,10 +221,12 @@ def evaluate(
     source.check_split(split)
     unknown = sorted(set(source.label_names()) - set(info.labels))
     if unknown:
-        trained_map = (info.manifest.get("data") or {}).get("read_options", {}).get("label_map") or {}
+        data_record = info.manifest.get("data")
+        trained = data_record.get("read_options") if isinstance(data_record, dict) else None
+        trained_map = trained.get("label_map") if isinstance(trained, dict) else None
         given_map = (read_options or ReadOptions()).label_map
         hint = ""
-        if trained_map and trained_map != given_map:
+        if isinstance(trained_map, dict) and set(unknown) & set(trained_map) and trained_map != given_map:
             # The usual cause: the run renamed its labels and this evaluation does not.
             hint = f" (the model was trained with --label-map {','.join(f'{k}={v}' for k, v in trained_map.items())})"
         raise DataError(

@@ -66,8 +66,9 @@ def import_tensorflow_quietly() -> None:
     GPU driver installed, the failed ``cuInit``) are dropped, every other line reaches stderr.
 
     For the CLI, whose stderr carries textlstm's own messages (an error is one line). Does
-    nothing but import when TensorFlow is already imported, ``TF_CPP_MIN_LOG_LEVEL`` is 0,
-    stderr is closed, or no Python interpreter can run the filter (a frozen application).
+    nothing when TensorFlow is already imported or ``TF_CPP_MIN_LOG_LEVEL`` is 0 (the import
+    then comes later, unfiltered), and imports unfiltered when stderr is closed or no Python
+    interpreter can run the filter (a frozen application).
     """
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
         return
@@ -81,7 +82,14 @@ def import_tensorflow_quietly() -> None:
         read_end, write_end = os.pipe()
         with os.fdopen(read_end, "rb") as reader:
             read_end = -1  # closed by the with block
-            child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER], stdin=reader, stderr=saved)
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _FILTER],
+                stdin=reader,
+                stdout=subprocess.DEVNULL,
+                stderr=saved,
+                # Out of the terminal's process group: Ctrl-C is for the command alone.
+                start_new_session=True,
+            )
     except Exception:  # no stderr descriptor, no pipe, no interpreter: import unfiltered
         for fd in (saved, read_end, write_end):
             if fd >= 0:

@@ -98,10 +98,11 @@ def file_sha256(path: Path) -> str:
 def _decode(raw: bytes, where: str, encoding: str = "utf-8") -> str:
     try:
         return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # also the plain UnicodeError of codecs such as idna
         name = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
         raise DataError(
-            f"{where} is not valid {name} (byte {exc.start}); expected text in that encoding, try --encoding latin-1"
+            f"{where} is not valid {name} (byte {getattr(exc, 'start', '?')}); expected text in that encoding, "
+            "try --encoding latin-1"
         ) from exc
 
 
@@ -166,7 +167,7 @@ class _LayoutSource(Source):
             b"\0\0\0\0".decode(encoding)
         except UnicodeDecodeError:
             pass
-        except LookupError as exc:
+        except (LookupError, ValueError) as exc:  # ValueError: punycode, undefined, a name of odd bytes
             raise DataError(f"unknown --encoding; {describe('a Python codec name', encoding)}") from exc
         self.encoding = encoding
         self.label_map = dict(label_map or {})
@@ -344,18 +345,20 @@ class TfdsSource(Source):
         import tensorflow_datasets as tfds
 
         base, _, config = self.name.partition("/")
+        first = str(exc).splitlines()[0].strip() if str(exc) else type(exc).__name__
         try:
             configs = list(tfds.builder_cls(base).builder_configs)
-        except Exception:  # an unknown dataset: listing all of them would not fit a line
+        except tfds.core.registered.DatasetNotFoundError:  # listing all datasets would not fit a line
             return (
                 f"unknown TFDS dataset {base!r} in {self.spec}; expected a name from tfds.list_builders() "
                 "(e.g. imdb_reviews, ag_news_subset)"
             )
+        except Exception:  # a builder that fails to load: its own words say why
+            return f"cannot open TFDS dataset {self.spec}: {first}"
         if config and config not in configs:
             expected = f"one of {configs}" if configs else f"none: {base} has no configs"
             return f"unknown config {config!r} of TFDS dataset {base} in {self.spec}; expected {expected}"
-        first = str(exc).splitlines()[0].strip() if str(exc) else type(exc).__name__
-        return f"cannot open TFDS dataset {self.spec}: {first}; expected tfds:NAME[/CONFIG][:SPLIT]"
+        return f"cannot open TFDS dataset {self.spec}: {first}"
 
     @property
     def builder(self):  # noqa: ANN201 - a tfds DatasetBuilder; tfds is imported lazily
