@@ -79,5 +79,10 @@ def test_a_folder_or_archive_takes_an_encoding_and_a_label_map(cli, tmp_path: Pa
     # --against a folder takes the same --encoding (its label map would name the other source's labels).
     report = _inspect(cli, str(root), "--encoding", "latin-1", "--against", str(archive))
     assert report["against"]["shared_texts"] == 4
+    # ... and not a file's --format, which would read the archive as, say, lines.
+    lines = tmp_path / "texts.txt"
+    lines.write_bytes("pos caf\xe9 cr\xe8me, superb\nneg something else\n".encode("latin-1"))
+    report = _inspect(cli, str(lines), "--format", "lines", "--encoding", "latin-1", "--against", str(archive))
+    assert report["against"]["shared_texts"] == 1
     # Two folders renamed alike are one class.
     assert _inspect(cli, str(root), "--encoding", "latin-1", "--label-map", "neg=any,pos=any")["labels"] == {"any": 4}

@@ -56,10 +56,12 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
     if path.is_dir():
         _refuse_file_options(spec, "folder", layout_options)
         return FolderSource(spec, path, layout_options.encoding, layout_options.label_map)
-    fmt = file_format(path, options)
+    archive_name = path.name.lower().endswith(ARCHIVE_SUFFIXES)
+    # The inspected file's --format is not the --against archive's.
+    fmt = None if file_options_only and archive_name else file_format(path, options)
     if fmt is not None:
         return FileSource(spec, path, fmt, options)
-    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+    if archive_name:
         # Checked before the archive is opened: reading a large archive's names takes a while.
         _refuse_file_options(spec, "archive", layout_options)
         archive = open_archive(spec, path, layout_options.encoding, layout_options.label_map)
