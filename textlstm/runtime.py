@@ -29,12 +29,11 @@ def tensorflow() -> ModuleType:
 
 # What TensorFlow's C++ side prints to stderr while it loads and looks for devices, before
 # its logging honours TF_CPP_MIN_LOG_LEVEL: absl's notice that it is not initialised yet,
-# INFO lines (I + MMDD: oneDNN, "Could not find cuda drivers", the CPU-feature guard and
-# its second line), and oneDNN's error-level note that bool ops fall back to Eigen.
+# and INFO lines (I + MMDD: oneDNN, "Could not find cuda drivers", the CPU-feature guard
+# and its second line).
 _START_UP_NOISE = (
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called|I\d{4} "
-    rb"|To enable the following instructions:"
-    rb"|E\d{4} .*\] oneDNN supports DT_BOOL only on platforms with AVX-512)"
+    rb"|To enable the following instructions:)"
 )
 # After "Could not find cuda drivers" (no GPU driver at all), the failed cuInit that follows
 # says nothing more; with a driver, it is the one line that says why the GPU is not used.
@@ -100,13 +99,7 @@ def import_tensorflow_quietly() -> None:
     os.dup2(write_end, 2)
     os.close(write_end)
     try:
-        tf = tensorflow()
-        tf.config.list_physical_devices()
-        # oneDNN says once per process, at error level, that it leaves bool ops to Eigen on
-        # CPUs without some AVX-512 extensions; every model's first graph would print it
-        # (the masked LSTM transposes its bool mask). A first bool transpose, in this window,
-        # makes it say so here (about 0.1 s).
-        tf.function(tf.transpose)(tf.constant([[True, False]]))
+        tensorflow().config.list_physical_devices()
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)  # closes the pipe's last write end: the filter sees its end
