@@ -473,6 +473,21 @@ def test_the_start_up_filter_drops_notices_and_keeps_the_rest(tmp_path: Path) ->
     assert done.stderr.splitlines() == [lines[0], lines[3], lines[4]]
 
 
+def test_the_start_up_filter_leaves_tensorflow_unconfigured(tmp_path: Path) -> None:
+    # Multi-worker training configures TensorFlow's runtime after the import (collective
+    # ops, threads), which fails once any op has run: the filter's window must run none.
+    import subprocess
+    import sys
+
+    code = (
+        "from textlstm.runtime import import_tensorflow_quietly; import_tensorflow_quietly()\n"
+        "import tensorflow as tf; tf.config.threading.set_inter_op_parallelism_threads(2)"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_a_batch_size_beyond_int32_is_refused_before_loading(cli, tmp_path: Path, command: str) -> None:
     # A 21-digit batch size used to reach TensorFlow and fail there with a traceback.

@@ -99,6 +99,8 @@ def import_tensorflow_quietly() -> None:
     os.dup2(write_end, 2)
     os.close(write_end)
     try:
+        # Listing devices runs no op: the runtime stays unconfigured, as multi-worker
+        # training needs (collective ops are set up before the first op).
         tensorflow().config.list_physical_devices()
     finally:
         sys.stderr.flush()
