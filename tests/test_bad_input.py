@@ -8,9 +8,11 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -366,9 +368,6 @@ def test_damaged_run_directory_is_named_at_load(cli, trained_run, tmp_path: Path
 
 
 def test_a_failed_datasets_read_is_reported_once(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     data = _write("latin1.csv", b"text,label\ncaf\xe9,a\nx,b\n")(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "textlstm", "data", "inspect", str(data)], capture_output=True, text=True, timeout=300
@@ -379,20 +378,26 @@ def test_a_failed_datasets_read_is_reported_once(tmp_path: Path) -> None:
     assert "Failed to read file" not in done.stderr, done.stderr
 
 
+def _python(*args: str, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run a fresh Python with TensorFlow's log level at textlstm's default (1)."""
+    env = kwargs.pop("env", {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"})
+    return subprocess.run([sys.executable, *args], timeout=timeout, env=env, **kwargs)
+
+
+def _stand_in_tensorflow(folder: Path, body: str) -> str:
+    """Write a fake ``tensorflow`` package of ``body`` under ``folder``; return the code
+    line that puts it first on sys.path."""
+    (folder / "tensorflow").mkdir()
+    (folder / "tensorflow" / "__init__.py").write_text(body)
+    return f"import sys; sys.path.insert(0, {str(folder)!r})\n"
+
+
 def test_an_error_is_the_only_line_on_stderr(tmp_path: Path) -> None:
     # TensorFlow's C++ start-up printed INFO lines (oneDNN, CUDA) before the error line,
     # whatever TF_CPP_MIN_LOG_LEVEL said.
-    import subprocess
-    import sys
-
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run(
-        [sys.executable, "-m", "textlstm", "predict", str(tmp_path / "missing") + "/", "great film"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    args = ["-m", "textlstm", "predict", str(tmp_path / "missing") + "/", "great film"]
+    done = _python(*args, capture_output=True, text=True, env=env)
     assert done.returncode == 2
     # A host's own TensorFlow warnings and errors (W or E lines: a GPU driver's, say) may remain.
     lines = [line for line in done.stderr.splitlines() if not re.match(r"[WE]\d{4} ", line)]
@@ -405,38 +410,23 @@ def test_an_error_is_the_only_line_on_stderr(tmp_path: Path) -> None:
 def test_a_command_runs_with_stderr_closed(tmp_path: Path) -> None:
     # A service or `2>&-` starts Python without file descriptor 2 (sys.stderr is None): the
     # start-up filter must not crash the command, which then fails only for its own reason.
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "textlstm", "predict", str(tmp_path / "missing") + "/", "great film"],
-        stdout=subprocess.PIPE,
-        timeout=300,
-        preexec_fn=lambda: os.close(2),
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"},
-    )
+    args = ["-m", "textlstm", "predict", str(tmp_path / "missing") + "/", "great film"]
+    done = _python(*args, stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2))
     assert done.returncode == 2
 
 
 def test_a_crash_while_tensorflow_loads_keeps_its_last_lines(tmp_path: Path) -> None:
     # The start-up filter must not swallow what a dying TensorFlow prints (a CPU without the
     # instructions it was built for): a stand-in module prints a notice and a fatal line, then aborts.
-    import subprocess
-    import sys
-
-    fake = tmp_path / "tensorflow"
-    fake.mkdir()
-    (fake / "__init__.py").write_text(
+    code = _stand_in_tensorflow(
+        tmp_path,
         "import os\n"
         "os.write(2, b'I0000 00:00:1.0  1 port.cc:153] oneDNN custom operations are on.\\n')\n"
         "os.write(2, b'F0000 00:00:1.0  1 cpu_feature_guard.cc:1] This CPU lacks AVX.\\n')\n"
-        "os.abort()\n"
+        "os.abort()\n",
     )
-    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from textlstm.cli import main; main()"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", code, "predict", "great film"], capture_output=True, text=True, timeout=120, env=env
-    )
+    code += "from textlstm.cli import main; main()"
+    done = _python("-c", code, "predict", "great film", capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert done.stderr.splitlines() == ["F0000 00:00:1.0  1 cpu_feature_guard.cc:1] This CPU lacks AVX."], done.stderr
 
@@ -445,11 +435,6 @@ def test_the_start_up_filter_drops_notices_and_keeps_the_rest(tmp_path: Path) ->
     # A stand-in tensorflow prints what the real one may: a failed cuInit with a driver
     # installed (kept: it says why the GPU is not used), the no-driver notice, the cuInit
     # failure that follows it (dropped), a warning and a last line without a newline (kept).
-    import subprocess
-    import sys
-
-    fake = tmp_path / "tensorflow"
-    fake.mkdir()
     lines = [
         "E0000 00:00:1.0  1 cuda_platform.cc:52] failed call to cuInit: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
         "I0000 00:00:1.0  1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
@@ -457,34 +442,27 @@ def test_the_start_up_filter_drops_notices_and_keeps_the_rest(tmp_path: Path) ->
         "W0000 00:00:1.0  1 some.cc:1] a real warning",
         "a last line",
     ]
-    (fake / "__init__.py").write_text(
+    code = _stand_in_tensorflow(
+        tmp_path,
         "import logging, os, types\n"
         f"os.write(2, {chr(10).join(lines).encode()!r})\n"
         "config = types.SimpleNamespace(list_physical_devices=lambda: [])\n"
-        "get_logger = lambda: logging.getLogger('fake-tf')\n"
+        "get_logger = lambda: logging.getLogger('fake-tf')\n",
     )
-    code = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
-        "from textlstm.runtime import import_tensorflow_quietly; import_tensorflow_quietly()"
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    code += "from textlstm.runtime import import_tensorflow_quietly; import_tensorflow_quietly()"
+    done = _python("-c", code, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [lines[0], lines[3], lines[4]]
 
 
-def test_the_start_up_filter_leaves_tensorflow_unconfigured(tmp_path: Path) -> None:
+def test_the_start_up_filter_leaves_tensorflow_unconfigured() -> None:
     # Multi-worker training configures TensorFlow's runtime after the import (collective
     # ops, threads), which fails once any op has run: the filter's window must run none.
-    import subprocess
-    import sys
-
     code = (
         "from textlstm.runtime import import_tensorflow_quietly; import_tensorflow_quietly()\n"
         "import tensorflow as tf; tf.config.threading.set_inter_op_parallelism_threads(2)"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    done = _python("-c", code, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
