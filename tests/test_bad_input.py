@@ -473,3 +473,44 @@ def test_a_batch_size_beyond_int32_is_refused_before_loading(cli, tmp_path: Path
     result = cli.invoke(main, args + (["--data", str(tmp_path / "x.csv")] if command == "evaluate" else ["hi"]))
     assert result.exit_code == 2
     assert "'--batch-size': 100000000000000000000 is not in the range 1<=x<=2147483647" in result.output
+
+
+def _fail_fast_cases(folder: Path) -> list[tuple[list[str], str]]:
+    data = _write("good.csv", GOOD_CSV)(folder)
+    taken = _write("taken.jsonl", "{}\n")(folder)
+    (folder / "notes").mkdir()
+    (folder / "notes" / "todo.txt").write_text("mine")
+    bundled = str(Path(__file__).resolve().parents[1] / "textlstm" / "pretrained" / "imdb")
+    missing = str(folder / "missing")
+    return [
+        (["predict", missing + "/", "great film"], r"model not found; .*received '.*missing/'"),
+        (["predict", str(folder / "notes"), "great film"], r"notes is neither a run directory .*nor an export"),
+        (["predict", bundled, "--input", missing], r"input file not found; .*received '.*missing'"),
+        (["predict", bundled, "x", "--output", str(taken)], r"taken\.jsonl already exists; expected a new file"),
+        (["evaluate", missing, "--data", str(data)], r"model directory not found; .*received '.*missing'"),
+        (["evaluate", bundled, "--data", missing + ".csv"], r"data source not found; .*received '.*missing\.csv'"),
+        (["evaluate", bundled, "--data", str(data), "--output", str(taken)], r"taken\.jsonl already exists"),
+        (["export", missing, "--export-dir", str(folder / "exports")], r"model directory not found"),
+        (["serve", missing], r"export folder not found; .*received '.*missing'"),
+        (["data", "inspect", missing + ".csv"], r"data source not found"),
+        (["data", "inspect", str(data), "--model", missing], r"model directory not found"),
+        (["train", "--data", missing + ".csv", "--output-dir", str(folder / "run")], r"data source not found"),
+        (["train", "--data", str(data), "--output-dir", str(folder / "notes")], r"notes is not empty and holds no"),
+        (
+            ["train", "--data", str(data), "--output-dir", str(folder / "run"), "--set", "model.nope=1"],
+            r"unknown config key",
+        ),
+    ]
+
+
+def test_argument_errors_come_before_tensorflow_is_imported(tmp_path: Path) -> None:
+    # Importing TensorFlow takes seconds: a mistyped path, an output that exists or a bad
+    # --set must fail without it. A stand-in tensorflow ends any process that imports it.
+    code = _stand_in_tensorflow(tmp_path, "raise SystemExit('tensorflow was imported')\n")
+    code += "from textlstm.cli import main; main()"
+    for args, message in _fail_fast_cases(tmp_path):
+        done = _python("-c", code, *args, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and re.match(f"error: .*{message}", done.stderr), (args, done.stderr)
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
+    assert not (tmp_path / "run").exists() and not (tmp_path / "exports").exists()

@@ -173,7 +173,7 @@ def test_cli_error_evaluate_output_in_missing_folder(cli, trained_run, corpus_ta
     result = cli.invoke(
         main, ["evaluate", str(trained_run.output_dir), "--data", str(corpus_tar), "--output", str(out)]
     )
-    _assert_one_line_error(result, r"cannot write the report; expected a file in an existing directory")
+    _assert_one_line_error(result, r"cannot write --output; expected a file in an existing directory")
 
 
 def test_cli_error_split_fixed_in_spec_conflicts(cli, trained_run) -> None:

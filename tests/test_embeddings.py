@@ -248,8 +248,10 @@ def test_embeddings_bad_file_is_one_error_line(
     early: bool,
 ) -> None:
     # A file that is bad from its first lines fails before the data is read: the data
-    # source given then does not even exist.
+    # source given then has no rows, which reading it would report instead.
     data = tmp_path / "never-read.csv" if early else corpus_tar
+    if early:
+        data.write_text("text,label\n")
     out = tmp_path / "run"
     vectors = ["--embeddings", str(make(tmp_path))] if make else []
     result = cli.invoke(main, ["train", "--data", str(data), "--output-dir", str(out), "-q", *SETS, *vectors, *args])

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from textlstm.config import Config, saved_config
-from textlstm.errors import ExportError, ModelDirError, OutputExistsError, describe
+from textlstm.errors import ExportError, InputError, ModelDirError, OutputExistsError, ServeError, describe
 from textlstm.metrics import DEFAULT_THRESHOLD
 
 MODEL_FILE = "model.keras"
@@ -411,6 +411,72 @@ def _find_version(path: Path, marker: str) -> Path | None:
         if versions:
             return versions[-1][1]
     return None
+
+
+def model_kind(path: str | Path) -> tuple[str, Path]:
+    """("run" | "savedmodel" | "tflite", folder) for a model argument: a run directory, or
+    an export (a version folder, its parent: the highest version, or a ``model.tflite``
+    file); raise ModelDirError naming what is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelDirError(f"model not found; {describe('a run directory or an exported SavedModel', str(path))}")
+    if is_run_dir(path) or (path / MODEL_FILE).exists():
+        return "run", path
+    found = find_export(path)
+    if found is None:
+        raise ModelDirError(
+            f"{path} is neither a run directory (missing {MANIFEST_FILE}) nor an export "
+            f"(missing {SAVED_MODEL_FILE} or {TFLITE_MODEL_FILE}); "
+            "expected the output of textlstm train or export"
+        )
+    return found
+
+
+def resolve_model_argument(
+    first: str | None, rest: Sequence[str], reading_input: bool = False
+) -> tuple[Path, tuple[str, ...]]:
+    """Tell ``textlstm predict [MODEL] [TEXT...]`` apart: an existing path is the model;
+    a word with a slash that names nothing, or any first argument before ``-`` or with
+    ``--input``, is a mistyped model path (an error); anything else is the first text,
+    classified with the bundled IMDB model (`BUNDLED_MODEL_DIR`)."""
+    if first is None:
+        return BUNDLED_MODEL_DIR, tuple(rest)
+    if Path(first).expanduser().exists():
+        return Path(first).expanduser(), tuple(rest)
+    path_like = not any(c.isspace() for c in first) and ("/" in first or os.sep in first)
+    if path_like or reading_input or tuple(rest) == ("-",):
+        raise ModelDirError(
+            f"model not found; {describe('a run directory or an export (or a sentence, for the bundled model)', first)}"
+        )
+    if not BUNDLED_MODEL_DIR.is_dir():
+        raise ModelDirError(
+            f"the bundled model is missing from this installation ({BUNDLED_MODEL_DIR}); expected "
+            "a MODEL argument, or a model built by scripts/build_pretrained.py"
+        )
+    return BUNDLED_MODEL_DIR, (first, *rest)
+
+
+def serving_target(export_dir: str | Path, name: str | None) -> tuple[Path, str]:
+    """The folder `textlstm serve` watches and the model name in its URLs (``name``, or the
+    folder's name); raise ServeError for a missing folder or a name unfit for a URL."""
+    export_dir = Path(export_dir)
+    if not export_dir.is_dir():
+        raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
+    name = name or export_dir.resolve().name
+    if not is_model_name(name):
+        raise ServeError(f"invalid model name (--name, or the export folder's name); {describe(MODEL_NAME_RULE, name)}")
+    return export_dir, name
+
+
+def check_new_file(path: str | Path, what: str) -> Path:
+    """Refuse an output file (``what``: the flag that names it) that exists or whose
+    folder does not: nothing already written is replaced."""
+    path = Path(path)
+    if path.exists():
+        raise OutputExistsError(f"{path} already exists; expected a new file (remove it or choose another {what})")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {what}; {describe('a file in an existing directory', str(path))}")
+    return path
 
 
 def export_name(export_dir: str | Path, name: str | None) -> str:

@@ -106,12 +106,17 @@ def _setup_logging(verbose: int, quiet: int) -> int:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    return level
+
+
+def _start_tensorflow(level: int) -> None:
+    """Import TensorFlow before the command's library does: without -v, its start-up
+    notices are dropped. Called after the command's argument checks (`textlstm.preflight`),
+    so that a mistyped path fails without the seconds of the import."""
     if level >= logging.INFO:
-        # Every command imports TensorFlow next; -v keeps its start-up notices.
         from textlstm.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-    return level
 
 
 def _print_json(data: Any) -> None:
@@ -300,8 +305,6 @@ def train(
     """
     level = _setup_logging(verbose, quiet)
     keras_verbose = 0 if level > logging.INFO else "auto"
-    from textlstm.training import train as run
-
     if resume is not None:
         # The run continues with the options it was started with; any other is a mistake.
         ctx = click.get_current_context()
@@ -313,6 +316,9 @@ def train(
         ]
         if given:
             raise click.UsageError(f"--resume takes no other run options; received {', '.join(given)}")
+        _start_tensorflow(level)
+        from textlstm.training import train as run
+
         _print_json(run(resume=resume, command=sys.argv, verbose=keras_verbose).summary())
         return
     if data is None or output_dir is None:
@@ -346,6 +352,12 @@ def train(
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
     config = load_config(config_file, [*overrides, *extra])
+    from textlstm.preflight import check_train
+
+    check_train(data, output_dir, overwrite, config)
+    _start_tensorflow(level)
+    from textlstm.training import train as run
+
     result = run(
         data,
         output_dir,
@@ -413,8 +425,12 @@ def evaluate(
       roc.png, precision_recall.png    two labels: the curves with AUC and AP
       per_label.png                    multi-label: precision/recall/F1 per label
     """
-    _setup_logging(verbose, quiet)
+    level = _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
+    from textlstm.preflight import check_evaluate
+
+    check_evaluate(model_dir, data, output, report_dir)
+    _start_tensorflow(level)
     from textlstm.evaluation import evaluate as run
 
     report = run(
@@ -494,6 +510,10 @@ def predict(
     summary (texts, seconds, texts per second) to stdout.
     """
     level = _setup_logging(verbose, quiet)
+    from textlstm.preflight import check_predict
+
+    check_predict(model, texts, input_path, output)
+    _start_tensorflow(level)
     from textlstm.prediction import predict_command
 
     options = {
@@ -586,7 +606,11 @@ def export(
     the folder written, format, name, version, top_k and, with --verify, the check's report
     (for a SavedModel, with a curl command for TensorFlow Serving's REST API).
     """
-    _setup_logging(verbose, quiet)
+    level = _setup_logging(verbose, quiet)
+    from textlstm.preflight import check_export
+
+    check_export(model_dir)
+    _start_tensorflow(level)
     from textlstm.exporting import export_any
 
     result = export_any(model_dir, export_dir, version, fmt=fmt, top_k=top_k, name=name, verify=verify)
@@ -654,7 +678,11 @@ def serve(
     405 (wrong method), 413 (body over --max-body-bytes) or 500 (the model failed; the
     server keeps running). Runs until interrupted (Ctrl-C).
     """
-    _setup_logging(verbose, quiet)
+    level = _setup_logging(verbose, quiet)
+    from textlstm.preflight import check_serve
+
+    check_serve(export_dir, name)
+    _start_tensorflow(level)
     from textlstm.serving import serve as run
 
     try:
@@ -708,8 +736,12 @@ def inspect(
     in tokens, empty and duplicate texts; with --model the out-of-vocabulary token rate and
     the share of texts truncated; with --against the texts shared with SRC2.
     """
-    _setup_logging(verbose, quiet)
+    level = _setup_logging(verbose, quiet)
     read_options = _read_options(reading)
+    from textlstm.preflight import check_inspect
+
+    check_inspect(source, model_dir, against)
+    _start_tensorflow(level)
     from textlstm.inspection import inspect_data
 
     _print_json(

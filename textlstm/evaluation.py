@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from textlstm import artifacts
-from textlstm.errors import DataError, InputError, OutputExistsError, describe
+from textlstm.errors import DataError, InputError
 from textlstm.file_sources import ReadOptions
 from textlstm.metrics import DEFAULT_THRESHOLD, classification_metrics, headline, multilabel_metrics
 from textlstm.model import split_text_model
@@ -204,10 +204,8 @@ def evaluate(
     ``per_label`` instead (see `multilabel_metrics`).
     """
     started = time.time()
-    if output is not None and Path(output).exists():
-        raise OutputExistsError(f"{output} already exists; expected a new file (remove it or choose another --output)")
-    if output is not None and not Path(output).parent.is_dir():
-        raise InputError(f"cannot write the report; {describe('a file in an existing directory', str(output))}")
+    if output is not None:
+        artifacts.check_new_file(output, "--output")
     if report_dir is not None:
         report_dir = check_report_dir(report_dir)
     info = artifacts.read_run_info(model_dir)

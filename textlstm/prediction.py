@@ -17,7 +17,7 @@ import numpy as np
 
 from textlstm import artifacts
 from textlstm.config import saved_config
-from textlstm.errors import InputError, ModelDirError, OutputExistsError, TextlstmError, describe
+from textlstm.errors import InputError, ModelDirError, TextlstmError, describe
 from textlstm.fast_inference import FastTextModel, batch_bucket, verified
 from textlstm.metrics import DEFAULT_THRESHOLD
 from textlstm.predict_io import (
@@ -176,10 +176,8 @@ def _first_call_eager(text_model: Any) -> Callable[[list[str]], np.ndarray]:
 def load_predictor(model: str | Path) -> Predictor:
     """Open a run directory or an export, SavedModel or TFLite (a version folder, or its
     parent: the highest version; or a ``model.tflite`` file)."""
-    path = Path(model)
-    if not path.exists():
-        raise ModelDirError(f"model not found; {describe('a run directory or an exported SavedModel', str(path))}")
-    if artifacts.is_run_dir(path) or (path / artifacts.MODEL_FILE).exists():
+    kind, path = artifacts.model_kind(model)
+    if kind == "run":
         info = artifacts.read_run_info(path)
         text_model = artifacts.load_text_model(path)
         multi_label = bool(info.config.data.multi_label)
@@ -198,14 +196,7 @@ def load_predictor(model: str | Path) -> Predictor:
             bucket=bucket,
         )
         return predictor
-    found = artifacts.find_export(path)
-    if found is None:
-        raise ModelDirError(
-            f"{path} is neither a run directory (missing {artifacts.MANIFEST_FILE}) nor an export "
-            f"(missing {artifacts.SAVED_MODEL_FILE} or {artifacts.TFLITE_MODEL_FILE}); "
-            "expected the output of textlstm train or export"
-        )
-    kind, saved = found
+    saved = path
     if kind == "tflite":
         runner = TFLiteModel(saved)
         return Predictor(runner.labels, runner.probabilities, "tflite", saved, runner.multi_label, runner.thresholds)
@@ -374,26 +365,12 @@ def predict(model: str | Path | Predictor, texts: Iterable[str], batch_size: int
 def split_model_argument(
     first: str | None, rest: Sequence[str], reading_input: bool = False
 ) -> tuple[Path, tuple[str, ...]]:
-    """Tell ``textlstm predict [MODEL] [TEXT...]`` apart: an existing path is the model;
-    a word with a slash that names nothing, or any first argument before ``-`` or with
-    ``--input``, is a mistyped model path (an error); anything else is the first text,
-    classified with the bundled IMDB model."""
-    if first is None:
-        return artifacts.BUNDLED_MODEL_DIR, tuple(rest)
-    if Path(first).expanduser().exists():
-        return Path(first).expanduser(), tuple(rest)
-    path_like = not any(c.isspace() for c in first) and ("/" in first or os.sep in first)
-    if path_like or reading_input or tuple(rest) == ("-",):
-        raise ModelDirError(
-            f"model not found; {describe('a run directory or an export (or a sentence, for the bundled model)', first)}"
-        )
-    if not artifacts.BUNDLED_MODEL_DIR.is_dir():
-        raise ModelDirError(
-            f"the bundled model is missing from this installation ({artifacts.BUNDLED_MODEL_DIR}); expected "
-            "a MODEL argument, or a model built by scripts/build_pretrained.py"
-        )
-    log.info("no MODEL given: using the bundled IMDB sentiment model (%s)", artifacts.BUNDLED_MODEL_DIR)
-    return artifacts.BUNDLED_MODEL_DIR, (first, *rest)
+    """Tell ``textlstm predict [MODEL] [TEXT...]`` apart (see
+    `artifacts.resolve_model_argument`), logging when the bundled model answers."""
+    model, texts = artifacts.resolve_model_argument(first, rest, reading_input)
+    if model == artifacts.BUNDLED_MODEL_DIR and first is not None and model != Path(first).expanduser():
+        log.info("no MODEL given: using the bundled IMDB sentiment model (%s)", artifacts.BUNDLED_MODEL_DIR)
+    return model, texts
 
 
 def predict_command(
@@ -441,14 +418,7 @@ def predict_command(
         items = list(texts)
     else:
         raise InputError("no texts to predict; expected TEXT arguments, - for stdin lines, or --input FILE")
-    target = Path(output) if output is not None else None
-    if target is not None:
-        if target.exists():
-            raise OutputExistsError(
-                f"{target} already exists; expected a new file (remove it or choose another --output)"
-            )
-        if not target.parent.is_dir():
-            raise InputError(f"cannot write --output; {describe('a file in an existing directory', str(target))}")
+    target = artifacts.check_new_file(output, "--output") if output is not None else None
     predictor = (model if isinstance(model, Predictor) else load_predictor(model)).configure(top_k, threshold)
     loaded = time.time()
     try:

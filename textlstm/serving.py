@@ -34,7 +34,7 @@ from tensorflow.core.framework import types_pb2
 
 from textlstm import artifacts
 from textlstm.config import saved_config
-from textlstm.errors import ModelDirError, ServeError, describe
+from textlstm.errors import ModelDirError, ServeError
 from textlstm.fast_inference import FastTextModel, signature_outputs
 from textlstm.predict_io import lone_surrogate
 from textlstm.runtime import tensorflow
@@ -526,14 +526,7 @@ def serve(
     every ``poll_seconds`` for new version folders, which are loaded and become the
     default (highest) version without a restart.
     """
-    export_dir = Path(export_dir)
-    if not export_dir.is_dir():
-        raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
-    name = name or export_dir.resolve().name
-    if not artifacts.is_model_name(name):
-        raise ServeError(
-            f"invalid model name (--name, or the export folder's name); {describe(artifacts.MODEL_NAME_RULE, name)}"
-        )
+    export_dir, name = artifacts.serving_target(export_dir, name)
     # A taken port fails before the seconds spent loading and compiling the model.
     _check_port(host, port)
     repository = Repository(export_dir, name, max_batch)

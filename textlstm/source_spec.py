@@ -30,26 +30,12 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
     takes only ``--encoding`` (``data inspect --against`` shares the options of the
     inspected source)."""
     options = options or ReadOptions()
-    if not spec or not spec.strip():
-        raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
-    scheme, sep, rest = spec.partition(":")
-    if sep and len(scheme) > 1 and not Path(spec).exists():
-        if scheme == "tfds":
-            return TfdsSource(spec, rest, options.text_columns, options.label_column)
-        if scheme == "hf":
-            path = Path(rest).expanduser()
-            if not path.is_dir():
-                raise DataError(
-                    f"dataset folder not found; {describe('hf:PATH to a datasets.save_to_disk folder', spec)}"
-                )
-            return HfDiskSource(spec, path, options)
-        raise DataError(
-            f"unknown data source scheme {scheme + ':'!r}; expected one of "
-            f"{[s + ':' for s in SCHEMES]} or a path to a file, folder or archive; received {spec!r}"
-        )
+    scheme, rest = check_source_spec(spec)
+    if scheme == "tfds":
+        return TfdsSource(spec, rest, options.text_columns, options.label_column)
+    if scheme == "hf":
+        return HfDiskSource(spec, Path(rest).expanduser(), options)
     path = Path(spec).expanduser()
-    if not path.exists():
-        raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
     # For `data inspect --against`, a folder or archive takes the inspected source's
     # --encoding only: its label map names the other source's labels.
     layout_options = ReadOptions(encoding=options.encoding) if file_options_only else options
@@ -72,6 +58,27 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
         f"({', '.join(ARCHIVE_SUFFIXES)}), a file ending in .csv, .tsv, .jsonl, .json or .parquet, "
         f"or --format one of {list(FORMATS)}"
     )
+
+
+def check_source_spec(spec: str) -> tuple[str | None, str]:
+    """Raise DataError when a source spec names nothing (empty, an unknown scheme, a missing
+    path or ``hf:`` folder), without opening it; return its scheme (``tfds``, ``hf`` or None
+    for a path) and the rest of the spec."""
+    if not spec or not spec.strip():
+        raise DataError(f"empty data source; {describe('a path or tfds:NAME', spec)}")
+    scheme, sep, rest = spec.partition(":")
+    if sep and len(scheme) > 1 and not Path(spec).exists():
+        if scheme == "hf" and not Path(rest).expanduser().is_dir():
+            raise DataError(f"dataset folder not found; {describe('hf:PATH to a datasets.save_to_disk folder', spec)}")
+        if scheme in SCHEMES:
+            return scheme, rest
+        raise DataError(
+            f"unknown data source scheme {scheme + ':'!r}; expected one of "
+            f"{[s + ':' for s in SCHEMES]} or a path to a file, folder or archive; received {spec!r}"
+        )
+    if not Path(spec).expanduser().exists():
+        raise DataError(f"data source not found; {describe('an existing file, folder, archive or tfds:NAME', spec)}")
+    return None, spec
 
 
 def _refuse_file_options(spec: str, kind: str, options: ReadOptions) -> None:
