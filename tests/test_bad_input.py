@@ -482,6 +482,9 @@ def _fail_fast_cases(folder: Path) -> list[tuple[list[str], str]]:
     (folder / "notes" / "todo.txt").write_text("mine")
     bundled = str(Path(__file__).resolve().parents[1] / "textlstm" / "pretrained" / "imdb")
     missing = str(folder / "missing")
+    exported = folder / "exported"
+    (exported / "1").mkdir(parents=True)
+    (exported / "1" / "saved_model.pb").write_bytes(b"")
     return [
         (["predict", missing + "/", "great film"], r"model not found; .*received '.*missing/'"),
         (["predict", str(folder / "notes"), "great film"], r"notes is neither a run directory .*nor an export"),
@@ -492,6 +495,10 @@ def _fail_fast_cases(folder: Path) -> list[tuple[list[str], str]]:
         (["evaluate", bundled, "--data", str(data), "--output", str(taken)], r"taken\.jsonl already exists"),
         (["export", missing, "--export-dir", str(folder / "exports")], r"model directory not found"),
         (["serve", missing], r"export folder not found; .*received '.*missing'"),
+        (["serve", missing, "--poll-seconds", "nan"], r"invalid --poll-seconds; expected a finite number >= 0\.05"),
+        (["serve", missing, "--batch-delay-ms", "inf"], r"invalid --batch-delay-ms; expected a finite number"),
+        (["serve", missing, "--max-batch", "1025"], r"invalid --max-batch; expected an integer in \[1, 1024\]"),
+        (["export", str(exported), "--export-dir", str(folder / "e")], r"is an export, not a run directory"),
         (["data", "inspect", missing + ".csv"], r"data source not found"),
         (["data", "inspect", str(data), "--model", missing], r"model directory not found"),
         (["train", "--data", missing + ".csv", "--output-dir", str(folder / "run")], r"data source not found"),

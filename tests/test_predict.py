@@ -3,6 +3,7 @@ thresholds, TSV, output files written whole or not at all."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -14,6 +15,8 @@ import pytest
 
 import textlstm
 from textlstm.cli import main
+from textlstm.errors import InputError
+from textlstm.prediction import predict_command
 
 TEXTS = ["great superb film", "awful boring waste", "", "the " * 300 + "good", "dull", "loved it, brilliant"]
 
@@ -216,3 +219,74 @@ def test_predict_first_short_call_runs_eagerly_and_agrees_with_the_graph(trained
     long_text = " ".join(["great"] * (prediction.EAGER_MAX_WORDS + 1))
     fresh = prediction.load_predictor(trained_run.output_dir)
     np.testing.assert_allclose(fresh.probabilities([long_text]), predictor.probabilities([long_text]), atol=1e-6)
+
+
+def test_predict_api_refuses_what_is_not_a_list_of_strings(trained_run) -> None:
+    run = trained_run.output_dir
+    # None used to be taken for the stdin flush marker: that row vanished from the results.
+    with pytest.raises(InputError, match=r"text 2 is not a string; expected a str; received 'NoneType'"):
+        textlstm.predict(run, ["great", None, "awful"])
+    # A bare string used to be classified one character at a time.
+    with pytest.raises(InputError, match=r"texts must be an iterable of strings; .* received 'str'"):
+        textlstm.predict(run, "great superb film")
+    for size in (0, -1, 2.5):
+        with pytest.raises(InputError, match=r"invalid batch size; expected an integer >= 1"):
+            textlstm.predict(run, ["great"], batch_size=size)
+    assert textlstm.predict("no/such/model", []) == []  # nothing to do: the model is not even opened
+    rows = textlstm.predict(run, ["great superb film", "awful boring waste"], batch_size=2**31 - 1)
+    assert [r["label"] for r in rows] == ["pos", "neg"]
+
+
+def test_predict_passes_null_and_structured_ids_through(cli, trained_run, tmp_path: Path) -> None:
+    source = tmp_path / "ids.jsonl"
+    ids = [{"a": [1, 2]}, None, 7, "x"]
+    source.write_text("".join(json.dumps({"id": i, "text": "great film"}) + "\n" for i in ids))
+    args = ["predict", str(trained_run.output_dir), "--input", str(source), "--id-key", "id", "-q"]
+    result = cli.invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ids
+    result = cli.invoke(main, [*args, "--output-format", "tsv"])
+    assert result.exit_code == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()[1:]] == ['{"a": [1, 2]}', "", "7", "x"]
+
+
+def test_predict_writes_what_came_before_a_bad_line(cli, trained_run, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"".join(b"great film %d\n" % i for i in range(70)) + b"caf\xe9\n")
+    result = cli.invoke(main, ["predict", str(trained_run.output_dir), "--input", str(source), "--batch-size", "4"])
+    assert result.exit_code == 2 and "in.txt is not valid UTF-8" in result.stderr
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == [f"great film {i}" for i in range(70)]
+
+
+def test_predict_strips_a_byte_order_mark_from_stdin(trained_run) -> None:
+    stdout = io.StringIO()
+    stdin = io.BytesIO("\ufeffgreat superb film\nawful\n".encode())
+    predict_command(str(trained_run.output_dir), ["-"], stdin=stdin, stdout=stdout)
+    assert [json.loads(line)["text"] for line in stdout.getvalue().splitlines()] == ["great superb film", "awful"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_predict_output_created_meanwhile_is_not_replaced(trained_run, tmp_path: Path) -> None:
+    import threading
+
+    fifo, out = tmp_path / "texts.txt", tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            predict_command(str(trained_run.output_dir), input_path=fifo, output=out)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    # The open returns once predict opened the pipe, after its check that out.jsonl is new:
+    # another process writes out.jsonl now, before predict finishes.
+    with open(fifo, "w", encoding="utf-8") as feed:
+        out.write_text("precious\n")
+        feed.write("great film\nawful film\n")
+    worker.join(timeout=300)
+    assert len(errors) == 1 and "was created by another process meanwhile" in str(errors[0]), errors
+    assert out.read_text() == "precious\n"
+    assert {p.name for p in tmp_path.iterdir()} == {"texts.txt", "out.jsonl"}  # no temporary file left

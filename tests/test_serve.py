@@ -3,6 +3,8 @@ picked up without a restart."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import select
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
@@ -83,8 +86,9 @@ def _call(url: str, body: bytes | None = None, headers: dict[str, str] | None = 
 
 @pytest.fixture(scope="module")
 def server(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, subprocess.Popen]]:
-    export_dir = tmp_path_factory.mktemp("serve") / "sentiment"
-    textlstm.export(trained_run.output_dir, export_dir)
+    # The URLs carry the name given at export, not the folder's.
+    export_dir = tmp_path_factory.mktemp("serve") / "exported"
+    textlstm.export(trained_run.output_dir, export_dir, name="sentiment")
     port = _free_port()
     proc = _start(export_dir, port, "--poll-seconds", "0.2", "--max-body-bytes", "4000", "--max-batch", "4", "-v")
     try:
@@ -125,6 +129,12 @@ def test_serve_status_metadata_and_predict(server, trained_run) -> None:
     assert status == 200 and columnar["outputs"]["label"] == ["pos", "neg"]
     status, named = _call(base + ":predict", json.dumps({"instances": [{"text": SENTENCES[0]}]}).encode())
     assert status == 200 and named["predictions"][0]["label"] == "pos"
+    # TensorFlow Serving's binary form of a string: {"b64": base64 of its bytes}.
+    encoded = [{"b64": base64.b64encode(s.encode()).decode()} for s in SENTENCES]
+    status, b64 = _call(base + ":predict", json.dumps({"instances": encoded}).encode())
+    assert status == 200 and [p["label"] for p in b64["predictions"]] == ["pos", "neg"], b64
+    status, b64 = _call(base + ":predict", json.dumps({"inputs": {"text": encoded[1]}}).encode())
+    assert status == 200 and b64["outputs"]["label"] == ["neg"], b64
 
 
 def test_serve_concurrent_requests_all_answered(server) -> None:
@@ -152,6 +162,9 @@ def test_serve_concurrent_requests_all_answered(server) -> None:
     [
         (":predict", b"{not json", 400, "JSON Parse error"),
         (":predict", b'{"instances": [1, "a"]}', 400, "expected every instance to be a string"),
+        (":predict", b'{"instances": [{"txt": "a"}]}', 400, "instance 0 is an object with keys ['txt']; expected"),
+        (":predict", b'{"instances": [{"b64": "%%"}]}', 400, "instance 0: its b64 value is not base64 of UTF-8"),
+        (":predict", b'{"instances": [' + b"1" * 5000 + b"]}", 413, "over the limit"),
         (":predict", b'{"instances": []}', 400, "expected a non-empty list of strings"),
         (":predict", b'{"instances": ["a"], "signature_name": "other"}', 400, 'signature name: "other" not found'),
         (":predict", b'{"texts": ["a"]}', 400, 'expected exactly one of "instances"'),
@@ -174,8 +187,20 @@ def test_serve_errors(server, path: str, body: bytes | None, status: int, messag
 
 def test_serve_bad_encoding_and_paths_outside_the_api_get_json_errors(server) -> None:
     base, _, proc = server
-    status, body = _call(base + ":predict", b'{"instances": ["a"]}', {"Content-Encoding": "gzip"})
-    assert status == 400 and "cannot read the request body" in body["error"], body
+    plain = b'{"instances": ["great superb film"]}'
+    status, body = _call(base + ":predict", plain, {"Content-Encoding": "gzip"})
+    assert status == 400 and body["error"].startswith("cannot decompress the gzip request body"), body
+    status, body = _call(base + ":predict", plain, {"Content-Encoding": "br"})
+    assert status == 415 and body["error"].startswith("unsupported Content-Encoding 'br'"), body
+    status, body = _call(base + ":predict", gzip.compress(plain)[:20], {"Content-Encoding": "gzip"})
+    assert status == 400 and "ends early" in body["error"], body
+    # 3,000 bytes on the wire, 1 MB once inflated: the limit (4,000 bytes here) counts the latter.
+    bomb = gzip.compress(b'{"instances": ["' + b"a" * 1_000_000 + b'"]}')
+    status, body = _call(base + ":predict", bomb, {"Content-Encoding": "gzip"})
+    assert status == 413 and "once decompressed" in body["error"], body
+    for encoding, packed in (("gzip", gzip.compress(plain)), ("deflate", zlib.compress(plain))):
+        status, body = _call(base + ":predict", packed, {"Content-Encoding": encoding})
+        assert status == 200 and body["predictions"][0]["label"] == "pos", (encoding, body)
     root = base.split("/v1/")[0]
     for path in ("/", "/v1/models", "/v1/foo"):
         status, body = _call(root + path)

@@ -101,6 +101,46 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def publish_new_file(tmp: Path, target: Path, what: str) -> None:
+    """Move the finished file ``tmp`` to ``target`` unless ``target`` exists by now (another
+    process may have written it since the start of the command): it is never replaced."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise OutputExistsError(
+            f"{target} was created by another process meanwhile; expected a new file (choose another {what})"
+        ) from None
+    except OSError:
+        # A file system without hard links: the check at the start is all there is.
+        if target.exists():
+            raise OutputExistsError(f"{target} already exists; expected a new file (choose another {what})") from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
+
+
+def write_new_json(path: Path, data: Any, what: str) -> None:
+    """`write_json` for a file the user names, which must not exist (see `publish_new_file`)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        make_shareable(tmp)
+        publish_new_file(tmp, path, what)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def make_shareable(path: Path, mode: int = 0o666) -> None:
+    """Give a file from `tempfile.mkstemp` or a folder from `tempfile.mkdtemp` (``mode``
+    0o777), which are private to their owner, the permissions of an ordinary new one under
+    the process's umask, so that TensorFlow Serving or other users can read them."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(mode & ~umask)
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file; a corrupt one is a ModelDirError naming it."""
     try:
@@ -138,6 +178,11 @@ def check_run_dir(path: str | Path) -> Path:
             f"model directory not found; {describe('a directory written by textlstm train', str(path))}"
         )
     missing = [name for name in RUN_FILES if not (path / name).exists()]
+    if missing and find_export(path) is not None:
+        raise ModelDirError(
+            f"{path} is an export, not a run directory; expected a directory written by textlstm train "
+            "(exports are for predict and serve)"
+        )
     if missing:
         raise ModelDirError(
             f"model directory {path} is incomplete: missing {', '.join(missing)}; "
@@ -340,11 +385,7 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
         raise OutputExistsError(f"cannot write {target}: {blocking} is a file; expected a directory (or nothing) there")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    # mkdtemp makes the folder private (0700); give it the permissions of a normal mkdir so
-    # that TensorFlow Serving or other users can read what lands there.
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
+    make_shareable(tmp, 0o777)
     try:
         yield tmp
         if target.exists():
@@ -441,7 +482,7 @@ def resolve_model_argument(
     classified with the bundled IMDB model (`BUNDLED_MODEL_DIR`)."""
     if first is None:
         return BUNDLED_MODEL_DIR, tuple(rest)
-    if Path(first).expanduser().exists():
+    if first and Path(first).expanduser().exists():  # Path("") is the current folder
         return Path(first).expanduser(), tuple(rest)
     path_like = not any(c.isspace() for c in first) and ("/" in first or os.sep in first)
     if path_like or reading_input or tuple(rest) == ("-",):
@@ -457,15 +498,29 @@ def resolve_model_argument(
 
 
 def serving_target(export_dir: str | Path, name: str | None) -> tuple[Path, str]:
-    """The folder `textlstm serve` watches and the model name in its URLs (``name``, or the
-    folder's name); raise ServeError for a missing folder or a name unfit for a URL."""
+    """The folder `textlstm serve` watches and the model name in its URLs: ``name``, else
+    the name its highest version was exported with (`export --name`, whose default is the
+    export folder's name), else the folder's name; raise ServeError for a missing folder or
+    a name unfit for a URL."""
     export_dir = Path(export_dir)
     if not export_dir.is_dir():
         raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
-    name = name or export_dir.resolve().name
+    name = name or _exported_name(export_dir) or export_dir.resolve().name
     if not is_model_name(name):
         raise ServeError(f"invalid model name (--name, or the export folder's name); {describe(MODEL_NAME_RULE, name)}")
     return export_dir, name
+
+
+def _exported_name(export_dir: Path) -> str | None:
+    """The model name recorded by the export of the highest SavedModel version, if readable
+    (a version that cannot be read is reported when the server loads it)."""
+    folder = find_saved_model(export_dir)
+    metadata = folder / EXPORT_ASSETS_DIR / EXPORT_METADATA_FILE if folder is not None else None
+    try:
+        name = json.loads(metadata.read_text(encoding="utf-8")).get("name") if metadata else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
 
 
 def check_new_file(path: str | Path, what: str) -> Path:

@@ -627,7 +627,12 @@ Examples:
 """,
 )
 @click.argument("export_dir", metavar="EXPORT_DIR")
-@click.option("--name", metavar="NAME", help="Model name in the URLs (default: the export folder's name).")
+@click.option(
+    "--name",
+    metavar="NAME",
+    help="Model name in the URLs (default: the name the highest version was exported with, "
+    "export --name, whose default is the export folder's name).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 for every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="TCP port.")
 @click.option(
@@ -637,7 +642,7 @@ Examples:
     show_default=True,
     help="Larger requests get 413.",
 )
-@click.option("--max-batch", type=_COUNT, default=64, show_default=True, help="Texts per model call.")
+@click.option("--max-batch", type=_COUNT, default=64, show_default=True, help="Texts per model call (at most 1024).")
 @click.option(
     "--batch-delay-ms",
     type=click.FloatRange(min=0),
@@ -681,7 +686,7 @@ def serve(
     level = _setup_logging(verbose, quiet)
     from textlstm.preflight import check_serve
 
-    check_serve(export_dir, name)
+    check_serve(export_dir, name, max_batch, batch_delay_ms, poll_seconds)
     _start_tensorflow(level)
     from textlstm.serving import serve as run
 

@@ -254,7 +254,7 @@ def evaluate(
     log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:
         try:
-            artifacts.write_json(Path(output), metrics)
+            artifacts.write_new_json(Path(output), metrics, "--output")
         except OSError as exc:
             raise InputError(
                 f"cannot write the report to {output}: {exc.strerror}; expected a writable file path"

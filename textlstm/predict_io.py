@@ -23,7 +23,8 @@ OUTPUT_FORMATS = ("jsonl", "tsv")
 # predicted and written at once instead of waiting for a full batch (interactive use, pipes).
 FLUSH = None
 
-Item = tuple[Any, str]  # (id or None, text)
+# A text, or an (id, text) pair when the input has ids (the id may be any JSON value, null too).
+Item = str | tuple[Any, str]
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -65,14 +66,14 @@ def read_file(
     id_key: str | None = None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[Item]:
-    """Yield ``(id, text)`` from a text (one text a line), JSONL or CSV file, reporting the
-    bytes consumed to ``on_bytes`` (for a progress bar)."""
+    """Yield texts, or ``(id, text)`` with ``id_key``, from a text (one text a line), JSONL
+    or CSV file, reporting the bytes consumed to ``on_bytes`` (for a progress bar)."""
     check_input_file(path)
     with open(path, "rb") as handle:
         lines = _decoded_lines(handle, str(path), on_bytes)
         if fmt == "text":
             for line in lines:
-                yield None, line.rstrip("\r\n")
+                yield line.rstrip("\r\n")
         elif fmt == "jsonl":
             yield from _jsonl(lines, str(path), text_key, id_key)
         else:
@@ -139,18 +140,19 @@ def _pick(row: dict[str, Any], names: list[str], where: str, at: str, text_key: 
     text = row[text_key]
     if not isinstance(text, str):
         raise InputError(f"{where} {at}: {text_key!r} is not a string; {describe('a string', type(text).__name__)}")
-    return (row[id_key] if id_key else None), check_text(text, f"{where} {at}")
+    text = check_text(text, f"{where} {at}")
+    return (row[id_key], text) if id_key else text
 
 
 def read_stdin(stream: IO[bytes]) -> Iterator[Item | None]:
-    """Yield ``(None, line)`` for each stdin line as soon as it arrives, and `FLUSH`
+    """Yield each stdin line as soon as it arrives, and `FLUSH`
     whenever no further input is waiting, so results keep pace with a slow producer."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):
         # An in-memory stream (tests, embedding): everything is already there.
         for number, raw in enumerate(stream, start=1):
-            yield None, _decode_stdin(raw.rstrip(b"\n"), number)
+            yield _decode_stdin(raw.rstrip(b"\n"), number)
         yield FLUSH
         return
     pending = bytearray()
@@ -168,15 +170,16 @@ def read_stdin(stream: IO[bytes]) -> Iterator[Item | None]:
         pending = bytearray(rest)
         for raw in complete:
             number += 1
-            yield None, _decode_stdin(raw, number)
+            yield _decode_stdin(raw, number)
     if pending:
-        yield None, _decode_stdin(bytes(pending), number + 1)
+        yield _decode_stdin(bytes(pending), number + 1)
     yield FLUSH
 
 
 def _decode_stdin(raw: bytes, number: int) -> str:
     try:
-        return raw.decode("utf-8").rstrip("\r")
+        text = raw.decode("utf-8").rstrip("\r")
+        return text.lstrip("\ufeff") if number == 1 else text  # as in a file: a byte-order mark is not text
     except UnicodeDecodeError as exc:
         raise InputError(f"stdin line {number} is not valid UTF-8 (byte {exc.start}); expected UTF-8 text") from exc
 
@@ -261,7 +264,7 @@ class RecordWriter:
                 continue
             probabilities = record["probabilities"]
             cells = [
-                *([record["id"]] if self.with_id else []),
+                *([_tsv_id(record["id"])] if self.with_id else []),
                 record["label"],
                 f"{record['score']:.6f}",
                 *(["|".join(record["labels"])] if self.with_labels else []),
@@ -271,6 +274,11 @@ class RecordWriter:
             ]
             self.stream.write("\t".join(_tsv_cell(c) for c in cells) + "\n")
         self.stream.flush()
+
+
+def _tsv_id(value: Any) -> str:
+    # An id is any JSON value: null is an empty cell, a number or object its JSON text.
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _tsv_cell(value: Any) -> str:

@@ -259,6 +259,10 @@ def _export_fast_path(
         return verified(fast, expected, probes, bucket=bucket)
 
 
+# The id of a text that has none (an input's id may be null, which is passed through).
+_NO_ID = object()
+
+
 def iter_predictions(
     predictor: Predictor, items: Iterable[Any], batch_size: int = 64, sort_window: int = 1
 ) -> Iterator[list[dict[str, Any]]]:
@@ -286,15 +290,15 @@ def iter_predictions(
                     yield _Window(predictor, window, batch_size).records()
                     window = []
                 continue
-            item = item if isinstance(item, tuple) else (None, item)
+            item = item if isinstance(item, tuple) else (_NO_ID, item)
             count += 1
             if not isinstance(item[1], str):
                 raise InputError(f"text {count} is not a string; {describe('a str', type(item[1]).__name__)}")
             check_text(item[1], f"text {count}")
             window.append(item)
             if len(window) >= limit:
-                current = _Window(predictor, window, batch_size)
-                window = []
+                full, window = window, []
+                current = _Window(predictor, full, batch_size)
                 if pending is not None:
                     yield pending.records()
                     pending = None
@@ -306,6 +310,8 @@ def iter_predictions(
         # A bad line later in the input: what was read before it is still written.
         if pending is not None:
             yield pending.records()
+        if window:
+            yield _Window(predictor, window, batch_size).records()
         raise
     if pending is not None:
         yield pending.records()
@@ -327,7 +333,8 @@ class _Window:
         order = sorted(range(len(window)), key=lambda i: -len(window[i][1]))
         self.chosen = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
         self.texts = [[window[i][1] for i in chosen] for chosen in self.chosen]
-        self.results = predictor.submit_batches(self.texts, batch_size)
+        # A batch size beyond the input would pad its one batch up to that size.
+        self.results = predictor.submit_batches(self.texts, min(batch_size, len(window)))
         self.background = any(isinstance(r, concurrent.futures.Future) for r in self.results)
 
     def records(self) -> list[dict[str, Any]]:
@@ -336,7 +343,7 @@ class _Window:
         for chosen, texts, result in zip(self.chosen, self.texts, self.results, strict=True):
             probabilities = result.result() if isinstance(result, concurrent.futures.Future) else result
             for i, record in zip(chosen, self.predictor.records(texts, probabilities), strict=True):
-                if self.window[i][0] is not None:
+                if self.window[i][0] is not _NO_ID:
                     record = {"id": self.window[i][0], **record}
                 records[i] = record
         return records  # type: ignore[return-value]
@@ -344,15 +351,34 @@ class _Window:
 
 def predict_iter(model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64) -> Iterator[dict[str, Any]]:
     """Classify a stream of texts batch by batch, yielding one result dict per text in
-    input order; raise InputError when the stream holds no text at all.
+    input order (nothing for an empty stream: the model is then not even loaded); raise
+    InputError for an item that is not a string or a ``batch_size`` below 1.
     """
-    texts = iter(texts)
-    first = next(texts, None)
+    if isinstance(texts, (str, bytes)):
+        # Iterating a string would classify it one character at a time.
+        raise InputError(f"texts must be an iterable of strings; {describe('a list of str', type(texts).__name__)}")
+    check_batch_size(batch_size)
+    checked = _strings(texts)
+    first = next(checked, None)
     if first is None:
-        raise InputError("no texts to predict; expected at least one text (arguments, or lines on stdin with -)")
+        return
     predictor = model if isinstance(model, Predictor) else load_predictor(model)
-    for records in iter_predictions(predictor, itertools.chain([first], texts), batch_size):
+    for records in iter_predictions(predictor, itertools.chain([first], checked), batch_size):
         yield from records
+
+
+def _strings(texts: Iterable[Any]) -> Iterator[str]:
+    """The texts, refusing anything that is not a string (None would read as `FLUSH`)."""
+    for number, text in enumerate(texts, 1):
+        if not isinstance(text, str):
+            raise InputError(f"text {number} is not a string; {describe('a str', type(text).__name__)}")
+        yield text
+
+
+def check_batch_size(batch_size: Any) -> None:
+    """Raise InputError unless ``batch_size`` is an integer >= 1."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"invalid batch size; {describe('an integer >= 1', batch_size)}")
 
 
 def predict(model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64) -> list[dict[str, Any]]:
@@ -397,6 +423,7 @@ def predict_command(
     Returns a summary: texts, load_seconds (opening the model), seconds
     and texts per second (reading, predicting and writing), output."""
     started = time.time()
+    check_batch_size(batch_size)
     if model is None or isinstance(model, str):
         model, texts = split_model_argument(model, texts, reading_input=input_path is not None)
     regular_file = check_input_file(Path(input_path)) if input_path is not None else False
@@ -474,9 +501,7 @@ def _output_stream(target: Path | None, stdout: IO[str] | None) -> Iterator[IO[s
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; results are ordinary files
-        os.replace(tmp, target)
+        artifacts.make_shareable(tmp)
+        artifacts.publish_new_file(tmp, target, "--output")
     finally:
         tmp.unlink(missing_ok=True)

@@ -8,11 +8,13 @@ these first, the Python API relies on the library's own.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
 from textlstm import artifacts
 from textlstm.config import Config
+from textlstm.errors import ServeError, describe
 from textlstm.predict_io import check_input_file
 from textlstm.report import check_report_dir
 from textlstm.source_spec import check_source_spec
@@ -56,9 +58,27 @@ def check_export(model_dir: str | Path) -> None:
     artifacts.check_run_dir(model_dir)
 
 
-def check_serve(export_dir: str | Path, name: str | None) -> None:
-    """`textlstm serve`: an export folder and a model name fit for URLs."""
-    artifacts.serving_target(export_dir, name)
+# The largest --max-batch: the server compiles the fast path for every batch bucket up to
+# it before answering (1, 2, ... 256, then multiples of 256), about a second each.
+MAX_SERVE_BATCH = 1024
+
+
+def check_serve(
+    export_dir: str | Path,
+    name: str | None,
+    max_batch: int = 64,
+    batch_delay_ms: float = 2.0,
+    poll_seconds: float = 2.0,
+) -> tuple[Path, str]:
+    """`textlstm serve`: an export folder, a model name fit for URLs and finite timings
+    (a NaN poll interval would poll without pause); return the folder and the name."""
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 1 <= max_batch <= MAX_SERVE_BATCH:
+        raise ServeError(f"invalid --max-batch; {describe(f'an integer in [1, {MAX_SERVE_BATCH}]', max_batch)}")
+    if not (isinstance(batch_delay_ms, (int, float)) and math.isfinite(batch_delay_ms) and batch_delay_ms >= 0):
+        raise ServeError(f"invalid --batch-delay-ms; {describe('a finite number >= 0', batch_delay_ms)}")
+    if not (isinstance(poll_seconds, (int, float)) and math.isfinite(poll_seconds) and poll_seconds >= 0.05):
+        raise ServeError(f"invalid --poll-seconds; {describe('a finite number >= 0.05', poll_seconds)}")
+    return artifacts.serving_target(export_dir, name)
 
 
 def check_inspect(source: str, model_dir: str | Path | None, against: str | None) -> None:

@@ -16,6 +16,8 @@ batch; a new version folder is picked up without a restart.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import concurrent.futures
 import errno
 import json
@@ -23,6 +25,7 @@ import logging
 import re
 import socket
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from textlstm.config import saved_config
 from textlstm.errors import ModelDirError, ServeError
 from textlstm.fast_inference import FastTextModel, signature_outputs
 from textlstm.predict_io import lone_surrogate
+from textlstm.preflight import check_serve
 from textlstm.runtime import tensorflow
 from textlstm.vectorizer import read_vocabulary
 from textlstm.verification import TOLERANCE, probe_texts
@@ -384,6 +388,59 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _decompressed(raw: bytes, encoding: str, limit: int) -> bytes:
+    """The request body after its Content-Encoding (none, gzip or deflate), at most
+    ``limit`` bytes once decompressed (a small gzip body can inflate a thousandfold)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise RequestError(415, f"unsupported Content-Encoding {encoding!r}; expected gzip, deflate or none")
+    # HTTP's "deflate" is a zlib stream, though some clients send raw deflate.
+    attempts = [16 + zlib.MAX_WBITS] if encoding != "deflate" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    for number, wbits in enumerate(attempts, 1):
+        stream = zlib.decompressobj(wbits)
+        try:
+            body = stream.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            if number < len(attempts):
+                continue
+            raise RequestError(
+                400, f"cannot decompress the {encoding} request body ({exc}); expected {encoding} data"
+            ) from exc
+        if len(body) > limit:
+            raise RequestError(
+                413, f"request body over the limit of {limit} bytes once decompressed; expected a smaller request"
+            )
+        if not stream.eof:
+            raise RequestError(400, f"the {encoding} request body ends early; expected a complete {encoding} stream")
+        return body
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _text(value: Any, number: int, input_name: str) -> str:
+    """One instance as a string: a JSON string, or TensorFlow Serving's ``{"b64": ...}``
+    (base64 of the UTF-8 bytes)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True).decode("utf-8")
+        except (binascii.Error, ValueError) as exc:
+            raise RequestError(
+                400, f"instance {number}: its b64 value is not base64 of UTF-8 text ({exc}); expected UTF-8 text"
+            ) from exc
+    if isinstance(value, dict):
+        raise RequestError(
+            400,
+            f"instance {number} is an object with keys {sorted(value)}; expected a string, "
+            f'{{"{input_name}": string}} or {{"b64": base64 string}} (DT_STRING, shape [None])',
+        )
+    raise RequestError(
+        400, f"expected every instance to be a string (DT_STRING, shape [None]); received a {type(value).__name__}"
+    )
+
+
 def _texts(body: Any, servable: Servable) -> tuple[list[str], bool]:
     """The texts of a predict request and whether it used the row ("instances") format."""
     if not isinstance(body, dict):
@@ -399,17 +456,17 @@ def _texts(body: Any, servable: Servable) -> tuple[list[str], bool]:
         values = [
             v[servable.input_name] if isinstance(v, dict) and set(v) == {servable.input_name} else v for v in values
         ]
+    if not rows and isinstance(values, dict) and set(values) == {"b64"}:
+        values = [values]  # one base64 string for the only input
     if not rows and isinstance(values, dict):
         if set(values) != {servable.input_name}:
             raise RequestError(400, f"expected the input {servable.input_name!r}; received {sorted(values)}")
         values = values[servable.input_name]
-    if not rows and isinstance(values, str):
-        values = [values]
+    if not rows and isinstance(values, (str, dict)):
+        values = [values]  # one text, plain or {"b64": ...}
     if not isinstance(values, list) or not values:
         raise RequestError(400, "expected a non-empty list of strings (shape [None])")
-    if not all(isinstance(v, str) for v in values):
-        bad = next(type(v).__name__ for v in values if not isinstance(v, str))
-        raise RequestError(400, f"expected every instance to be a string (DT_STRING, shape [None]); received a {bad}")
+    values = [_text(value, number, servable.input_name) for number, value in enumerate(values)]
     for number, value in enumerate(values):
         # A JSON "\ud800" escape decodes to a lone surrogate, which has no UTF-8 form: refused
         # here, it cannot fail the other requests batched with it.
@@ -434,6 +491,10 @@ def make_app(repository: Repository, batcher: Batcher, max_body_bytes: int) -> w
                 {"error": f"request body over the limit of {max_body_bytes} bytes; expected a smaller request"},
                 status=413,
             )
+        except ConnectionError:
+            # The client went away mid-request: nobody is left to answer.
+            log.info("a client closed its connection before its request was read")
+            return web.json_response({"error": "connection closed"}, status=400)
         except Exception as exc:  # never let one request crash the server
             log.exception("request failed")
             return web.json_response({"error": f"internal error: {type(exc).__name__}: {exc}"}, status=500)
@@ -453,8 +514,10 @@ def make_app(repository: Repository, batcher: Batcher, max_body_bytes: int) -> w
             servable = repository.get(match["version"])
             try:
                 raw = await request.read()
-            except RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
-                raise RequestError(400, f"cannot read the request body ({exc}); expected plain or gzip JSON") from exc
+            except RequestPayloadError as exc:
+                detail = " ".join(str(exc).split())
+                raise RequestError(400, f"cannot read the request body ({detail}); expected a complete body") from exc
+            raw = _decompressed(raw, request.headers.get("Content-Encoding", ""), max_body_bytes)
             try:
                 body = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
@@ -463,6 +526,8 @@ def make_app(repository: Repository, batcher: Batcher, max_body_bytes: int) -> w
                 raise RequestError(400, f"JSON Parse error: {exc.msg} at offset {exc.pos}") from exc
             except RecursionError as exc:
                 raise RequestError(400, "JSON nested too deeply; expected a list of strings (shape [None])") from exc
+            except ValueError as exc:  # an integer of more digits than Python converts
+                raise RequestError(400, "JSON number too long; expected a list of strings (shape [None])") from exc
             texts, rows = _texts(body, servable)
             outputs = await batcher.predict(servable, texts)
             if rows:
@@ -521,12 +586,13 @@ def serve(
 ) -> None:
     """Serve the export folder until interrupted (see the module docstring).
 
-    ``name`` defaults to the folder's name. Requests arriving within ``batch_delay_ms`` of
+    ``name`` defaults to the name the highest version was exported with (see
+    `artifacts.serving_target`). Requests arriving within ``batch_delay_ms`` of
     each other share one model call of up to ``max_batch`` texts. The folder is scanned
     every ``poll_seconds`` for new version folders, which are loaded and become the
     default (highest) version without a restart.
     """
-    export_dir, name = artifacts.serving_target(export_dir, name)
+    export_dir, name = check_serve(export_dir, name, max_batch, batch_delay_ms, poll_seconds)
     # A taken port fails before the seconds spent loading and compiling the model.
     _check_port(host, port)
     repository = Repository(export_dir, name, max_batch)
@@ -561,7 +627,9 @@ async def _main(
     repository: Repository, host: str, port: int, max_body_bytes: int, max_batch: int, delay: float, poll: float
 ) -> None:
     batcher = Batcher(max_batch, delay)
-    runner = web.AppRunner(make_app(repository, batcher, max_body_bytes), access_log=None)
+    # Bodies are decompressed by `_decompressed`, which answers a bad or unknown
+    # Content-Encoding with a JSON error and bounds the decompressed size.
+    runner = web.AppRunner(make_app(repository, batcher, max_body_bytes), access_log=None, auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
