@@ -16,6 +16,7 @@ import pytest
 import textlstm
 from textlstm.cli import main
 from textlstm.errors import InputError
+from textlstm.predict_io import RecordWriter
 from textlstm.prediction import predict_command
 
 TEXTS = ["great superb film", "awful boring waste", "", "the " * 300 + "good", "dull", "loved it, brilliant"]
@@ -290,3 +291,22 @@ def test_predict_output_created_meanwhile_is_not_replaced(trained_run, tmp_path:
     assert len(errors) == 1 and "was created by another process meanwhile" in str(errors[0]), errors
     assert out.read_text() == "precious\n"
     assert {p.name for p in tmp_path.iterdir()} == {"texts.txt", "out.jsonl"}  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("labels", "options", "message"),
+    [
+        (["text", "other"], {}, r"cannot hold the label\(s\) \['text'\]: they repeat a column name"),
+        (["a", "id"], {"with_id": True}, r"cannot hold the label\(s\) \['id'\]"),
+        (
+            ["sci|fi", "drama"],
+            {"with_top_k": True},
+            r"joins labels with \|, which the label\(s\) \['sci\|fi'\] contain",
+        ),
+    ],
+)
+def test_predict_tsv_refuses_labels_it_cannot_write_unambiguously(labels: list, options: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        RecordWriter(io.StringIO(), "tsv", labels, **{"with_id": False, **options})
+    RecordWriter(io.StringIO(), "jsonl", labels, **{"with_id": False, **options})  # JSON has no such limits
+    RecordWriter(io.StringIO(), "tsv", ["sci|fi", "drama"], with_id=False)  # no joined column: readable

@@ -243,20 +243,34 @@ class RecordWriter:
         self.with_labels = with_labels
         self.with_top_k = with_top_k
         self.written = 0
+        self.columns = [
+            *(["id"] if with_id else []),
+            "label",
+            "score",
+            *(["labels"] if with_labels else []),
+            *(["top_k"] if with_top_k else []),
+            *labels,
+            "text",
+        ]
+        if fmt == "tsv":
+            # Checked before anything is predicted: a TSV that cannot be read back is no use.
+            clashes = sorted({name for name in labels if self.columns.count(name) > 1})
+            if clashes:
+                raise InputError(
+                    f"--output-format tsv cannot hold the label(s) {clashes}: they repeat a column name; "
+                    "expected --output-format jsonl for this model"
+                )
+            piped = [name for name in labels if "|" in name]
+            if piped and (with_labels or with_top_k):
+                raise InputError(
+                    f"--output-format tsv joins labels with |, which the label(s) {piped} contain; "
+                    "expected --output-format jsonl for this model"
+                )
 
     def write(self, records: list[dict[str, Any]]) -> None:
         """Write one batch and flush it, so a reader downstream of a pipe sees it now."""
         if self.format == "tsv" and not self.written and records:
-            columns = [
-                *(["id"] if self.with_id else []),
-                "label",
-                "score",
-                *(["labels"] if self.with_labels else []),
-                *(["top_k"] if self.with_top_k else []),
-                *self.labels,
-                "text",
-            ]
-            self.stream.write("\t".join(_tsv_cell(c) for c in columns) + "\n")
+            self.stream.write("\t".join(_tsv_cell(c) for c in self.columns) + "\n")
         self.written += len(records)
         for record in records:
             if self.format == "jsonl":
