@@ -102,7 +102,12 @@ CASES = [
         [],
         r"row 2 has no label",
     ),
-    ("NaN label", _write("nan.csv", "text,label\nx,a\ny,NaN\n"), [], r"row 3 has no label"),
+    (
+        "a row short of a field",
+        _write("short.csv", "text,label\nx,a\n\n\ny\n"),
+        [],
+        r"short\.csv line 5 has 1 fields; expected 2, like the header",
+    ),
     (
         "single class",
         _write("one.csv", "text,label\nx,a\ny,a\n"),

@@ -55,6 +55,33 @@ def test_file_sources_jsonl_and_parquet(tmp_path: Path) -> None:
         assert [(t, lab) for _, t, lab in _examples(path)] == ROWS
 
 
+def test_file_sources_csv_values_are_read_as_written(tmp_path: Path) -> None:
+    # pandas guessed types per block of rows: "01" became 1 in one block and stayed "01"
+    # in another (two classes), "TRUE" and "True" became one, "NA" or "null" went missing.
+    path = tmp_path / "literal.csv"
+    rows = [("null", "01"), ("NA", "NA"), ("None", "TRUE"), ("nan", "True")] * 3000
+    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows) + "x,02\n")
+    source = open_source(str(path))
+    assert source.label_names() == ["01", "02", "NA", "TRUE", "True"]
+    assert source.count("train") == len(rows) + 1 and source.skipped() == 0
+    assert [t for _, t, _ in source.examples("train")][:4] == ["null", "NA", "None", "nan"]
+
+
+def test_file_sources_csv_errors_name_the_file_line(tmp_path: Path) -> None:
+    # Blank lines and a quoted line break come before the bad row: its line is 7, row 4.
+    path = tmp_path / "gaps.csv"
+    path.write_text('text,label\n\n"two\nlines",a\nx,b\n\ny,\n')
+    with pytest.raises(DataError, match=r"gaps\.csv row 7 has no label"):
+        list(open_source(str(path)).examples("train"))
+
+
+def test_file_sources_jsonl_text_must_be_a_string(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"text": "fine", "label": "a"}\n{"text": ["a", "b"], "label": "b"}\n')
+    with pytest.raises(DataError, match=r"row 2: text column 'text' holds a list; expected a string"):
+        list(open_source(str(path)).examples("train"))
+
+
 def test_file_sources_integer_labels_become_names(tmp_path: Path) -> None:
     path = tmp_path / "data.jsonl"
     path.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
@@ -68,6 +95,15 @@ def test_file_sources_lines_latin1_with_label_regex(tmp_path: Path) -> None:
     )
     got = _examples(path, format="lines", encoding="latin-1", label_regex=r"^([A-Z]+):")
     assert got == [("0", "How did serfdom develop ?", "DESC"), ("1", "Who was Café Society's star ?", "HUM")]
+
+
+def test_file_sources_lines_split_on_any_whitespace_and_drop_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "tabbed.txt"
+    path.write_text("\ufeffpos\tgreat movie here\nneg   awful  plot\nneg\n")
+    assert _examples(path, format="lines") == [("0", "great movie here", "pos"), ("1", "awful  plot", "neg")]
+    fasttext = tmp_path / "bom.ft"
+    fasttext.write_text("\ufeff__label__pos great\n")
+    assert _examples(fasttext, format="fasttext") == [("0", "great", "pos")]
 
 
 def test_file_sources_fasttext_and_gzip(tmp_path: Path) -> None:
@@ -115,6 +151,21 @@ def test_file_sources_empty_texts_are_skipped_and_counted(tmp_path: Path) -> Non
         ("g.txt", "XX y\n", {"format": "lines", "label_regex": r"^[A-Z]+"}, r"needs a group"),
         ("f.csv", "text,label\nx,y\n", {"format": "xml"}, r"unknown --format; expected one of"),
         ("s.csv", "text,label\nx,y\n", {"label_column": "text"}, r"is both text and label"),
+        ("n.jsonl", '{"text": "a", "label": "x"}\n', {"header": False}, r"--no-header does not apply to the jsonl"),
+        (
+            "c.txt",
+            "a text\n",
+            {"format": "lines", "text_columns": ("5",), "label_column": "9"},
+            r"--text-column, --label-column do not apply to the lines file .*; expected .* only with csv or",
+        ),
+        ("d.jsonl", '{"text": "a", "label": "x"}\n', {"delimiter": ";"}, r"--delimiter does not apply"),
+        ("e.jsonl", '{"text": "a", "label": "x"}\n', {"encoding": "latin-1"}, r"JSON and parquet text is UTF-8"),
+        (
+            "m.csv",
+            "text,label\nx,0\ny,1\n",
+            {"label_map": {"0": "neg", "2": "pos"}},
+            r"--label-map renames \['2'\], which .*m\.csv has no label for; expected labels among \['0', '1'\]",
+        ),
         (
             "j.jsonl",
             '{"text": "a", "label": "x"}\nnot json\n',
@@ -127,7 +178,9 @@ def test_file_sources_bad_input(tmp_path: Path, name: str, content: str, options
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(DataError, match=message) as info:
-        list(open_source(str(path), ReadOptions(**options)).examples("train"))
+        source = open_source(str(path), ReadOptions(**options))
+        source.label_names()  # the scan train and evaluate make first
+        list(source.examples("train"))
     assert "\n" not in str(info.value)
 
 

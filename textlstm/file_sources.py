@@ -7,6 +7,7 @@ command asks for (train, test) is the whole file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import json
@@ -75,6 +76,14 @@ class ReadOptions:
         return cls(**{**data, "text_columns": tuple(data.get("text_columns", ()))})
 
 
+# Reading options that only some file formats take.
+_FORMAT_FLAGS = {
+    "--no-header": ("csv", "tsv"),
+    "--delimiter": ("csv", "tsv"),
+    "--text-column": ("csv", "tsv", "json", "jsonl", "parquet", "hf"),
+    "--label-column": ("csv", "tsv", "json", "jsonl", "parquet", "hf"),
+}
+
 _FLAGS = {
     "format": "--format",
     "text_columns": "--text-column",
@@ -117,7 +126,9 @@ def file_format(path: Path, options: ReadOptions) -> str | None:
 class FileSource(Source):
     """One labelled file; every split name refers to the whole file."""
 
-    def __init__(self, spec: str, path: Path, fmt: str, options: ReadOptions) -> None:
+    def __init__(self, spec: str, path: Path, fmt: str, options: ReadOptions, lenient: bool = False) -> None:
+        """``lenient``: the options were given for another source (``data inspect
+        --against``), so those that do not apply to this file's format are not refused."""
         self.spec = spec
         self.path = path
         self.format = fmt
@@ -140,6 +151,8 @@ class FileSource(Source):
                 "invalid --delimiter; expected one character other than a quote or line break "
                 f"(a tab: --delimiter $'\\t' in bash); received {delimiter!r}"
             )
+        self._lenient = lenient
+        self._refuse_options(lenient)
         if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
         if fmt in ("csv", "tsv") and options.header:
@@ -149,6 +162,31 @@ class FileSource(Source):
                 f"--label-sep must not be empty; {describe('a separator such as | or ,', options.label_sep)}"
             )
         self._scan: tuple[list[str], int, int, bool] | None = None
+        self._raw_labels: set[str] = set()  # before --label-map
+
+    def _refuse_options(self, lenient: bool) -> None:
+        """A reading option that does not apply to the format would be silently ignored."""
+        given = self.options.given_flags()
+        unfit = [flag for flag in given if flag in _FORMAT_FLAGS and self.format not in _FORMAT_FLAGS[flag]]
+        if unfit and not lenient:
+            raise DataError(
+                f"{', '.join(unfit)} {'does' if len(unfit) == 1 else 'do'} not apply to the {self.format} file "
+                f"{self.spec}; expected {' and '.join(unfit)} only with "
+                f"{' or '.join(sorted({f for flag in unfit for f in _FORMAT_FLAGS[flag]}))} files"
+            )
+        if self.format in ("json", "jsonl", "parquet", "hf") and "--encoding" in given:
+            try:
+                name = codecs.lookup(self.options.encoding).name
+            except LookupError as exc:
+                raise DataError(
+                    f"unknown --encoding; {describe('a Python codec name', self.options.encoding)}"
+                ) from exc
+            if name not in ("utf-8", "utf-8-sig") and not lenient:
+                raise DataError(
+                    f"--encoding {self.options.encoding} does not apply to the {self.format} file {self.spec}: "
+                    "JSON and parquet text is UTF-8; expected --encoding only with csv, tsv, lines or fasttext "
+                    "files (convert this one with iconv)"
+                )
 
     def _check_header(self) -> None:
         # pandas silently renames a repeated column ("text" -> "text.1"), so the wrong
@@ -188,6 +226,14 @@ class FileSource(Source):
                     count += 1
             if count == 0:
                 raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
+            unknown = sorted(set(self.options.label_map) - self._raw_labels)
+            if unknown and not self._lenient:
+                # As for class folders: a mistyped map would otherwise rename nothing, silently.
+                shown = sorted(self._raw_labels)
+                raise DataError(
+                    f"--label-map renames {unknown}, which {self.spec} has no label for; expected labels among "
+                    f"{shown[:20]}{' ...' if len(shown) > 20 else ''}"
+                )
             self._scan = (sorted(labels), count, skipped[0], multi)
         return self._scan
 
@@ -227,7 +273,11 @@ class FileSource(Source):
             yield str(index), text, self._label(raw_label, index)
 
     def _row(self, index: int) -> int:
-        """The 1-based line of a row index, as an editor shows it (a CSV header is line 1)."""
+        """The 1-based line of a row index, as an editor shows it (a CSV header is line 1;
+        a CSV row's first line, past blank lines and quoted line breaks before it)."""
+        at = getattr(self, "_at", None)
+        if at is not None and at[0] == index and at[1] is not None:
+            return at[1]
         return index + (2 if self.format in ("csv", "tsv") and self.options.header else 1)
 
     def _label(self, raw: Any, index: int) -> Label:
@@ -260,20 +310,29 @@ class FileSource(Source):
                     f"{self.spec} row {row}: --label-regex {self.options.label_regex!r} does not match; received {label[:80]!r}"
                 )
             label = match.group(1)
+        self._raw_labels.add(label)
         return self.options.label_map.get(label, label)
 
     def _rows(self, split: str) -> Iterator[tuple[int, str | None, Any]]:
         if self.format in ("lines", "fasttext"):
             yield from self._lines()
             return
-        rows = self._hf_rows(split)
+        rows = self._csv_rows() if self.format in ("csv", "tsv") else self._hf_rows(split)
         first = True
         for index, row in enumerate(rows):
+            self._at = (index, getattr(self, "_line", None))
             if first:
                 self._columns = self._resolve(list(row))
                 first = False
-            texts = [row[c] for c in self._columns[0]]
-            text = " ".join(str(t) for t in texts if t is not None and not (isinstance(t, float) and math.isnan(t)))
+            texts = [row[c] for c in self._columns[0] if row[c] is not None]
+            for column, value in zip(self._columns[0], texts, strict=False):
+                if not isinstance(value, str):
+                    # str() of a list or object would be trained on as if it were text.
+                    raise DataError(
+                        f"{self.spec} row {self._row(index)}: text column {column!r} holds a {type(value).__name__}; "
+                        f"expected a string; received {str(value)[:60]!r}"
+                    )
+            text = " ".join(texts)
             yield index, text, row[self._columns[1]]
         if first:
             raise DataError(f"{self.spec} has a header but no rows; expected at least one labelled row")
@@ -294,6 +353,50 @@ class FileSource(Source):
             raise DataError(f"{self.spec}: column {label!r} is both text and label; expected different columns")
         return texts, label
 
+    def _csv_rows(self) -> Iterator[dict[str, str]]:
+        """The rows of a CSV or TSV file as dicts of strings, exactly as written (a blank
+        line is no row). Read with Python's csv module rather than pandas, which guessed a
+        type per column and block of rows: "01" became 1, "NA" or "null" a missing value,
+        and a label could change type between blocks, becoming two classes."""
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        delimiter = self.options.delimiter or ("\t" if self.format == "tsv" else ",")
+        quoting = _QUOTE_NONE if self.format == "tsv" else csv.QUOTE_MINIMAL
+        # Reviews can be longer than csv's default field limit of 128 KiB.
+        csv.field_size_limit(1 << 30)
+        line = 0
+        try:
+            with opener(self.path, "rt", encoding=self.options.encoding, newline="") as handle:
+                reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+                names: list[str] | None = None
+                for fields in reader:
+                    start, line = line + 1, reader.line_num
+                    if not fields:
+                        continue
+                    if names is None:
+                        fields[0] = fields[0].removeprefix("\ufeff")  # a byte-order mark is not a name
+                        if self.options.header:
+                            names = fields
+                            continue
+                        names = [str(i) for i in range(len(fields))]
+                    if len(fields) != len(names):
+                        raise DataError(
+                            f"{self.spec} line {start} has {len(fields)} fields; expected {len(names)}, "
+                            f"like the {'header' if self.options.header else 'first row'}"
+                        )
+                    self._line = start
+                    yield dict(zip(names, fields, strict=True))
+        except UnicodeDecodeError as exc:
+            hint = ", try --encoding latin-1" if codecs.lookup(self.options.encoding).name != "iso8859-1" else ""
+            raise DataError(
+                f"{self.spec} is not valid {self.options.encoding} after line {line} ({exc.reason}); "
+                f"expected text in that encoding{hint}"
+            ) from exc
+        except LookupError as exc:
+            raise DataError(f"unknown --encoding; {describe('a Python codec name', self.options.encoding)}") from exc
+        except (OSError, EOFError, csv.Error) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot read {self.spec} as {self.format}: {first[:300]} (after line {line})") from exc
+
     def _hf_rows(self, split: str) -> Iterator[dict[str, Any]]:
         import datasets
 
@@ -301,21 +404,9 @@ class FileSource(Source):
         # (as the CLI's one error line), so only datasets' critical messages are shown.
         datasets.logging.set_verbosity(datasets.logging.CRITICAL)
         datasets.disable_progress_bars()
-        kwargs: dict[str, Any] = {}
-        if self.format in ("csv", "tsv"):
-            builder = "csv"
-            kwargs["delimiter"] = self.options.delimiter or ("\t" if self.format == "tsv" else ",")
-            kwargs["encoding"] = self.options.encoding
-            if not self.options.header:
-                kwargs["header"] = None
-            if self.format == "tsv":
-                kwargs["quoting"] = _QUOTE_NONE
-        elif self.format in ("json", "jsonl"):
-            builder = "json"
-        else:
-            builder = "parquet"
+        builder = "json" if self.format in ("json", "jsonl") else "parquet"
         try:
-            dataset = datasets.load_dataset(builder, data_files=str(self.path), split="train", streaming=True, **kwargs)
+            dataset = datasets.load_dataset(builder, data_files=str(self.path), split="train", streaming=True)
             yield from dataset
         except DataError:
             raise
@@ -385,13 +476,15 @@ class FileSource(Source):
                             f"unknown --encoding; {describe('a Python codec name', self.options.encoding)}"
                         ) from exc
                     offset += len(raw)
+                    if index == 0:
+                        line = line.removeprefix("\ufeff")  # a byte-order mark is not text
                     if not line.strip():
                         continue
                     if self.format == "fasttext":
                         yield index, *self._fasttext(line, index)
                     else:
-                        label, _, text = line.strip().partition(" ")
-                        yield index, text, label
+                        label, *rest = line.split(None, 1)  # the first whitespace-separated field
+                        yield index, rest[0].strip() if rest else "", label
         except (OSError, EOFError) as exc:
             raise DataError(f"cannot read {self.spec}: {exc}") from exc
 

@@ -46,7 +46,7 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
     # The inspected file's --format is not the --against archive's.
     fmt = None if file_options_only and archive_name else file_format(path, options)
     if fmt is not None:
-        return FileSource(spec, path, fmt, options)
+        return FileSource(spec, path, fmt, options, lenient=file_options_only)
     if archive_name:
         # Checked before the archive is opened: reading a large archive's names takes a while.
         _refuse_file_options(spec, "archive", layout_options)
