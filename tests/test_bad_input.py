@@ -526,3 +526,16 @@ def test_argument_errors_come_before_tensorflow_is_imported(tmp_path: Path) -> N
         assert len(done.stderr.splitlines()) == 1 and re.match(f"error: .*{message}", done.stderr), (args, done.stderr)
     assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
     assert not (tmp_path / "run").exists() and not (tmp_path / "exports").exists()
+
+
+def test_evaluate_reading_error_is_one_line_without_tracebacks(trained_run, tmp_path: Path) -> None:
+    # Raised inside tf.data, the error used to be logged by TensorFlow with two Python
+    # tracebacks (about 90 lines) before textlstm's own line.
+    for label, content in (("pos", b"caf\xe9 great"), ("neg", b"a dull film")):
+        (tmp_path / "corpus" / label).mkdir(parents=True)
+        (tmp_path / "corpus" / label / "1.txt").write_bytes(content)
+    args = ["-m", "textlstm", "evaluate", str(trained_run.output_dir), "--data", str(tmp_path / "corpus")]
+    done = _python(*args, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1].startswith("error: ") and "1.txt is not valid UTF-8" in done.stderr

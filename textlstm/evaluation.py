@@ -236,7 +236,7 @@ def evaluate(
     max_length = info.config.vectorizer.max_length
     with source_errors():
         multi_label = bool(info.config.data.multi_label)
-        texts = text_dataset(source, split, info.labels, multi_label=multi_label)
+        texts = text_dataset(source, split, info.labels, multi_label=multi_label, end_on_error=True)
         mistakes = None
         if report_dir is not None:
             # The text rides along with the label through vectorizing and bucketing, so

@@ -38,14 +38,19 @@ def holdout_value(key: str, seed: int) -> float:
 
 @contextlib.contextmanager
 def source_errors() -> Iterator[None]:
-    """Re-raise a textlstm error that happened inside a tf.data generator as itself."""
+    """Re-raise a textlstm error that happened inside a tf.data generator as itself, also
+    one that ended a dataset early (`text_dataset` with ``end_on_error``)."""
     _pending.clear()
     try:
         yield
-    except tf.errors.OpError:
+    except Exception:
+        # The reading error is the cause: a dataset it ended early may have failed later
+        # steps in their own words ("no examples").
         if _pending:
             raise _pending.pop() from None
         raise
+    if _pending:
+        raise _pending.pop()
 
 
 def labelled_examples(
@@ -122,10 +127,17 @@ def text_dataset(
     val_fraction: float = 0.0,
     limit: int | None = None,
     multi_label: bool = False,
+    end_on_error: bool = False,
 ) -> Any:
     """A tf.data.Dataset of ``(text: tf.string, label: tf.int32)`` for one part of a split
     (see `labelled_examples`), or of ``(text, target: tf.float32 [num_labels])`` multi-hot
-    targets with ``multi_label``."""
+    targets with ``multi_label``.
+
+    A textlstm error while reading fails the dataset's iteration, and `source_errors()`
+    re-raises it; TensorFlow then logs the error with its traceback on stderr. With
+    ``end_on_error`` the dataset ends at the error instead, which `source_errors()` raises
+    when its block ends: for a consumer that reads the dataset once, such as an evaluation,
+    which must not train on in the meantime."""
     source.check_split(split)
     label_dtype = np.float32 if multi_label else np.int32
     label_shape = (-1, len(label_names)) if multi_label else (-1,)
@@ -154,6 +166,8 @@ def text_dataset(
                     texts, targets = [], []
         except TextlstmError as exc:
             _pending.append(exc)
+            if end_on_error:
+                return
             raise
         if texts:
             yield block(texts, targets)
