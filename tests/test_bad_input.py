@@ -512,6 +512,12 @@ def _fail_fast_cases(folder: Path) -> list[tuple[list[str], str]]:
             ["train", "--data", str(data), "--output-dir", str(folder / "run"), "--set", "model.nope=1"],
             r"unknown config key",
         ),
+        (
+            ["train", "--data", str(data), "--output-dir", str(taken / "run")],
+            r"taken\.jsonl is a file; expected a folder",
+        ),
+        (["train", "--data", str(data), "--output-dir", ""], r"empty --output-dir"),
+        (["evaluate", bundled, "--data", str(data), "--report", str(taken / "r")], r"cannot create --report"),
     ]
 
 

@@ -325,9 +325,34 @@ def load_text_model(path: str | Path) -> Any:
     return model
 
 
+def check_creatable(path: Path, what: str) -> None:
+    """Raise OutputExistsError unless a folder can be created at ``path`` (``what``: the
+    flag naming it): its nearest existing ancestor must be a folder this process can write
+    in, tried with a temporary folder that is removed at once. Checked before the work that
+    would end in writing there, so that a typo does not cost a training run."""
+    if path.exists():
+        return
+    ancestor = next((p for p in path.absolute().parents if p.exists()), None)
+    if ancestor is None:
+        return
+    if not ancestor.is_dir():
+        raise OutputExistsError(f"cannot create {what} {path}: {ancestor} is a file; expected a folder path")
+    try:
+        probe = tempfile.mkdtemp(prefix=".textlstm-probe-", dir=ancestor)
+    except OSError as exc:
+        raise OutputExistsError(
+            f"cannot create {what} {path}: {ancestor} is not writable ({exc.strerror or exc}); expected a writable location"
+        ) from None
+    os.rmdir(probe)
+
+
 def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
-    """Refuse a non-empty output directory unless ``overwrite``; return the resolved path."""
+    """Refuse a non-empty output directory unless ``overwrite``, or one that cannot be
+    created; return the resolved path."""
+    if not str(path).strip():  # Path("") would be the current folder
+        raise OutputExistsError(f"empty --output-dir; {describe('a directory path', str(path))}")
     path = Path(path)
+    check_creatable(path, "--output-dir")
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output path {path} is a file; expected a directory path")
     if path.is_dir() and any(path.iterdir()):

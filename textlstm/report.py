@@ -81,6 +81,7 @@ def check_report_dir(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"report path {path} is a file; expected a new or empty folder")
+    artifacts.check_creatable(path, "--report")
     if path.is_dir() and any(path.iterdir()):
         raise OutputExistsError(
             f"report folder {path} is not empty; expected a new or empty folder (choose another --report)"
