@@ -231,6 +231,12 @@ CASES = [
     ),
     ("missing source", lambda folder: folder / "nothing.csv", [], r"data source not found; expected an existing file"),
     ("unknown scheme", lambda folder: Path("s3:bucket/x"), [], r"unknown data source scheme 's3:'"),
+    (
+        "a diverging run",
+        _write("d.csv", GOOD_CSV),
+        ["--epochs", "1", "--set", "training.learning_rate=1e30", "--set", "training.clipnorm=null"],
+        r"training diverged in epoch 1 \(loss = nan\); expected a finite loss \(lower training\.learning_rate",
+    ),
 ]
 
 

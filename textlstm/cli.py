@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any, Callable
@@ -120,7 +121,19 @@ def _start_tensorflow(level: int) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(_strict(data), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _strict(data: Any) -> Any:
+    """``data`` with NaN and infinities as null: JSON has no such numbers, and jq or a
+    strict parser would refuse the whole result."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _strict(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_strict(value) for value in data]
+    return data
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)

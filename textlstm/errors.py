@@ -48,3 +48,7 @@ class ServeError(TextlstmError):
 
 class DistributedError(TextlstmError):
     """The workers of a distributed run lost each other or disagree about the run."""
+
+
+class TrainingError(TextlstmError):
+    """Training itself failed: the loss stopped being a finite number (it diverged)."""

@@ -49,6 +49,7 @@ from textlstm.errors import (
     InputError,
     ModelDirError,
     TextlstmError,
+    TrainingError,
     describe,
 )
 from textlstm.evaluation import predict_batches, predict_members, score_dataset, score_probabilities
@@ -899,6 +900,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             metrics = _validation_metrics(run) if run.val_batches is not None and run.cluster.is_chief else {}
             # The workers decide on the chief's figures: best epoch, early stop, plateau.
             metrics = run.cluster.share(metrics)
+        _check_finite(epoch + 1, {**{k: v[-1] for k, v in fit.history.items()}, **metrics})
         for key, values in fit.history.items():
             if run.members:
                 # Keras prefixes the scored output's metrics with its name, and its "loss"
@@ -931,6 +933,20 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         if stop:
             break
     return _finish(run, state, started)
+
+
+def _check_finite(epoch: int, figures: dict[str, Any]) -> None:
+    """Stop a run whose loss or metrics stopped being finite numbers (diverged): its
+    weights are no longer usable, and NaN in its JSON files is not JSON."""
+    bad = sorted(
+        key for key, value in figures.items() if isinstance(value, (int, float, np.floating)) and not np.isfinite(value)
+    )
+    if bad:
+        shown = "loss" if "loss" in bad else bad[0]
+        raise TrainingError(
+            f"training diverged in epoch {epoch} ({shown} = {figures[shown]}); expected a finite loss "
+            "(lower training.learning_rate, or set training.clipnorm)"
+        )
 
 
 @contextlib.contextmanager
