@@ -232,6 +232,12 @@ CASES = [
     ("missing source", lambda folder: folder / "nothing.csv", [], r"data source not found; expected an existing file"),
     ("unknown scheme", lambda folder: Path("s3:bucket/x"), [], r"unknown data source scheme 's3:'"),
     (
+        "not an archive",
+        _write("fake.tar.gz", "not an archive"),
+        [],
+        r"cannot read archive .*fake\.tar\.gz: file could not be opened successfully; expected a valid tar",
+    ),
+    (
         "a diverging run",
         _write("d.csv", GOOD_CSV),
         ["--epochs", "1", "--set", "training.learning_rate=1e30", "--set", "training.clipnorm=null"],

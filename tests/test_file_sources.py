@@ -224,22 +224,27 @@ def test_file_sources_label_map_parsing() -> None:
 
 def test_file_sources_cli_train_and_evaluate_csv(cli, tmp_path: Path) -> None:
     words = {"pos": "good great superb loved", "neg": "bad awful boring hated"}
-    lines = ["review,sentiment"] + [
-        f'"the film was {words[lab].split()[i % 4]} {i}",{lab}' for i in range(60) for lab in words
-    ]
+    lines = (
+        ["review,sentiment"]
+        + [f'"the film was {words[lab].split()[i % 4]} {i}",{lab}' for i in range(60) for lab in words]
+        + ['"",pos', '"  ",neg']
+    )  # two rows without text: skipped, and said so
     (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
     sets = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
     common = ["--text-column", "review", "--label-column", "sentiment"]
     run = tmp_path / "run"
     result = cli.invoke(
-        main, ["train", "--data", str(tmp_path / "train.csv"), "--output-dir", str(run), "-q", *common, *sets]
+        main, ["train", "--data", str(tmp_path / "train.csv"), "--output-dir", str(run), *common, *sets]
     )
     assert result.exit_code == 0, result.stderr
+    assert "2 rows of" in result.stderr and "have an empty text and were skipped" in result.stderr
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["data"]["read_options"]["text_columns"] == ["review"]
+    assert manifest["data"]["skipped_empty_rows"] == 2
     result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "train.csv"), "-q", *common])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["examples"] == 120
+    assert json.loads(result.stdout)["skipped_empty_rows"] == 2
 
     (tmp_path / "other.csv").write_text('review,sentiment\n"so so",mixed\n')
     result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "other.csv"), *common])

@@ -230,6 +230,9 @@ def evaluate(
         raise DataError(
             f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}{hint}"
         )
+    skipped = source.skipped() if hasattr(source, "skipped") else None
+    if skipped:
+        log.info("%d rows of %s have an empty text and were skipped (--strict makes them an error)", skipped, data)
     model = artifacts.load_text_model(info.path)
     vectorizer_layer, classifier = split_text_model(model)
     vectorizer = make_vectorizer(info.config.vectorizer, vocabulary=vectorizer_layer.get_vocabulary(), ragged=True)
@@ -251,6 +254,8 @@ def evaluate(
         labels, probabilities = predict_batches(classifier, batches, mistakes)
     metrics = score_probabilities(labels, probabilities, info.labels, multi_label, info.thresholds)
     metrics.update({"data": data, "split": split, "seconds": round(time.time() - started, 1)})
+    if skipped is not None:
+        metrics["skipped_empty_rows"] = skipped
     log.info("%s %s: %s %.4f on %d examples", data, split, *headline(metrics), metrics["examples"])
     if output is not None:
         try:

@@ -126,9 +126,10 @@ class _Layout:
         self.single_split = ALL_SPLIT in chosen
         if not self.files:
             top = sorted({p.parts[0] for p in paths})[:10]
+            found = f"top-level entries {top}" if top else "no file in its first three folder levels"
             raise DataError(
                 f"{spec} has no class folders; expected SPLIT/LABEL/FILE (e.g. train/pos/1.txt) or "
-                f"LABEL/FILE with at least 2 labels; received top-level entries {top}"
+                f"LABEL/FILE with at least 2 labels (optionally in one top folder); received {found}"
             )
         for labels in self.files.values():
             for members in labels.values():
@@ -254,7 +255,9 @@ class _TarReader:
             with tarfile.open(self.path, "r:*") as tar:
                 return [PurePosixPath(m.name) for m in tar if m.isfile()]
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DataError(f"cannot read archive {self.path}: {exc}; expected a valid tar or tar.gz file") from exc
+            # tarfile lists each compression it tried on lines of their own.
+            detail = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+            raise DataError(f"cannot read archive {self.path}: {detail}; expected a valid tar or tar.gz file") from exc
 
     def read(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
         # A compressed tar can only be read front to back: stream it once and pick members.
@@ -275,7 +278,8 @@ class _ZipReader:
             with zipfile.ZipFile(self.path) as archive:
                 return [PurePosixPath(n) for n in archive.namelist() if not n.endswith("/")]
         except (zipfile.BadZipFile, OSError) as exc:
-            raise DataError(f"cannot read archive {self.path}: {exc}; expected a valid zip file") from exc
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot read archive {self.path}: {detail}; expected a valid zip file") from exc
 
     def read(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
         with zipfile.ZipFile(self.path) as archive:

@@ -86,7 +86,7 @@ from textlstm.pretraining import pretrain_embedding
 from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.source_spec import open_source
-from textlstm.sources import FileShard
+from textlstm.sources import FileShard, Source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary
 
 tf = tensorflow()
@@ -323,7 +323,17 @@ def _train_new(
         )
         for part, name in (("train", "training"), ("val", "validation")):
             log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
+        skipped = _skipped_rows(source)
+        if skipped:
+            log.info("%d rows of %s have an empty text and were skipped (--strict makes them an error)", skipped, data)
         n_train, n_val = summaries["train"]["examples"], summaries["val"]["examples"]
+        absent = [name for name in label_names if n_train and not summaries["train"]["labels"].get(name)]
+        if absent:
+            log.warning(
+                "no training example has the label(s) %s (data.limit and the validation hold-out left none); "
+                "the model will hardly ever predict them",
+                absent,
+            )
         if n_train == 0:
             raise DataError(f"no training examples left in split {split!r} of {data}; expected at least one")
         if config.data.val_fraction > 0 and n_val == 0:
@@ -369,6 +379,7 @@ def _train_new(
         "command": list(command) if command is not None else None,
         "train_examples": n_train,
         "val_examples": n_val,
+        "skipped_empty_rows": skipped,
         "summaries": summaries,
         "finetune": finetune,
         "class_weights": None if weights is None else dict(zip(label_names, weights.tolist(), strict=True)),
@@ -935,6 +946,13 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
     return _finish(run, state, started)
 
 
+def _skipped_rows(source: Source) -> int | None:
+    """Rows of a file source skipped for an empty text (counted by its label scan); None
+    for a source that does not count them (class folders, TFDS)."""
+    skipped = getattr(source, "skipped", None)
+    return skipped() if skipped is not None else None
+
+
 def _check_finite(epoch: int, figures: dict[str, Any]) -> None:
     """Stop a run whose loss or metrics stopped being finite numbers (diverged): its
     weights are no longer usable, and NaN in its JSON files is not JSON."""
@@ -1068,6 +1086,7 @@ def _model_files(
             "multi_label": run.multi_label,
             "train_examples": request["train_examples"],
             "val_examples": request["val_examples"],
+            "skipped_empty_rows": request.get("skipped_empty_rows"),
             "train_summary": request["summaries"]["train"],
             "val_summary": request["summaries"]["val"],
         },
