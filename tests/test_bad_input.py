@@ -529,6 +529,10 @@ def _fail_fast_cases(folder: Path) -> list[tuple[list[str], str]]:
             r"taken\.jsonl is a file; expected a folder",
         ),
         (["train", "--data", str(data), "--output-dir", ""], r"empty --output-dir"),
+        (
+            ["train", "--data", str(data), "--output-dir", str(folder / "run"), "--set", "vectorizer.vocab_file="],
+            r"invalid value for vectorizer\.vocab_file; expected null or a file path; received ''",
+        ),
         (["evaluate", bundled, "--data", str(data), "--report", str(taken / "r")], r"cannot create --report"),
     ]
 

@@ -201,7 +201,7 @@ Examples:
     "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable)."
 )
 @click.option("--epochs", type=int, help="Maximum epochs (training.epochs).")
-@click.option("--seed", type=int, help="Random seed (training.seed).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Random seed (training.seed).")
 @click.option("--vocab", metavar="FILE", help="Fixed vocabulary, one token per line (vectorizer.vocab_file).")
 @click.option("--split", metavar="NAME", help="Training split of the source (data.train_split, default train).")
 @click.option("--val-split", type=float, metavar="FRACTION", help="Share held out for validation (data.val_fraction).")

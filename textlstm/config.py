@@ -119,6 +119,12 @@ class VectorizerConfig:
             f"one of {list(STANDARDIZE_MODES)}",
             self.standardize,
         )
+        _check(
+            self.vocab_file is None or bool(str(self.vocab_file).strip()),
+            "vectorizer.vocab_file",
+            "null or a file path",
+            self.vocab_file,
+        )
 
 
 @dataclass
