@@ -292,6 +292,9 @@ def test_a_run_trained_with_a_label_map_names_it_when_evaluate_lacks_it(cli, tmp
         "has labels the model does not know: ['neg', 'pos']; expected labels among ['bad', 'good']"
         " (the model was trained with --label-map neg=bad,pos=good)"
     ), result.stderr
+    # With no reading option at all, the class folders are read as in training.
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(folder), "--split", "train", "-q"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["examples"] == 6, result.stderr
 
 
 @pytest.mark.parametrize(

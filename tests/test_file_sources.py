@@ -245,6 +245,19 @@ def test_file_sources_cli_train_and_evaluate_csv(cli, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["examples"] == 120
     assert json.loads(result.stdout)["skipped_empty_rows"] == 2
+    # Without reading options, a CSV is read with the columns the run was trained with.
+    (tmp_path / "test.csv").write_text("\n".join(lines[:21]) + "\n")
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "test.csv")])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["examples"] == 20
+    assert "as the model's training data was read: --text-column review --label-column sentiment" in result.stderr
+    # Given any reading option, the command line says how to read: here, wrongly.
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "test.csv"), "--encoding", "utf-8"])
+    assert result.exit_code == 2 and "has no text column 'text'" in result.stderr
+    # Another kind of source is read with the defaults.
+    (tmp_path / "test.jsonl").write_text('{"text": "the film was good", "label": "pos"}\n')
+    result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "test.jsonl"), "-q"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["examples"] == 1, result.stderr
 
     (tmp_path / "other.csv").write_text('review,sentiment\n"so so",mixed\n')
     result = cli.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "other.csv"), *common])

@@ -81,9 +81,18 @@ def _reading(func: Callable) -> Callable:
     return func
 
 
-def _read_options(kwargs: dict[str, Any]) -> Any:
-    """Pop the reading options from a command's keyword arguments into a ReadOptions."""
+def _read_options(kwargs: dict[str, Any], none_if_absent: bool = False) -> Any:
+    """Pop the reading options from a command's keyword arguments into a ReadOptions;
+    with ``none_if_absent``, None when the command line gave none of them."""
     from textlstm.file_sources import ReadOptions, parse_label_map
+
+    ctx = click.get_current_context()
+    names = ("fmt", "text_columns", "label_column", "no_header", "delimiter", "encoding")
+    names += ("label_regex", "label_map", "label_sep", "strict")
+    if none_if_absent and all(ctx.get_parameter_source(n) is click.core.ParameterSource.DEFAULT for n in names):
+        for name in names:
+            kwargs.pop(name)
+        return None
 
     return ReadOptions(
         format=kwargs.pop("fmt"),
@@ -419,6 +428,10 @@ def evaluate(
 ) -> None:
     """Score the model in DIR on a split of SRC and print a JSON report.
 
+    Without reading options, SRC is read as the run read its training data (the same
+    columns, format, encoding and label map) when both are files of one format or both
+    class folders; given any reading option, the command line says how to read SRC.
+
     The report holds accuracy, loss, macro_f1, weighted_f1, expected_calibration_error
     (15 confidence bins), per-label precision/recall/f1/support, the confusion matrix
     (rows: true label, columns: predicted) and the label names, plus roc_auc and
@@ -439,7 +452,7 @@ def evaluate(
       per_label.png                    multi-label: precision/recall/F1 per label
     """
     level = _setup_logging(verbose, quiet)
-    read_options = _read_options(reading)
+    read_options = _read_options(reading, none_if_absent=True)
     from textlstm.preflight import check_evaluate
 
     check_evaluate(model_dir, data, output, report_dir)

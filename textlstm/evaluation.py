@@ -19,7 +19,7 @@ from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
 from textlstm.report import MISTAKES_LIMIT, Mistake, check_report_dir, write_report
 from textlstm.runtime import tensorflow
-from textlstm.source_spec import open_source
+from textlstm.source_spec import open_source, source_kind
 from textlstm.vectorizer import make_vectorizer
 
 tf = tensorflow()
@@ -179,6 +179,28 @@ def score_probabilities(
     return classification_metrics(labels, probabilities, label_names)
 
 
+def _reading_as_trained(manifest: dict[str, Any], data: str) -> ReadOptions | None:
+    """The reading options the run read its training data with (columns, format,
+    encoding, label map ...), when ``data`` is the same kind of source (class folders,
+    or files of the same format); otherwise None, the defaults."""
+    record = manifest.get("data")
+    trained = record.get("read_options") if isinstance(record, dict) else None
+    source = record.get("source") if isinstance(record, dict) else None
+    if not isinstance(trained, dict) or not isinstance(source, str):
+        return None
+    try:
+        options = ReadOptions.from_dict(trained)
+    except TypeError:  # a manifest from another version of textlstm
+        return None
+    if not options.given_flags():
+        return None
+    kind = source_kind(data, options)
+    if kind is None or kind != source_kind(source, options):
+        return None
+    log.info("reading %s as the model's training data was read: %s", data, options.as_flags())
+    return options
+
+
 def evaluate(
     model_dir: str | Path,
     data: str,
@@ -193,7 +215,9 @@ def evaluate(
     With ``output`` the report is also written there as JSON. With ``report_dir`` a report
     folder (``metrics.json``, ``report.md`` and PNG pictures, see `textlstm.report`) is
     written there; an existing non-empty folder is refused before anything is read.
-    ``read_options`` tells how to read a file source (columns, format, label rules).
+    ``read_options`` tells how to read a file source (columns, format, label rules); None
+    reads ``data`` as the run read its training data when both are the same kind of source
+    (files of one format, or class folders), and with the defaults otherwise.
 
     Returns a JSON-ready dict with ``accuracy``, ``loss``, ``macro_f1``, ``weighted_f1``,
     ``expected_calibration_error``, ``per_label`` precision/recall/f1/support,
@@ -209,6 +233,8 @@ def evaluate(
     if report_dir is not None:
         report_dir = check_report_dir(report_dir)
     info = artifacts.read_run_info(model_dir)
+    if read_options is None:
+        read_options = _reading_as_trained(info.manifest, data)
     source = open_source(data, read_options)
     fixed = source.fixed_split
     if split and fixed and split != fixed:

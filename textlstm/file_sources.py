@@ -13,6 +13,7 @@ import gzip
 import json
 import math
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -69,6 +70,22 @@ class ReadOptions:
         """The CLI flags of the options that differ from their defaults."""
         default = ReadOptions()
         return [flag for name, flag in _FLAGS.items() if getattr(self, name) != getattr(default, name)]
+
+    def as_flags(self) -> str:
+        """The options that differ from the defaults, as command-line flags (for logs)."""
+        words: list[str] = []
+        for flag in self.given_flags():
+            name = next(key for key, value in _FLAGS.items() if value == flag)
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                words.append(flag)
+            elif name == "text_columns":
+                words.extend(f"--text-column {shlex.quote(column)}" for column in value)
+            elif name == "label_map":
+                words.append(f"{flag} {shlex.quote(','.join(f'{k}={v}' for k, v in value.items()))}")
+            else:
+                words.append(f"{flag} {shlex.quote(str(value))}")
+        return " ".join(words)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReadOptions:

@@ -60,6 +60,26 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
     )
 
 
+def source_kind(spec: str, options: ReadOptions | None = None) -> str | None:
+    """The kind of source a spec names, judged from its text and what exists, without
+    opening it: "tfds", "hf", "layout" (class folders: a folder or an archive of them),
+    "file:FORMAT", or None when it cannot be told (a missing path without an extension)."""
+    options = options or ReadOptions()
+    scheme, sep, _ = spec.partition(":")
+    if sep and len(scheme) > 1 and scheme in SCHEMES and not Path(spec).exists():
+        return scheme
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return "layout"
+    try:
+        fmt = file_format(path, options)
+    except DataError:
+        return None
+    if fmt is not None:
+        return f"file:{fmt}"
+    return "layout" if path.name.lower().endswith(ARCHIVE_SUFFIXES) else None
+
+
 def check_source_spec(spec: str) -> tuple[str | None, str]:
     """Raise DataError when a source spec names nothing (empty, an unknown scheme, a missing
     path or ``hf:`` folder), without opening it; return its scheme (``tfds``, ``hf`` or None
