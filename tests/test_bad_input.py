@@ -103,10 +103,16 @@ CASES = [
         r"row 2 has no label",
     ),
     (
-        "a row short of a field",
-        _write("short.csv", "text,label\nx,a\n\n\ny\n"),
+        "a row short of its label",
+        _write("short.csv", "text,label\nx,a\n\n  \ny\n"),
         [],
-        r"short\.csv line 5 has 1 fields; expected 2, like the header",
+        r"short\.csv row 5 has no label",
+    ),
+    (
+        "a row with a field too many",
+        _write("long.csv", "text,label\nx,a\n\ny,b,c\n"),
+        [],
+        r"long\.csv line 4 has 3 fields; expected at most 2, like the header",
     ),
     (
         "single class",

@@ -67,6 +67,19 @@ def test_file_sources_csv_values_are_read_as_written(tmp_path: Path) -> None:
     assert [t for _, t, _ in source.examples("train")][:4] == ["null", "NA", "None", "nan"]
 
 
+def test_file_sources_csv_with_a_byte_order_mark_before_a_quoted_header(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b'\xef\xbb\xbf"text","label"\r\n"hello world","pos"\r\n   \r\n"bad day","neg"\r\n')
+    assert [(t, lab) for _, t, lab in _examples(path)] == [("hello world", "pos"), ("bad day", "neg")]
+
+
+def test_file_sources_csv_bad_bytes_name_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"text,label\n" + b"fine text,a\n" * 900 + b"caf\xe9,b\n")
+    with pytest.raises(DataError, match=r"bad\.csv is not valid utf-8 at byte 10814 \(line 902\)"):
+        list(open_source(str(path)).examples("train"))
+
+
 def test_file_sources_csv_errors_name_the_file_line(tmp_path: Path) -> None:
     # Blank lines and a quoted line break come before the bad row: its line is 7, row 4.
     path = tmp_path / "gaps.csv"
@@ -78,7 +91,7 @@ def test_file_sources_csv_errors_name_the_file_line(tmp_path: Path) -> None:
 def test_file_sources_jsonl_text_must_be_a_string(tmp_path: Path) -> None:
     path = tmp_path / "odd.jsonl"
     path.write_text('{"text": "fine", "label": "a"}\n{"text": ["a", "b"], "label": "b"}\n')
-    with pytest.raises(DataError, match=r"row 2: text column 'text' holds a list; expected a string"):
+    with pytest.raises(DataError, match=r"row 2: text column 'text' holds a value of type list; expected a string"):
         list(open_source(str(path)).examples("train"))
 
 
@@ -190,7 +203,7 @@ def test_file_sources_damaged_files(tmp_path: Path) -> None:
     dup = tmp_path / "dup.csv"
     dup.write_text("text,text,label\na,b,c\n")
     with pytest.raises(DataError, match=r"repeats the column name\(s\) \['text'\]; expected unique names"):
-        open_source(str(dup))
+        open_source(str(dup)).label_names()
     packed = gzip.compress(b"text,label\n" + b'"good one",pos\n' * 20000)
     truncated = tmp_path / "cut.csv.gz"
     truncated.write_bytes(packed[: len(packed) // 2])
@@ -270,7 +283,9 @@ def test_file_sources_hf_saved_dataset_dict_with_class_labels(tmp_path: Path) ->
 
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
     parts = {
-        "train": datasets.Dataset.from_dict({"text": ["good", "bad", "fine"], "label": [1, 0, 1]}, features=features),
+        "train": datasets.Dataset.from_dict(
+            {"text": ["good", "", "bad", " ", "fine"], "label": [1, 0, 0, 1, 1]}, features=features
+        ),
         "test": datasets.Dataset.from_dict({"text": ["awful"], "label": [0]}, features=features),
     }
     datasets.DatasetDict(parts).save_to_disk(str(tmp_path / "saved"))
@@ -279,6 +294,7 @@ def test_file_sources_hf_saved_dataset_dict_with_class_labels(tmp_path: Path) ->
     assert source.label_names() == ["neg", "pos"]
     assert [(t, lab) for _, t, lab in source.examples("train")] == [("good", "pos"), ("bad", "neg"), ("fine", "pos")]
     assert [(t, lab) for _, t, lab in source.examples("test")] == [("awful", "neg")]
+    assert (source.skipped("train"), source.skipped("test")) == (2, 0)  # counted per split
     with pytest.raises(DataError, match=r"split 'dev' not found"):
         list(source.examples("dev"))
 

@@ -532,7 +532,10 @@ def serving_target(export_dir: str | Path, name: str | None) -> tuple[Path, str]
         raise ServeError(f"export folder not found; {describe('a folder of integer version folders', str(export_dir))}")
     name = name or _exported_name(export_dir) or export_dir.resolve().name
     if not is_model_name(name):
-        raise ServeError(f"invalid model name (--name, or the export folder's name); {describe(MODEL_NAME_RULE, name)}")
+        raise ServeError(
+            f"invalid model name (--name, else the exported name or the export folder's name); "
+            f"{describe(MODEL_NAME_RULE, name)}"
+        )
     return export_dir, name
 
 
@@ -552,7 +555,7 @@ def check_new_file(path: str | Path, what: str) -> Path:
     """Refuse an output file (``what``: the flag that names it) that exists or whose
     folder does not: nothing already written is replaced."""
     path = Path(path)
-    if path.exists():
+    if os.path.lexists(path):  # a dangling symbolic link too: it names a file to be
         raise OutputExistsError(f"{path} already exists; expected a new file (remove it or choose another {what})")
     if not path.parent.is_dir():
         raise InputError(f"cannot write {what}; {describe('a file in an existing directory', str(path))}")

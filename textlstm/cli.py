@@ -25,13 +25,18 @@ _COUNT = click.IntRange(min=1, max=INT_LIMIT)
 
 
 class _Group(click.Group):
-    """Turns textlstm errors into a one-line message and exit code 2."""
+    """Turns textlstm errors (and a denied permission) into a one-line message and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TextlstmError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except PermissionError as exc:
+            # Checking a path the user may not look into raises this before any of ours.
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"error: permission denied:{where}; expected a path this user may read and write", err=True)
             ctx.exit(2)
 
 
@@ -703,11 +708,13 @@ def serve(
     GET  /v1/models/NAME[/versions/N]/metadata   signature definitions
     POST /v1/models/NAME[/versions/N]:predict    {"instances": [...]} or {"inputs": ...}
 
-    The highest version answers unless one is named; a new version folder is picked up
-    without a restart. Concurrent requests are predicted together in batches. Errors are
-    {"error": "..."} with status 400 (bad request), 404 (unknown model, version or path),
-    405 (wrong method), 413 (body over --max-body-bytes) or 500 (the model failed; the
-    server keeps running). Runs until interrupted (Ctrl-C).
+    A text is a JSON string, {"text": ...} or {"b64": ...}; bodies may be gzip or deflate
+    (Content-Encoding). The highest version answers unless one is named; a new version
+    folder is picked up without a restart. Concurrent requests are predicted together in
+    batches. Errors are {"error": "..."} with status 400 (bad request), 404 (unknown model,
+    version or path), 405 (wrong method), 413 (body over --max-body-bytes, also once
+    decompressed), 415 (another Content-Encoding) or 500 (the model failed; the server
+    keeps running). Runs until interrupted (Ctrl-C).
     """
     level = _setup_logging(verbose, quiet)
     from textlstm.preflight import check_serve

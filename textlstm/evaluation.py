@@ -256,7 +256,7 @@ def evaluate(
         raise DataError(
             f"{data} has labels the model does not know: {unknown}; expected labels among {info.labels}{hint}"
         )
-    skipped = source.skipped() if hasattr(source, "skipped") else None
+    skipped = source.skipped(split) if hasattr(source, "skipped") else None
     if skipped:
         log.info("%d rows of %s have an empty text and were skipped (--strict makes them an error)", skipped, data)
     model = artifacts.load_text_model(info.path)

@@ -1,7 +1,8 @@
 """Single-file corpora: CSV, TSV, JSON lines, parquet and "lines" files.
 
-Tabular and JSON files are read through Hugging Face ``datasets`` in streaming mode, so a
-file larger than memory is never loaded whole. A file is one split: whichever split a
+CSV and TSV files are read with Python's csv module, row by row, values as written; JSON
+and parquet files through Hugging Face ``datasets`` in streaming mode. A file larger than
+memory is never loaded whole. A file is one split: whichever split a
 command asks for (train, test) is the whole file.
 """
 
@@ -172,13 +173,11 @@ class FileSource(Source):
         self._refuse_options(lenient)
         if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{spec} is empty; expected a {fmt} file with labelled examples")
-        if fmt in ("csv", "tsv") and options.header:
-            self._check_header()
         if options.label_sep is not None and not options.label_sep:
             raise DataError(
                 f"--label-sep must not be empty; {describe('a separator such as | or ,', options.label_sep)}"
             )
-        self._scan: tuple[list[str], int, int, bool] | None = None
+        self._scan: tuple[list[str], int, dict[str, int], bool] | None = None
         self._raw_labels: set[str] = set()  # before --label-map
 
     def _refuse_options(self, lenient: bool) -> None:
@@ -205,22 +204,6 @@ class FileSource(Source):
                     "files (convert this one with iconv)"
                 )
 
-    def _check_header(self) -> None:
-        # pandas silently renames a repeated column ("text" -> "text.1"), so the wrong
-        # column could be read without a word; look at the header row ourselves.
-        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
-        delimiter = self.options.delimiter or ("\t" if self.format == "tsv" else ",")
-        try:
-            with opener(self.path, "rt", encoding=self.options.encoding, errors="replace", newline="") as handle:
-                header = next(csv.reader(handle, delimiter=delimiter), [])
-        except (OSError, EOFError, csv.Error, LookupError):
-            return  # the reader proper reports unreadable files with more detail
-        repeated = sorted({name for name in header if header.count(name) > 1})
-        if repeated:
-            raise DataError(
-                f"{self.spec} repeats the column name(s) {repeated}; expected unique names in the header row"
-            )
-
     def splits(self) -> list[str]:
         """A file has no named splits."""
         return []
@@ -228,19 +211,21 @@ class FileSource(Source):
     def check_split(self, split: str) -> None:
         """Any split name means the whole file."""
 
-    def _scanned(self) -> tuple[list[str], int, int, bool]:
+    def _scanned(self) -> tuple[list[str], int, dict[str, int], bool]:
         if self._scan is None:
             # One streaming pass: the label set and size must be known before training.
             labels: set[str] = set()
-            count, skipped, multi = 0, [0], self.options.label_sep is not None
+            count, skipped, multi = 0, {}, self.options.label_sep is not None
             for split in self._scan_splits():
-                for _, _, label in self._examples(skipped, split):
+                in_split = [0]
+                for _, _, label in self._examples(in_split, split):
                     if isinstance(label, str):
                         labels.add(label)
                     else:
                         labels.update(label)
                         multi = True
                     count += 1
+                skipped[split] = in_split[0]
             if count == 0:
                 raise DataError(f"{self.spec} holds no labelled examples with text; expected at least one row")
             unknown = sorted(set(self.options.label_map) - self._raw_labels)
@@ -251,7 +236,7 @@ class FileSource(Source):
                     f"--label-map renames {unknown}, which {self.spec} has no label for; expected labels among "
                     f"{shown[:20]}{' ...' if len(shown) > 20 else ''}"
                 )
-            self._scan = (sorted(labels), count, skipped[0], multi)
+            self._scan = (sorted(labels), count, skipped, multi)
         return self._scan
 
     def _scan_splits(self) -> list[str]:
@@ -265,9 +250,10 @@ class FileSource(Source):
         """Examples with a non-empty text (read once)."""
         return self._scanned()[1]
 
-    def skipped(self) -> int:
-        """Rows skipped for an empty text."""
-        return self._scanned()[2]
+    def skipped(self, split: str | None = None) -> int:
+        """Rows of ``split`` skipped for an empty text (a file has one split: all of it)."""
+        per_split = self._scanned()[2]
+        return per_split[split] if split in per_split else sum(per_split.values())
 
     def multi_label(self) -> bool:
         """True when a row holds a list of labels (JSON list, --label-sep, several fastText labels)."""
@@ -341,14 +327,17 @@ class FileSource(Source):
             if first:
                 self._columns = self._resolve(list(row))
                 first = False
-            texts = [row[c] for c in self._columns[0] if row[c] is not None]
-            for column, value in zip(self._columns[0], texts, strict=False):
-                if not isinstance(value, str):
+            texts = []
+            for column in self._columns[0]:
+                value = row[column]
+                if value is not None and not isinstance(value, str):
                     # str() of a list or object would be trained on as if it were text.
                     raise DataError(
-                        f"{self.spec} row {self._row(index)}: text column {column!r} holds a {type(value).__name__}; "
-                        f"expected a string; received {str(value)[:60]!r}"
+                        f"{self.spec} row {self._row(index)}: text column {column!r} holds a value of type "
+                        f"{type(value).__name__}; expected a string; received {str(value)[:60]!r}"
                     )
+                if value is not None:
+                    texts.append(value)
             text = " ".join(texts)
             yield index, text, row[self._columns[1]]
         if first:
@@ -371,48 +360,76 @@ class FileSource(Source):
         return texts, label
 
     def _csv_rows(self) -> Iterator[dict[str, str]]:
-        """The rows of a CSV or TSV file as dicts of strings, exactly as written (a blank
-        line is no row). Read with Python's csv module rather than pandas, which guessed a
-        type per column and block of rows: "01" became 1, "NA" or "null" a missing value,
-        and a label could change type between blocks, becoming two classes."""
-        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        """The rows of a CSV or TSV file as dicts of strings, exactly as written. Read with
+        Python's csv module rather than pandas, which guessed a type per column and block of
+        rows: "01" became 1, "NA" or "null" a missing value, and a label could change type
+        between blocks, becoming two classes. As with pandas, a blank (or all-space) line is
+        no row, and a row short of fields has empty ones; a longer row is an error."""
         delimiter = self.options.delimiter or ("\t" if self.format == "tsv" else ",")
         quoting = _QUOTE_NONE if self.format == "tsv" else csv.QUOTE_MINIMAL
         # Reviews can be longer than csv's default field limit of 128 KiB.
         csv.field_size_limit(1 << 30)
-        line = 0
+        position = {"line": 0}
         try:
-            with opener(self.path, "rt", encoding=self.options.encoding, newline="") as handle:
-                reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-                names: list[str] | None = None
-                for fields in reader:
-                    start, line = line + 1, reader.line_num
-                    if not fields:
+            reader = csv.reader(self._decoded_lines(position), delimiter=delimiter, quoting=quoting)
+            names: list[str] | None = None
+            for fields in reader:
+                start, position["line"] = position["line"] + 1, reader.line_num
+                if not any(field.strip() for field in fields):
+                    continue
+                if names is None:
+                    if self.options.header:
+                        repeated = sorted({name for name in fields if fields.count(name) > 1})
+                        if repeated:
+                            # A dict row would keep only the last of them, silently.
+                            raise DataError(
+                                f"{self.spec} repeats the column name(s) {repeated}; expected unique names in "
+                                "the header row"
+                            )
+                        names = fields
                         continue
-                    if names is None:
-                        fields[0] = fields[0].removeprefix("\ufeff")  # a byte-order mark is not a name
-                        if self.options.header:
-                            names = fields
-                            continue
-                        names = [str(i) for i in range(len(fields))]
-                    if len(fields) != len(names):
-                        raise DataError(
-                            f"{self.spec} line {start} has {len(fields)} fields; expected {len(names)}, "
-                            f"like the {'header' if self.options.header else 'first row'}"
-                        )
-                    self._line = start
-                    yield dict(zip(names, fields, strict=True))
-        except UnicodeDecodeError as exc:
-            hint = ", try --encoding latin-1" if codecs.lookup(self.options.encoding).name != "iso8859-1" else ""
-            raise DataError(
-                f"{self.spec} is not valid {self.options.encoding} after line {line} ({exc.reason}); "
-                f"expected text in that encoding{hint}"
-            ) from exc
+                    names = [str(i) for i in range(len(fields))]
+                if len(fields) > len(names):
+                    raise DataError(
+                        f"{self.spec} line {start} has {len(fields)} fields; expected at most {len(names)}, "
+                        f"like the {'header' if self.options.header else 'first row'}"
+                    )
+                fields += [""] * (len(names) - len(fields))
+                self._line = start
+                yield dict(zip(names, fields, strict=True))
+        except csv.Error as exc:
+            raise DataError(f"cannot read {self.spec} as {self.format}: {exc} (after line {position['line']})") from exc
+
+    def _decoded_lines(self, position: dict[str, int]) -> Iterator[str]:
+        """The file's lines as text, decoded one at a time so that a bad byte is named with
+        its line and offset (a text stream decodes blocks of 8 KiB ahead of the parser)."""
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        try:
+            decoder = codecs.getincrementaldecoder(self.options.encoding)()
         except LookupError as exc:
             raise DataError(f"unknown --encoding; {describe('a Python codec name', self.options.encoding)}") from exc
-        except (OSError, EOFError, csv.Error) as exc:
+        offset, number = 0, 0
+        try:
+            with opener(self.path, "rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    try:
+                        text = decoder.decode(raw)
+                    except UnicodeDecodeError as exc:
+                        latin = codecs.lookup(self.options.encoding).name == "iso8859-1"
+                        raise DataError(
+                            f"{self.spec} is not valid {self.options.encoding} at byte {offset + exc.start} "
+                            f"(line {number}); expected text in that encoding{'' if latin else ', try --encoding latin-1'}"
+                        ) from exc
+                    if number == 1:
+                        text = text.removeprefix("\ufeff")  # a byte-order mark is not text
+                    offset += len(raw)
+                    yield text
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    yield tail
+        except (OSError, EOFError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"cannot read {self.spec} as {self.format}: {first[:300]} (after line {line})") from exc
+            raise DataError(f"cannot read {self.spec} as {self.format}: {first[:300]} (after line {number})") from exc
 
     def _hf_rows(self, split: str) -> Iterator[dict[str, Any]]:
         import datasets

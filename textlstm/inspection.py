@@ -159,7 +159,7 @@ def inspect_data(
     report: dict[str, Any] = {"data": data, "split": split, **summary.report()}
     skipped = getattr(source, "skipped", None)
     if skipped is not None:
-        report["skipped_empty_rows"] = skipped()
+        report["skipped_empty_rows"] = skipped(split)
     if model_dir is not None:
         report["model"] = str(model_dir)
     if against is not None:

@@ -28,6 +28,8 @@ _GENERATOR_BLOCK = 256
 # Errors raised inside a tf.data generator reach the caller wrapped in a TensorFlow
 # error; the original is parked here so `source_errors()` can re-raise it cleanly.
 _pending: list[TextlstmError] = []
+# Errors that ended a dataset early (`text_dataset` with ``end_on_error``).
+_ended: list[TextlstmError] = []
 
 
 def holdout_value(key: str, seed: int) -> float:
@@ -41,16 +43,21 @@ def source_errors() -> Iterator[None]:
     """Re-raise a textlstm error that happened inside a tf.data generator as itself, also
     one that ended a dataset early (`text_dataset` with ``end_on_error``)."""
     _pending.clear()
+    _ended.clear()
     try:
         yield
-    except Exception:
-        # The reading error is the cause: a dataset it ended early may have failed later
-        # steps in their own words ("no examples").
+    except tf.errors.OpError:
         if _pending:
             raise _pending.pop() from None
         raise
-    if _pending:
-        raise _pending.pop()
+    except Exception:
+        # A reading error that ended a dataset early is the cause of what failed after it
+        # ("no examples", say).
+        if _ended:
+            raise _ended.pop() from None
+        raise
+    if _ended:
+        raise _ended.pop()
 
 
 def labelled_examples(
@@ -165,9 +172,10 @@ def text_dataset(
                     yield block(texts, targets)
                     texts, targets = [], []
         except TextlstmError as exc:
-            _pending.append(exc)
             if end_on_error:
+                _ended.append(exc)
                 return
+            _pending.append(exc)
             raise
         if texts:
             yield block(texts, targets)

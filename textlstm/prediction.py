@@ -358,12 +358,15 @@ def predict_iter(model: str | Path | Predictor, texts: Iterable[str], batch_size
         # Iterating a string would classify it one character at a time.
         raise InputError(f"texts must be an iterable of strings; {describe('a list of str', type(texts).__name__)}")
     check_batch_size(batch_size)
-    checked = _strings(texts)
-    first = next(checked, None)
+    return _predicted(model, _strings(texts), batch_size)
+
+
+def _predicted(model: str | Path | Predictor, texts: Iterator[str], batch_size: int) -> Iterator[dict[str, Any]]:
+    first = next(texts, None)
     if first is None:
         return
     predictor = model if isinstance(model, Predictor) else load_predictor(model)
-    for records in iter_predictions(predictor, itertools.chain([first], checked), batch_size):
+    for records in iter_predictions(predictor, itertools.chain([first], texts), batch_size):
         yield from records
 
 

@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -401,7 +402,7 @@ def _decompressed(raw: bytes, encoding: str, limit: int) -> bytes:
     for number, wbits in enumerate(attempts, 1):
         stream = zlib.decompressobj(wbits)
         try:
-            body = stream.decompress(raw, limit + 1)
+            body = stream.decompress(raw, min(limit + 1, sys.maxsize))
         except zlib.error as exc:
             if number < len(attempts):
                 continue
@@ -414,6 +415,10 @@ def _decompressed(raw: bytes, encoding: str, limit: int) -> bytes:
             )
         if not stream.eof:
             raise RequestError(400, f"the {encoding} request body ends early; expected a complete {encoding} stream")
+        if stream.unused_data:
+            raise RequestError(
+                400, f"the {encoding} request body goes on after its stream; expected one {encoding} stream"
+            )
         return body
     raise AssertionError("unreachable")  # pragma: no cover
 

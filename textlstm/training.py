@@ -323,7 +323,7 @@ def _train_new(
         )
         for part, name in (("train", "training"), ("val", "validation")):
             log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
-        skipped = _skipped_rows(source)
+        skipped = _skipped_rows(source, split)
         if skipped:
             log.info("%d rows of %s have an empty text and were skipped (--strict makes them an error)", skipped, data)
         n_train, n_val = summaries["train"]["examples"], summaries["val"]["examples"]
@@ -946,11 +946,11 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
     return _finish(run, state, started)
 
 
-def _skipped_rows(source: Source) -> int | None:
-    """Rows of a file source skipped for an empty text (counted by its label scan); None
-    for a source that does not count them (class folders, TFDS)."""
+def _skipped_rows(source: Source, split: str) -> int | None:
+    """Rows of ``split`` of a file source skipped for an empty text (counted by its label
+    scan); None for a source that does not count them (class folders, TFDS)."""
     skipped = getattr(source, "skipped", None)
-    return skipped() if skipped is not None else None
+    return skipped(split) if skipped is not None else None
 
 
 def _check_finite(epoch: int, figures: dict[str, Any]) -> None:
