@@ -196,7 +196,7 @@ def test_serve_bad_encoding_and_paths_outside_the_api_get_json_errors(server) ->
     assert status == 400 and "ends early" in body["error"], body
     status, body = _call(base + ":predict", gzip.compress(plain) + b"more", {"Content-Encoding": "gzip"})
     assert status == 400 and "goes on after its stream" in body["error"], body
-    # 3,000 bytes on the wire, 1 MB once inflated: the limit (4,000 bytes here) counts the latter.
+    # 1,028 bytes on the wire, 1 MB once inflated: the limit (4,000 bytes here) counts the latter.
     bomb = gzip.compress(b'{"instances": ["' + b"a" * 1_000_000 + b'"]}')
     status, body = _call(base + ":predict", bomb, {"Content-Encoding": "gzip"})
     assert status == 413 and "once decompressed" in body["error"], body
