@@ -298,6 +298,7 @@ def test_predict_output_created_meanwhile_is_not_replaced(trained_run, tmp_path:
     [
         (["text", "other"], {}, r"cannot hold the label\(s\) \['text'\]: they repeat a column name"),
         (["a", "id"], {"with_id": True}, r"cannot hold the label\(s\) \['id'\]"),
+        (["a\tb", "c"], {}, r"cannot hold the label\(s\) \['a\\tb'\]: they contain a tab or line break"),
         (
             ["sci|fi", "drama"],
             {"with_top_k": True},

@@ -260,6 +260,12 @@ class RecordWriter:
                     f"--output-format tsv cannot hold the label(s) {clashes}: they repeat a column name; "
                     "expected --output-format jsonl for this model"
                 )
+            broken = [name for name in labels if any(c in name for c in "\t\r\n")]
+            if broken:
+                raise InputError(
+                    f"--output-format tsv cannot hold the label(s) {broken}: they contain a tab or line break; "
+                    "expected --output-format jsonl for this model"
+                )
             piped = [name for name in labels if "|" in name]
             if piped and (with_labels or with_top_k):
                 raise InputError(
