@@ -539,6 +539,11 @@ def _fail_fast_cases(folder: Path) -> list[tuple[list[str], str]]:
         ),
         (["train", "--data", str(data), "--output-dir", ""], r"empty --output-dir"),
         (
+            ["train", "--data", str(data), "--output-dir", str(folder / "run"), "--init-from", bundled]
+            + ["--embeddings", str(data)],
+            r"model\.embeddings_file; expected null with finetune\.init_from \(--init-from\) unless",
+        ),
+        (
             ["train", "--data", str(data), "--output-dir", str(folder / "run"), "--set", "vectorizer.vocab_file="],
             r"invalid value for vectorizer\.vocab_file; expected null or a file path; received ''",
         ),

@@ -34,6 +34,14 @@ def test_config_loads_each_file_format(tmp_path, name: str, text: str) -> None:
     assert config.vectorizer.max_tokens == Config().vectorizer.max_tokens
 
 
+def test_config_yaml_reads_exponent_numbers(tmp_path) -> None:
+    # PyYAML alone reads 1e-3 (no dot) as a string, as the README writes learning rates.
+    path = tmp_path / "rates.yaml"
+    path.write_text("training:\n  learning_rate: 1e-3\n  weight_decay: 2E-2\n")
+    config = load_config(path)
+    assert (config.training.learning_rate, config.training.weight_decay) == (0.001, 0.02)
+
+
 def test_config_overrides_parse_types() -> None:
     config = load_config(
         None,

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,5 +188,5 @@ def _load_arrays(path: Path) -> list[np.ndarray]:
     try:
         with np.load(path) as data:
             return [data[f"arr_{i}"] for i in range(len(data.files))]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelDirError(f"cannot read {path}: {exc}; expected a checkpoint written by textlstm train") from exc

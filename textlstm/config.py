@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -484,6 +485,15 @@ class Config:
                 "0 with training.strategy=multi-worker (pretraining runs in one process)",
                 self.pretrain.epochs,
             )
+        # A base model's embedding rows replace pretrained vectors: only rows new to its
+        # vocabulary keep them, and without --extend-vocab there are none.
+        _check(
+            self.finetune.init_from is None or self.model.embeddings_file is None or bool(self.finetune.extend_vocab),
+            "model.embeddings_file",
+            "null with finetune.init_from (--init-from) unless finetune.extend_vocab (--extend-vocab N) adds "
+            "tokens for the vectors: the base model's own rows are kept",
+            self.model.embeddings_file,
+        )
         return self
 
     def lstm_steps(self) -> int:
@@ -577,6 +587,24 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     return config.with_overrides(overrides)
 
 
+# YAML 1.1 (PyYAML) reads 1e-3 as a string, for want of a dot; YAML 1.2, JSON and TOML
+# read it as the number the README writes learning rates as.
+_YAML_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _yaml_load(text: str) -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that reads 1e-3 as a float."""
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _read_file(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError(f"config file not found; {describe('an existing .json, .yaml or .toml file', str(path))}")
@@ -589,9 +617,7 @@ def _read_file(path: Path) -> Any:
         if suffix == ".json":
             return json.loads(text)
         if suffix in (".yaml", ".yml"):
-            import yaml
-
-            return yaml.safe_load(text) or {}
+            return _yaml_load(text) or {}
         if suffix == ".toml":
             if sys.version_info >= (3, 11):
                 import tomllib
