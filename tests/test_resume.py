@@ -197,3 +197,33 @@ def test_resume_failed_new_run_leaves_the_users_empty_folder(cli, corpus_tar: Pa
     )
     assert result.exit_code == 2, result.stderr
     assert out.is_dir() and not any(out.iterdir())
+
+
+_TERMINATE_IN_FIRST_EPOCH = """
+import os, signal, sys
+import textlstm.training
+from textlstm.cli import main
+
+def terminate(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # what kill, timeout or docker stop send
+
+textlstm.training._reseed_dropout = terminate  # called as each epoch starts
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_in_the_first_epoch_of_an_overwrite_puts_the_old_run_back(corpus_tar: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    textlstm.train(str(corpus_tar), run, load_config(None, [*TINY_OVERRIDES, "training.epochs=1", "data.limit=60"]))
+    before = (run / artifacts.MANIFEST_FILE).read_text()
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "--overwrite", "-q"]
+    args += _sets([*TINY_OVERRIDES, "training.epochs=2", "data.limit=60"])
+    done = subprocess.run(
+        [sys.executable, "-c", _TERMINATE_IN_FIRST_EPOCH, *args], capture_output=True, text=True, timeout=300
+    )
+    # Before, SIGTERM ended the process at once: the old run stayed hidden in .run.old-*/
+    # and run/ held only the new run's first checkpoint.
+    assert done.returncode == 1 and "Aborted" in done.stderr, done.stderr[-2000:]
+    assert (run / artifacts.MANIFEST_FILE).read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

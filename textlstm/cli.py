@@ -6,12 +6,15 @@ TensorFlow at module level, so ``textlstm --help`` answers at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import signal
 import sys
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -29,7 +32,8 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _terminate_as_interrupt():
+                return super().invoke(ctx)
         except TextlstmError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
@@ -38,6 +42,25 @@ class _Group(click.Group):
             where = f" {exc.filename}" if exc.filename else ""
             click.echo(f"error: permission denied:{where}; expected a path this user may read and write", err=True)
             ctx.exit(2)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, timeout, docker stop) unwinds like Ctrl-C: a run stopped in its first
+    epoch is removed and the run it was replacing put back, a server closes its socket, and
+    no temporary file is left. By default SIGTERM ends the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _verbosity(func: Callable) -> Callable:
