@@ -371,7 +371,7 @@ class FileSource(Source):
         csv.field_size_limit(1 << 30)
         position = {"line": 0}
         try:
-            reader = csv.reader(self._decoded_lines(position), delimiter=delimiter, quoting=quoting)
+            reader = csv.reader(self._decoded_lines(), delimiter=delimiter, quoting=quoting)
             names: list[str] | None = None
             for fields in reader:
                 start, position["line"] = position["line"] + 1, reader.line_num
@@ -400,9 +400,10 @@ class FileSource(Source):
         except csv.Error as exc:
             raise DataError(f"cannot read {self.spec} as {self.format}: {exc} (after line {position['line']})") from exc
 
-    def _decoded_lines(self, position: dict[str, int]) -> Iterator[str]:
-        """The file's lines as text, decoded one at a time so that a bad byte is named with
-        its line and offset (a text stream decodes blocks of 8 KiB ahead of the parser)."""
+    def _decoded_lines(self) -> Iterator[str]:
+        """The file's lines as text (line breaks kept, a leading byte-order mark dropped),
+        decoded one at a time so that a bad byte is named with its line and offset (a text
+        stream decodes blocks of 8 KiB ahead of the parser)."""
         opener = gzip.open if self.path.name.lower().endswith(".gz") else open
         try:
             decoder = codecs.getincrementaldecoder(self.options.encoding)()
@@ -493,34 +494,16 @@ class FileSource(Source):
             return
 
     def _lines(self) -> Iterator[tuple[int, str | None, Any]]:
-        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
-        offset = 0
-        try:
-            with opener(self.path, "rb") as handle:
-                for index, raw in enumerate(handle):
-                    try:
-                        line = raw.decode(self.options.encoding).rstrip("\r\n")
-                    except UnicodeDecodeError as exc:
-                        raise DataError(
-                            f"{self.spec} is not valid {self.options.encoding} at byte {offset + exc.start} (line {index + 1}); "
-                            "expected text in that encoding, try --encoding latin-1"
-                        ) from exc
-                    except LookupError as exc:
-                        raise DataError(
-                            f"unknown --encoding; {describe('a Python codec name', self.options.encoding)}"
-                        ) from exc
-                    offset += len(raw)
-                    if index == 0:
-                        line = line.removeprefix("\ufeff")  # a byte-order mark is not text
-                    if not line.strip():
-                        continue
-                    if self.format == "fasttext":
-                        yield index, *self._fasttext(line, index)
-                    else:
-                        label, *rest = line.split(None, 1)  # the first whitespace-separated field
-                        yield index, rest[0].strip() if rest else "", label
-        except (OSError, EOFError) as exc:
-            raise DataError(f"cannot read {self.spec}: {exc}") from exc
+        for number, line in enumerate(self._decoded_lines(), start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            index = number - 1
+            if self.format == "fasttext":
+                yield index, *self._fasttext(line, index)
+            else:
+                label, *rest = line.split(None, 1)  # the first whitespace-separated field
+                yield index, rest[0].strip() if rest else "", label
 
     def _fasttext(self, line: str, index: int) -> tuple[str, str | list[str]]:
         tokens = line.split()

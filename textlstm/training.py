@@ -400,7 +400,9 @@ def _train_new(
             transfer_weights(base, run.classifier, continue_head=finetune["head"] == "continued")
             if request["embeddings"] is not None:
                 request["embeddings"]["base_rows_kept"] = True
-                log.info("the base model's embedding rows replace the vectors: only tokens --extend-vocab added keep them")
+                log.info(
+                    "the base model's embedding rows replace the vectors: only tokens --extend-vocab added keep them"
+                )
         if run.config.pretrain.epochs:
             policy = request.get("distribution", {}).get("dtype_policy")
             with source_errors(), run.cluster.scope(), dtype_policy(policy):
