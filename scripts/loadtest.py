@@ -57,6 +57,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(export: str, name: str) -> tuple[subprocess.Popen, str]:
     """Start `textlstm serve` on a free port and wait until it logs that it serves."""
     with socket.socket() as sock:
@@ -138,8 +144,13 @@ def main() -> None:
         proc, url = start_server(args.export, Path(args.export).resolve().name)
     try:
         before = rss_mb(proc.pid) if proc else None
+        cpu_before = (cpu_seconds(os.getpid()), cpu_seconds(proc.pid) if proc else 0.0)
         result = asyncio.run(run_load(url, texts, args.requests, args.clients))
+        # Both sides share the machine's cores on loopback: the client's CPU is part of
+        # what the latency figures pay for.
+        result["client_cpu_seconds"] = round(cpu_seconds(os.getpid()) - cpu_before[0], 2)
         if proc:
+            result["server_cpu_seconds"] = round(cpu_seconds(proc.pid) - cpu_before[1], 2)
             after = rss_mb(proc.pid)
             result.update({"server_rss_before_mb": round(before, 1), "server_rss_after_mb": round(after, 1)})
             result["server_rss_growth_mb"] = round(after - before, 1)

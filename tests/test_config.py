@@ -42,6 +42,32 @@ def test_config_yaml_reads_exponent_numbers(tmp_path) -> None:
     assert (config.training.learning_rate, config.training.weight_decay) == (0.001, 0.02)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "d.yaml",
+            "training:\n  learning_rate: 0.01\n  epochs: 3\n  learning_rate: 0.001\n",
+            "line 4: key 'learning_rate' given twice in one mapping; expected each key once",
+        ),
+        ("s.yaml", "model:\n  lstm_units: 8\nmodel:\n  dropout: 0.1\n", "line 3: key 'model' given twice"),
+        (
+            "d.json",
+            '{"training": {"epochs": 3, "epochs": 4}}',
+            "key 'epochs' given twice in one object; expected each key once",
+        ),
+        ("d.toml", "[training]\nepochs = 3\nepochs = 4\n", "could not be parsed as TOML"),
+    ],
+)
+def test_config_file_refuses_a_key_given_twice(tmp_path, name: str, text: str, message: str) -> None:
+    # Parsers keep one of the values silently (JSON and PyYAML the last), losing a setting.
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
+
+
 def test_config_overrides_parse_types() -> None:
     config = load_config(
         None,

@@ -134,6 +134,8 @@ def test_predict_csv_to_tsv_and_text_files(cli, trained_run, tmp_path: Path) -> 
             "row 2 has no --text-key 'text'; expected one of ['id', 'body']",
         ),
         ({"e.txt": "x\n"}, ["--input", "e.txt", "--id-key", "id"], "--id-key needs --input-format jsonl or csv"),
+        ({"k.txt": "x\n"}, ["--input", "k.txt", "--text-key", "body"], "--text-key needs --input-format jsonl or csv"),
+        ({}, ["some text", "--text-key", "body"], "--text-key needs --input-format jsonl or csv"),
         ({"f.txt": "x\n"}, ["--input", "f.txt", "some text"], "give texts as arguments or --input FILE, not both"),
         ({"g.txt": ""}, ["--input", "g.txt"], "no texts to predict"),
         ({"h.txt": b"caf\xe9\n"}, ["--input", "h.txt"], "h.txt is not valid UTF-8 at byte 3 (line 1)"),

@@ -520,7 +520,7 @@ Examples:
     help="Format of --input (default: by extension, .jsonl/.csv, else text).",
 )
 @click.option(
-    "--text-key", default="text", show_default=True, metavar="KEY", help="JSONL key or CSV column of the text."
+    "--text-key", metavar="KEY", help="JSONL key or CSV column of the text.  [default: text]"
 )
 @click.option("--id-key", metavar="KEY", help="JSONL key or CSV column passed through to each result as id.")
 @click.option("--top-k", type=int, metavar="K", help="Also list the K most probable labels with their scores.")
@@ -541,7 +541,7 @@ def predict(
     texts: tuple[str, ...],
     input_path: str | None,
     input_format: str | None,
-    text_key: str,
+    text_key: str | None,
     id_key: str | None,
     top_k: int | None,
     threshold: float | None,

@@ -595,14 +595,40 @@ _YAML_FLOAT = re.compile(
 )
 
 
-def _yaml_load(text: str) -> Any:
+def _yaml_load(text: str, path: Path) -> Any:
     import yaml
 
     class Loader(yaml.SafeLoader):
-        """SafeLoader that reads 1e-3 as a float."""
+        """SafeLoader that reads 1e-3 as a float and refuses a key given twice."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    # PyYAML keeps the last value silently: a setting written twice would
+                    # quietly lose one of them.
+                    raise ConfigError(
+                        f"config file {path} line {key_node.start_mark.line + 1}: key {key!r} given twice in "
+                        "one mapping; expected each key once"
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+0123456789."))
     return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _json_load(text: str, path: Path) -> Any:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            # json keeps the last value silently (TOML refuses a repeated key itself).
+            raise ConfigError(f"config file {path}: key {twice[0]!r} given twice in one object; expected each key once")
+        return dict(pairs)
+
+    return json.loads(text, object_pairs_hook=unique)
 
 
 def _read_file(path: Path) -> Any:
@@ -615,9 +641,9 @@ def _read_file(path: Path) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            return json.loads(text)
+            return _json_load(text, path)
         if suffix in (".yaml", ".yml"):
-            return _yaml_load(text) or {}
+            return _yaml_load(text, path) or {}
         if suffix == ".toml":
             if sys.version_info >= (3, 11):
                 import tomllib

@@ -408,7 +408,7 @@ def predict_command(
     *,
     input_path: str | Path | None = None,
     input_format_name: str | None = None,
-    text_key: str = "text",
+    text_key: str | None = None,
     id_key: str | None = None,
     top_k: int | None = None,
     threshold: float | None = None,
@@ -437,9 +437,14 @@ def predict_command(
         raise InputError(f"--input-format {input_format_name} needs --input FILE; expected a file to read")
     if id_key and fmt == "text":
         raise InputError("--id-key needs --input-format jsonl or csv; expected a file with named fields")
+    if text_key is not None and fmt == "text":
+        # A plain-text input has no fields: the key would be ignored without a word.
+        raise InputError("--text-key needs --input-format jsonl or csv; expected a file with named fields")
     meter = Progress(Path(input_path).stat().st_size, sys.stderr) if progress and regular_file else None
     if input_path is not None:
-        items: Iterable[Any] = read_file(Path(input_path), fmt, text_key, id_key, meter.update if meter else None)
+        items: Iterable[Any] = read_file(
+            Path(input_path), fmt, "text" if text_key is None else text_key, id_key, meter.update if meter else None
+        )
     elif tuple(texts) == ("-",):
         items = read_stdin(stdin if stdin is not None else sys.stdin.buffer)
     elif "-" in texts:
