@@ -275,6 +275,22 @@ def test_training_needs_two_labels(tmp_path: Path, tiny_config: Config) -> None:
         textlstm.train(str(tmp_path), tmp_path / "run", tiny_config, verbose=0)
 
 
+def test_training_caps_a_batch_larger_than_the_training_part(
+    corpus_tar: Path, tiny_config: Config, tmp_path: Path, caplog
+) -> None:
+    # The training stream repeats: an uncapped batch of 5,000 would hold each of the
+    # examples about thirty times (10**6 filled 24 GB and was killed).
+    config = tiny_config.with_overrides(["training.epochs=1", "training.batch_size=5000"])
+    with caplog.at_level("WARNING", logger="textlstm"):
+        result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
+    n_train = result.train_examples
+    saved = json.loads((result.output_dir / artifacts.CONFIG_FILE).read_text())
+    manifest = json.loads((result.output_dir / artifacts.MANIFEST_FILE).read_text())
+    assert saved["training"]["batch_size"] == n_train
+    assert manifest["distribution"]["global_batch_size"] == n_train
+    assert f"training.batch_size=5000 is more than the {n_train} training examples" in caplog.text
+
+
 @pytest.mark.parametrize("minimum, expected", [(20, 20), (5, None)])
 def test_training_min_epoch_steps_repeats_small_corpora(
     corpus_tar: Path, tiny_config: Config, tmp_path: Path, minimum: int, expected: int | None

@@ -254,7 +254,8 @@ class TrainingConfig:
     # Also the length of the cosine schedule; IMDB's best validation loss came at epoch 3-4.
     epochs: int = 5
     # 128 balances CPU throughput (bigger batches run faster per example) with the number
-    # of updates per epoch on corpora of a few thousand examples.
+    # of updates per epoch on corpora of a few thousand examples. A run lowers a batch
+    # larger than its training examples to them (the stream repeats: it would hold copies).
     batch_size: int = 128
     # Peak Adam learning rate. With the cosine schedule it reached IMDB validation loss
     # 0.254; the one 2e-3 run tried (with batch 256, so not a clean comparison) 0.257.

@@ -606,6 +606,23 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     max_length = config.vectorizer.max_length
     by_file = request.get("distribution", {}).get("sharding") == "file"
     local_replicas = cluster.replicas // cluster.workers
+    n_train, n_val = request["train_examples"], request["val_examples"]
+    most = max(1, n_train // cluster.replicas)
+    if not by_file and config.training.batch_size > most:
+        # The training stream repeats, so a larger batch would hold copies of the same
+        # examples: training.batch_size=1000000 on 181 examples filled 24 GB and was killed.
+        log.warning(
+            "training.batch_size=%d is more than the %d training examples%s: batches of %d",
+            config.training.batch_size,
+            n_train,
+            f" for {cluster.replicas} replicas" if cluster.replicas > 1 else "",
+            most,
+        )
+        # Recorded in the request, so that a resumed run and the saved config keep it.
+        config = dataclasses.replace(config, training=dataclasses.replace(config.training, batch_size=most))
+        request["config"] = config.to_dict()
+        if "distribution" in request:
+            request["distribution"]["global_batch_size"] = most * cluster.replicas
     # Sharded by file, a worker batches its own files one replica's batch at a time;
     # otherwise batches are global and tf.distribute splits them.
     batch_size = config.training.batch_size * (1 if by_file else cluster.replicas)
@@ -619,7 +636,6 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
             ids[part] = id_dataset(texts, vectorizer, max_length, config.vectorizer.keep)
             if config.data.cache:
                 ids[part] = ids[part].cache()  # filled during the first epoch
-    n_train, n_val = request["train_examples"], request["val_examples"]
     if by_file and not config.training.steps_per_epoch and "batches_per_epoch" not in request:
         # Each worker's files make a different number of batches; all take as many steps
         # as the smallest share gives (the others' extra batches are left out that epoch,
