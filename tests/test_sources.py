@@ -158,18 +158,22 @@ def test_sources_tfds_imdb_reviews_mocked() -> None:
     assert examples[0][0] == "train:0"
 
 
-def test_sources_tfds_download_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sources_tfds_download_failure_is_one_line(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     tfds = pytest.importorskip("tensorflow_datasets")
 
     def offline(self, *args, **kwargs):
         raise ConnectionError("Failed to resolve host\nretrying ...")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
-    with pytest.raises(
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False)
+    with caplog.at_level("INFO", logger="textlstm"), pytest.raises(
         DataError, match=r"could not download or prepare tfds:imdb_reviews: Failed to resolve host;"
     ) as info:
         open_source("tfds:imdb_reviews").label_names()
     assert "\n" not in str(info.value)
+    # Said before the download starts: offline, TFDS retries for minutes before failing.
+    assert "tfds:imdb_reviews is not prepared under" in caplog.text
+    assert "without network TFDS retries for about 3.5 minutes" in caplog.text
 
 
 @pytest.mark.parametrize(
