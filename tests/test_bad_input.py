@@ -575,3 +575,43 @@ def test_evaluate_reading_error_is_one_line_without_tracebacks(trained_run, tmp_
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.splitlines()[-1].startswith("error: ") and "1.txt is not valid UTF-8" in done.stderr
+
+
+def test_python_api_takes_path_data_and_names_bad_arguments(trained_run, corpus_tar: Path, tmp_path: Path) -> None:
+    # A pathlib.Path for data crashed (str methods on it); dicts where objects are expected,
+    # batch_size=0 and reading options a TFDS dataset ignores failed late or silently.
+    import textlstm
+    from textlstm.errors import DataError, ExportError, InputError
+
+    report = textlstm.evaluate(trained_run.output_dir, corpus_tar, split="test")
+    assert report["data"] == str(corpus_tar) and report["examples"] > 0
+    cases = [
+        (lambda: textlstm.evaluate(trained_run.output_dir, corpus_tar, batch_size=0), InputError, "invalid batch size"),
+        (lambda: textlstm.evaluate(trained_run.output_dir, 5), DataError, "bad data source; expected a str or pathlib"),
+        (
+            lambda: textlstm.evaluate(trained_run.output_dir, corpus_tar, read_options={"label_column": "y"}),
+            InputError,
+            r"bad read_options; expected a textlstm\.ReadOptions",
+        ),
+        (
+            lambda: textlstm.train(corpus_tar, tmp_path / "r", {"training": {"epochs": 1}}),
+            InputError,
+            r"bad config; expected a textlstm\.Config",
+        ),
+        (
+            lambda: textlstm.inspect_data("tfds:imdb_reviews", read_options=textlstm.ReadOptions(label_sep="|")),
+            DataError,
+            r"--label-sep does not apply to the TFDS dataset tfds:imdb_reviews",
+        ),
+        (
+            lambda: textlstm.export(trained_run.output_dir, tmp_path / "e", version=True),
+            ExportError,
+            r"invalid version; expected auto, None or an integer >= 1 \(int or str\); received True",
+        ),
+        (lambda: textlstm.export(trained_run.output_dir, tmp_path / "e", top_k="2"), ExportError, "invalid --top-k"),
+        (lambda: textlstm.load_predictor(trained_run.output_dir).configure(top_k="2"), InputError, "invalid --top-k"),
+    ]
+    for call, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            call()
+    assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()

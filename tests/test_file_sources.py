@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import TINY_OVERRIDES
 from textlstm.cli import main
-from textlstm.errors import DataError
+from textlstm.errors import DataError, InputError
 from textlstm.file_sources import ReadOptions, parse_label_map
 from textlstm.source_spec import open_source
 
@@ -297,6 +297,55 @@ def test_file_sources_hf_saved_dataset_dict_with_class_labels(tmp_path: Path) ->
     assert (source.skipped("train"), source.skipped("test")) == (2, 0)  # counted per split
     with pytest.raises(DataError, match=r"split 'dev' not found"):
         list(source.examples("dev"))
+
+
+def test_file_sources_hf_unlabelled_splits_are_left_out(tmp_path: Path) -> None:
+    # Like imdb's "unsupervised" split (ClassLabel -1) and a test split without labels:
+    # they used to fail the label scan, and with it every split's reading.
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
+    parts = {
+        "train": datasets.Dataset.from_dict({"text": ["good", "bad"], "label": [1, 0]}, features=features),
+        "unsupervised": datasets.Dataset.from_dict({"text": ["meh", "hm"], "label": [-1, -1]}, features=features),
+        "test": datasets.Dataset.from_dict({"text": ["no label column"]}),
+    }
+    datasets.DatasetDict(parts).save_to_disk(str(tmp_path / "saved"))
+    source = open_source(f"hf:{tmp_path / 'saved'}")
+    assert source.splits() == ["train"]
+    assert source.label_names() == ["neg", "pos"]
+    assert [(t, lab) for _, t, lab in source.examples("train")] == [("good", "pos"), ("bad", "neg")]
+    with pytest.raises(DataError, match=r"^split 'unsupervised' of hf:.* has no labels; expected a labelled split"):
+        source.check_split("unsupervised")
+    only = {"a": parts["unsupervised"], "b": parts["test"]}
+    datasets.DatasetDict(only).save_to_disk(str(tmp_path / "none"))
+    with pytest.raises(DataError, match=r"has no labelled split \(no label column 'label', or every label"):
+        open_source(f"hf:{tmp_path / 'none'}").label_names()
+    # Without hf: the folder would be read as class folders of Arrow files.
+    with pytest.raises(DataError, match=r"is a Hugging Face dataset folder .*; expected hf:"):
+        open_source(str(tmp_path / "saved"))
+    with pytest.raises(DataError, match=r"^--format does not apply to the hf file"):
+        open_source(f"hf:{tmp_path / 'saved'}", ReadOptions(format="csv"))
+
+
+def test_file_sources_read_options_take_python_columns(tmp_path: Path) -> None:
+    # A bare name was read letter by letter, and label_column=0 was taken as unset ("label").
+    path = tmp_path / "rows.csv"
+    path.write_text("label,sentence,other\nx,first text,pos\ny,second text,neg\n")
+    options = ReadOptions(text_columns="sentence", label_column=2)
+    assert options.text_columns == ("sentence",) and options.label_column == "2"
+    assert [(t, lab) for _, t, lab in open_source(str(path), options).examples("train")] == [
+        ("first text", "pos"),
+        ("second text", "neg"),
+    ]
+    assert [
+        lab for _, _, lab in open_source(str(path), ReadOptions(text_columns=(1,), label_column=0)).examples("")
+    ] == [
+        "x",
+        "y",
+    ]
+    with pytest.raises(InputError, match=r"bad label_column; expected a column name or a 0-based int index"):
+        ReadOptions(label_column=1.5)
 
 
 def test_file_sources_hf_missing_folder(tmp_path: Path) -> None:

@@ -216,6 +216,17 @@ def test_report_confident_mistakes_multilabel() -> None:
     ]
 
 
+def test_report_confident_mistakes_use_the_model_thresholds() -> None:
+    # A tuned threshold of 0.3 for y: the last row predicts y there (0.45), as predict and
+    # the metrics do, so it is a mistake; at 0.5 it would have counted as right.
+    collector = ConfidentMistakes(["x", "y", "z"], multi_label=True, limit=5, thresholds=[0.5, 0.3, 0.5])
+    targets = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)
+    probabilities = np.array([[0.9, 0.2, 0.1], [0.1, 0.35, 0.2], [0.4, 0.45, 0.1]])
+    collector.add(probabilities, targets, ["right", "y at 0.35, right at 0.3", "adds y"])
+    assert collector.count == 1
+    assert collector.worst() == [Mistake("adds y", (), ("y",), pytest.approx(0.45))]
+
+
 def test_report_markdown_text_escapes_and_shortens() -> None:
     assert markdown_text("a | b *c* <br /> [x](y)\n_d_ `e`") == r"a \| b \*c\* \<br /\> \[x\]\(y\) \_d\_ \`e\`"
     long = " ".join(["word"] * 100)

@@ -166,9 +166,12 @@ def test_sources_tfds_download_failure_is_one_line(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
     monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False)
-    with caplog.at_level("INFO", logger="textlstm"), pytest.raises(
-        DataError, match=r"could not download or prepare tfds:imdb_reviews: Failed to resolve host;"
-    ) as info:
+    with (
+        caplog.at_level("INFO", logger="textlstm"),
+        pytest.raises(
+            DataError, match=r"could not download or prepare tfds:imdb_reviews: Failed to resolve host;"
+        ) as info,
+    ):
         open_source("tfds:imdb_reviews").label_names()
     assert "\n" not in str(info.value)
     # Said before the download starts: offline, TFDS retries for minutes before failing.

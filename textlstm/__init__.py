@@ -27,7 +27,11 @@ _LAZY = {
     "export": "textlstm.exporting",
     "Config": "textlstm.config",
     "load_config": "textlstm.config",
+    "ReadOptions": "textlstm.file_sources",
+    "inspect_data": "textlstm.inspection",
 }
+# Submodules the README sends Python users to as attributes (textlstm.errors.DataError).
+_SUBMODULES = ("errors", "report", "config")
 
 __all__ = ["__version__", *_LAZY]
 
@@ -38,4 +42,8 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"textlstm.{name}")
     raise AttributeError(f"module 'textlstm' has no attribute {name!r}")

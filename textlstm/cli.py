@@ -519,9 +519,7 @@ Examples:
     type=click.Choice(["text", "jsonl", "csv"]),
     help="Format of --input (default: by extension, .jsonl/.csv, else text).",
 )
-@click.option(
-    "--text-key", metavar="KEY", help="JSONL key or CSV column of the text.  [default: text]"
-)
+@click.option("--text-key", metavar="KEY", help="JSONL key or CSV column of the text.  [default: text]")
 @click.option("--id-key", metavar="KEY", help="JSONL key or CSV column passed through to each result as id.")
 @click.option("--top-k", type=int, metavar="K", help="Also list the K most probable labels with their scores.")
 @click.option(

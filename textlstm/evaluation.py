@@ -17,9 +17,10 @@ from textlstm.file_sources import ReadOptions
 from textlstm.metrics import DEFAULT_THRESHOLD, classification_metrics, headline, multilabel_metrics
 from textlstm.model import split_text_model
 from textlstm.pipeline import batched, id_dataset, source_errors, text_dataset
+from textlstm.preflight import check_batch_size
 from textlstm.report import MISTAKES_LIMIT, Mistake, check_report_dir, write_report
 from textlstm.runtime import tensorflow
-from textlstm.source_spec import open_source, source_kind
+from textlstm.source_spec import data_spec, open_source, reading_options, source_kind
 from textlstm.vectorizer import make_vectorizer
 
 tf = tensorflow()
@@ -31,14 +32,25 @@ class ConfidentMistakes:
     batch, in a heap: memory holds ``limit`` texts, never the corpus.
 
     Single-label: a mistake is an arg-max label that is not the true one, its confidence
-    that label's probability. Multi-label: an example whose predicted label set (at
-    `DEFAULT_THRESHOLD`) is not the true set, its confidence that of its surest wrong
-    yes/no decision (``p``, or ``1 - p`` for a label wrongly left out).
+    that label's probability. Multi-label: an example whose predicted label set (at the
+    model's ``thresholds``, else `DEFAULT_THRESHOLD`) is not the true set, its confidence
+    that of its surest wrong yes/no decision (``p``, or ``1 - p`` for a label wrongly left
+    out).
     """
 
-    def __init__(self, label_names: list[str], multi_label: bool = False, limit: int = MISTAKES_LIMIT) -> None:
+    def __init__(
+        self,
+        label_names: list[str],
+        multi_label: bool = False,
+        limit: int = MISTAKES_LIMIT,
+        thresholds: Sequence[float] | None = None,
+    ) -> None:
         self.label_names = list(label_names)
         self.multi_label = multi_label
+        # The same per-label thresholds the metrics use, so the list agrees with them.
+        self.thresholds = np.asarray(
+            thresholds if thresholds is not None else [DEFAULT_THRESHOLD] * len(self.label_names), np.float64
+        )
         self.limit = limit
         self.count = 0  # every mistake seen, not only the kept ones
         self._seen = 0
@@ -51,7 +63,7 @@ class ConfidentMistakes:
         labels = np.asarray(labels)
         if self.multi_label:
             targets = labels > 0.5
-            predicted = probabilities >= DEFAULT_THRESHOLD
+            predicted = probabilities >= self.thresholds[None, :]
             wrong_slots = predicted != targets
             slot_confidence = np.where(predicted, probabilities, 1.0 - probabilities)
             confidence = np.where(wrong_slots, slot_confidence, -np.inf).max(axis=1)
@@ -232,6 +244,9 @@ def evaluate(
         artifacts.check_new_file(output, "--output")
     if report_dir is not None:
         report_dir = check_report_dir(report_dir)
+    data = data_spec(data)
+    read_options = reading_options(read_options)
+    check_batch_size(batch_size)
     info = artifacts.read_run_info(model_dir)
     if read_options is None:
         read_options = _reading_as_trained(info.manifest, data)
@@ -271,7 +286,7 @@ def evaluate(
             # The text rides along with the label through vectorizing and bucketing, so
             # the mistakes list sees each batch's texts without a second pass.
             texts = texts.map(lambda text, label: (text, (label, text)))
-            mistakes = ConfidentMistakes(info.labels, multi_label)
+            mistakes = ConfidentMistakes(info.labels, multi_label, thresholds=info.thresholds)
         batches = batched(
             id_dataset(texts, vectorizer, max_length, info.config.vectorizer.keep),
             batch_size,

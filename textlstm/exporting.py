@@ -41,6 +41,11 @@ def export_any(
     next free integer) or an integer, given as int or str."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format; {describe(f'one of {list(FORMATS)}', fmt)}")
+    if isinstance(version, bool) or not isinstance(version, (int, str, type(None))):
+        # True is an int to Python: it became a version folder named "True".
+        raise ExportError(f"invalid version; {describe('auto, None or an integer >= 1 (int or str)', version)}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)):
+        raise ExportError(f"invalid --top-k; {describe('an integer or None', top_k)}")
     number = version if isinstance(version, int) or version is None else parse_version(str(version))
     if fmt == "tflite":
         if top_k is not None:

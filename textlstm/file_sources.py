@@ -12,6 +12,7 @@ import codecs
 import csv
 import gzip
 import json
+import logging
 import math
 import re
 import shlex
@@ -19,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from textlstm.errors import DataError, describe
+from textlstm.errors import DataError, InputError, describe
 from textlstm.sources import Example, Label, Source, file_sha256
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "lines", "fasttext")
 _FASTTEXT_PREFIX = "__label__"
@@ -51,6 +54,27 @@ class ReadOptions:
     label_sep: str | None = None
     # An empty text is an error instead of a skipped (and counted) row.
     strict: bool = False
+
+    def __post_init__(self) -> None:
+        """Columns given to the Python API as one name or as 0-based int indices mean what
+        the CLI's strings mean; other types are an InputError. (Without this, a bare name was
+        read letter by letter, and label_column=0 was taken as unset: "label".)"""
+
+        def column(value: Any, what: str) -> str:
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                return str(value)
+            if isinstance(value, str):
+                return value
+            raise InputError(f"bad {what}; {describe('a column name or a 0-based int index', value)}")
+
+        columns = self.text_columns
+        if isinstance(columns, (str, int)) and not isinstance(columns, bool):
+            columns = (columns,)
+        if not isinstance(columns, (tuple, list)):
+            raise InputError(f"bad text_columns; {describe('a tuple of column names or indices', columns)}")
+        object.__setattr__(self, "text_columns", tuple(column(c, "text column") for c in columns))
+        if self.label_column is not None:
+            object.__setattr__(self, "label_column", column(self.label_column, "label_column"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for manifests."""
@@ -100,6 +124,7 @@ _FORMAT_FLAGS = {
     "--delimiter": ("csv", "tsv"),
     "--text-column": ("csv", "tsv", "json", "jsonl", "parquet", "hf"),
     "--label-column": ("csv", "tsv", "json", "jsonl", "parquet", "hf"),
+    "--format": FORMATS,
 }
 
 _FLAGS = {
@@ -527,6 +552,7 @@ class HfDiskSource(FileSource):
         import datasets
 
         super().__init__(spec, path, "hf", options)
+        self._unlabelled_splits: list[str] | None = None
         try:
             self.dataset = datasets.load_from_disk(str(path))
         except Exception as exc:  # FileNotFoundError or datasets' own errors
@@ -538,14 +564,53 @@ class HfDiskSource(FileSource):
 
         return dict(self.dataset) if isinstance(self.dataset, datasets.DatasetDict) else None
 
+    def _unlabelled(self) -> list[str]:
+        """The DatasetDict's splits without labels: no label column, or every value missing
+        (ClassLabel -1, as in imdb's "unsupervised" or GLUE's test splits). They are left out
+        of `splits` and the label scan instead of failing every split's reading."""
+        if self._unlabelled_splits is None:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            parts = self._parts() or {}
+            wanted = self.options.label_column or "label"
+            unlabelled = []
+            for name, dataset in parts.items():
+                names = list(dataset.column_names)
+                if wanted not in names and re.fullmatch(r"[0-9]+", wanted) and int(wanted) < len(names):
+                    wanted_here = names[int(wanted)]
+                else:
+                    wanted_here = wanted
+                if wanted_here not in names:
+                    unlabelled.append(name)
+                    continue
+                column = dataset.data.column(wanted_here)
+                if column.null_count == len(column) or (
+                    pa.types.is_integer(column.type) and len(column) and pc.all(pc.equal(column, -1)).as_py()
+                ):
+                    unlabelled.append(name)
+            if parts and len(unlabelled) == len(parts):
+                raise DataError(
+                    f"{self.spec} has no labelled split (no label column {wanted!r}, or every label missing or -1 "
+                    f"in {sorted(unlabelled)}); expected a split with labels"
+                )
+            if unlabelled:
+                log.info("%s: leaving out split(s) %s, which have no labels", self.spec, sorted(unlabelled))
+            self._unlabelled_splits = sorted(unlabelled)
+        return self._unlabelled_splits
+
     def splits(self) -> list[str]:
-        """The DatasetDict's keys (none for a single Dataset)."""
+        """The DatasetDict's labelled keys (none for a single Dataset)."""
         parts = self._parts()
-        return sorted(parts) if parts is not None else []
+        return sorted(set(parts) - set(self._unlabelled())) if parts is not None else []
 
     def check_split(self, split: str) -> None:
-        """A DatasetDict must hold the split; a single Dataset is every split."""
+        """A DatasetDict must hold the split, with labels; a single Dataset is every split."""
         if self._parts() is not None:
+            if split in self._unlabelled():
+                raise DataError(
+                    f"split {split!r} of {self.spec} has no labels; expected a labelled split, one of {self.splits()}"
+                )
             Source.check_split(self, split)
 
     def _scan_splits(self) -> list[str]:

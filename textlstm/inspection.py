@@ -14,7 +14,7 @@ from textlstm import artifacts
 from textlstm.config import VectorizerConfig
 from textlstm.file_sources import ReadOptions
 from textlstm.runtime import tensorflow
-from textlstm.source_spec import open_source
+from textlstm.source_spec import data_spec, open_source
 from textlstm.sources import Label, Source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary, standardizer
 
@@ -148,6 +148,7 @@ def inspect_data(
     the model's vectorizer truncates). With ``against``, counts texts that also occur in
     that source's ``against_split`` (whitespace-normalised exact matches: leakage).
     """
+    data = data_spec(data)
     source = open_source(data, read_options)
     source.check_split(split)
     summary = TextSummary(VectorizerConfig())

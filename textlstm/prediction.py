@@ -30,6 +30,7 @@ from textlstm.predict_io import (
     read_file,
     read_stdin,
 )
+from textlstm.preflight import check_batch_size
 from textlstm.runtime import tensorflow
 from textlstm.tflite_runtime import TFLiteModel
 from textlstm.vectorizer import read_vocabulary
@@ -92,13 +93,13 @@ class Predictor:
     def configure(self, top_k: int | None = None, threshold: float | None = None) -> Predictor:
         """Set --top-k and --threshold; raise InputError when out of range."""
         if top_k is not None:
-            if not 1 <= top_k <= len(self.labels):
+            if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(self.labels):
                 raise InputError(
                     f"invalid --top-k; {describe(f'an integer from 1 to {len(self.labels)} (the number of labels)', top_k)}"
                 )
             self.top_k = top_k
         if threshold is not None:
-            if not 0.0 <= threshold <= 1.0:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
                 raise InputError(f"invalid --threshold; {describe('a probability in [0, 1]', threshold)}")
             self.thresholds = np.full(len(self.labels), threshold, dtype=np.float64)
         return self
@@ -376,12 +377,6 @@ def _strings(texts: Iterable[Any]) -> Iterator[str]:
         if not isinstance(text, str):
             raise InputError(f"text {number} is not a string; {describe('a str', type(text).__name__)}")
         yield text
-
-
-def check_batch_size(batch_size: Any) -> None:
-    """Raise InputError unless ``batch_size`` is an integer >= 1."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"invalid batch size; {describe('an integer >= 1', batch_size)}")
 
 
 def predict(model: str | Path | Predictor, texts: Iterable[str], batch_size: int = 64) -> list[dict[str, Any]]:

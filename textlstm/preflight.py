@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from textlstm import artifacts
 from textlstm.config import Config
-from textlstm.errors import ServeError, describe
+from textlstm.errors import InputError, ServeError, describe
 from textlstm.predict_io import check_input_file
 from textlstm.report import check_report_dir
 from textlstm.source_spec import check_source_spec
@@ -88,3 +88,10 @@ def check_inspect(source: str, model_dir: str | Path | None, against: str | None
         artifacts.check_run_dir(model_dir)
     if against is not None:
         check_source_spec(against)
+
+
+def check_batch_size(batch_size: Any) -> None:
+    """Raise InputError unless ``batch_size`` is an integer >= 1 (the Python API's check;
+    the CLI's options are click ranges)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"invalid batch size; {describe('an integer >= 1', batch_size)}")

@@ -121,7 +121,7 @@ def write_report(
             _plot_reliability(confidence, correct, metrics["expected_calibration_error"], multi_label, tmp)
             pictures["reliability"] = RELIABILITY_FILE
             if multi_label:
-                _plot_per_label(names, metrics["per_label"], tmp / PER_LABEL_FILE)
+                _plot_per_label(names, metrics["per_label"], tmp / PER_LABEL_FILE, metrics.get("thresholds"))
                 pictures["per_label"] = PER_LABEL_FILE
             else:
                 matrix = np.asarray(metrics["confusion_matrix"])
@@ -328,7 +328,9 @@ def _curve_axes(ax: Any, xlabel: str, ylabel: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def _plot_per_label(names: list[str], per_label: dict[str, dict[str, Any]], path: Path) -> None:
+def _plot_per_label(
+    names: list[str], per_label: dict[str, dict[str, Any]], path: Path, thresholds: dict[str, float] | None = None
+) -> None:
     n = len(names)
     fig = _figure(7.0, min(max(3.0, 0.6 * n + 1.5), 40.0))
     ax = fig.add_subplot()
@@ -340,7 +342,9 @@ def _plot_per_label(names: list[str], per_label: dict[str, dict[str, Any]], path
     ax.set_yticks(rows, labels=[f"{name} (n={per_label[name]['support']:,})" for name in names])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"score (labels predicted at probability >= {DEFAULT_THRESHOLD})")
+    values = set((thresholds or {}).values()) or {DEFAULT_THRESHOLD}
+    rule = f">= {next(iter(values)):g}" if len(values) == 1 else ">= each label's threshold"
+    ax.set_xlabel(f"score (labels predicted at probability {rule})")
     ax.set_title("Per-label precision, recall and F1")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")

@@ -85,7 +85,7 @@ from textlstm.pipeline import (
 from textlstm.pretraining import pretrain_embedding
 from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
-from textlstm.source_spec import open_source
+from textlstm.source_spec import data_spec, open_source, reading_options
 from textlstm.sources import FileShard, Source
 from textlstm.vectorizer import make_vectorizer, read_vocabulary
 
@@ -242,6 +242,12 @@ def train(
             f"train needs a data source and an output directory; {describe('--data and --output-dir, or --resume DIR', None)}"
         )
     started = time.time()
+    data = data_spec(data)
+    read_options = reading_options(read_options)
+    if config is not None and not isinstance(config, Config):
+        raise InputError(
+            f"bad config; {describe('a textlstm.Config (textlstm.load_config(path) reads a file)', type(config).__name__)}"
+        )
     config = (config or Config()).validate()
     # Before any other TensorFlow call: a multi-worker strategy configures the runtime.
     cluster = connect(config.training.strategy, config.training.worker_timeout)
