@@ -177,7 +177,7 @@ CASES = [
         "label sets in a single-label run",
         _write("ml.jsonl", '{"text": "a", "label": ["x", "y"]}\n{"text": "b", "label": ["y"]}\n'),
         ["--set", "data.multi_label=false"],
-        r"ml\.jsonl example 0 has 2 labels \['x', 'y'\]; expected one label per example",
+        r"ml\.jsonl row 1 has 2 labels \['x', 'y'\]; expected one label per example",
     ),
     (
         "a backslash and t typed as the delimiter",

@@ -219,7 +219,7 @@ def test_multilabel_mode_conflicts(cli, tagged: Path, tagged_run: Path, trained_
     args = ["train", "--data", str(tagged / "train.jsonl"), "--output-dir", str(tmp_path / "r")]
     result = cli.invoke(main, [*args, "--set", "data.multi_label=false"])
     assert result.exit_code == 2
-    assert re.search(r"train\.jsonl example \d+ has [23] labels \[.*\]; expected one label per example", result.stderr)
+    assert re.search(r"train\.jsonl row \d+ has [23] labels \[.*\]; expected one label per example", result.stderr)
     assert not (tmp_path / "r").exists()
     # A multi-label model reads single-label data as one-label sets.
     result = cli.invoke(main, ["evaluate", str(tagged_run), "--data", str(tagged / "single.csv"), "-q"])

@@ -300,6 +300,10 @@ class FileSource(Source):
                 continue
             yield str(index), text, self._label(raw_label, index)
 
+    def where(self, key: str) -> str:
+        """The line of the example just read (keys are row indices)."""
+        return f"row {self._row(int(key))}" if key.isdigit() else f"example {key}"
+
     def _row(self, index: int) -> int:
         """The 1-based line of a row index, as an editor shows it (a CSV header is line 1;
         a CSV row's first line, past blank lines and quoted line breaks before it)."""

@@ -108,19 +108,19 @@ def _target(source: Source, key: str, label: Label, index: dict[str, int], names
         wanted = (label,) if isinstance(label, str) else label
         unknown = [name for name in wanted if name not in index]
         if unknown:
-            raise DataError(f"{source.spec} has an example labelled {unknown}; expected labels among {names}")
+            raise DataError(f"{source.spec} {source.where(key)} is labelled {unknown}; expected labels among {names}")
         target = np.zeros(len(names), np.float32)
         target[[index[name] for name in wanted]] = 1.0
         return target
     if not isinstance(label, str):
         if len(label) != 1:
             raise DataError(
-                f"{source.spec} example {key} has {len(label)} labels {list(label)}; expected one label "
+                f"{source.spec} {source.where(key)} has {len(label)} labels {list(label)}; expected one label "
                 "per example, or a multi-label run (data.multi_label=true)"
             )
         label = label[0]
     if label not in index:
-        raise DataError(f"{source.spec} has an example labelled {label!r}; expected one of {names}")
+        raise DataError(f"{source.spec} {source.where(key)} is labelled {label!r}; expected one of {names}")
     return index[label]
 
 

@@ -73,6 +73,10 @@ class Source(ABC):
         """True when examples carry sets of labels rather than one label each."""
         return False
 
+    def where(self, key: str) -> str:
+        """Where the example ``key`` is, for an error message (a file names its line)."""
+        return f"example {key}"
+
     def file_count(self, split: str) -> int:
         """How many files a split can be divided by between workers (`FileShard`): one for
         a source read as a single stream (a file, an archive, TFDS)."""
