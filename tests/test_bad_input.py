@@ -581,7 +581,7 @@ def test_python_api_takes_path_data_and_names_bad_arguments(trained_run, corpus_
     # A pathlib.Path for data crashed (str methods on it); dicts where objects are expected,
     # batch_size=0 and reading options a TFDS dataset ignores failed late or silently.
     import textlstm
-    from textlstm.errors import DataError, ExportError, InputError
+    from textlstm.errors import DataError, ExportError, InputError, ModelDirError
 
     report = textlstm.evaluate(trained_run.output_dir, corpus_tar, split="test")
     assert report["data"] == str(corpus_tar) and report["examples"] > 0
@@ -610,6 +610,9 @@ def test_python_api_takes_path_data_and_names_bad_arguments(trained_run, corpus_
         ),
         (lambda: textlstm.export(trained_run.output_dir, tmp_path / "e", top_k="2"), ExportError, "invalid --top-k"),
         (lambda: textlstm.load_predictor(trained_run.output_dir).configure(top_k="2"), InputError, "invalid --top-k"),
+        (lambda: textlstm.predict(trained_run.output_dir, None), InputError, "texts must be an iterable of strings"),
+        (lambda: textlstm.predict(None, ["x"]), ModelDirError, r"bad model argument; expected a run directory or"),
+        (lambda: textlstm.evaluate(None, corpus_tar), ModelDirError, r"bad model argument; expected a run directory"),
     ]
     for call, kind, message in cases:
         with pytest.raises(kind, match=message):

@@ -68,6 +68,20 @@ def test_config_file_refuses_a_key_given_twice(tmp_path, name: str, text: str, m
     assert "\n" not in str(caught.value)
 
 
+def test_config_built_in_python_is_type_checked() -> None:
+    # A string for an int met the range checks as a TypeError; a bare override string was
+    # read one character at a time ("bad --set value ... received 't'").
+    config = Config()
+    config.training.epochs = "3"
+    with pytest.raises(ConfigError, match=r"training\.epochs must be an integer; expected an integer; received '3'"):
+        config.validate()
+    config = Config()
+    config.model.dense_units = [32, 16]
+    assert config.validate().model.dense_units == (32, 16)
+    with pytest.raises(ConfigError, match=r"bad overrides; expected a list of section\.key=value strings"):
+        load_config(None, "training.epochs=3")
+
+
 def test_config_overrides_parse_types() -> None:
     config = load_config(
         None,

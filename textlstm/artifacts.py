@@ -170,9 +170,19 @@ def is_interrupted_run(path: Path) -> bool:
     return path.is_dir() and not is_run_dir(path) and checkpoint_folder(path) is not None
 
 
+def model_path(path: Any, expected: str) -> Path:
+    """A model argument of the Python API as a Path; ModelDirError for None or another
+    type (Path() would fail with a bare TypeError)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise ModelDirError(
+            f"bad model argument; {describe(f'{expected} as a str or pathlib.Path', type(path).__name__)}"
+        )
+    return Path(path)
+
+
 def check_run_dir(path: str | Path) -> Path:
     """Return the run directory path, or raise ModelDirError naming every missing file."""
-    path = Path(path)
+    path = model_path(path, "a run directory")
     if not path.is_dir():
         raise ModelDirError(
             f"model directory not found; {describe('a directory written by textlstm train', str(path))}"
@@ -483,7 +493,7 @@ def model_kind(path: str | Path) -> tuple[str, Path]:
     """("run" | "savedmodel" | "tflite", folder) for a model argument: a run directory, or
     an export (a version folder, its parent: the highest version, or a ``model.tflite``
     file); raise ModelDirError naming what is missing."""
-    path = Path(path)
+    path = model_path(path, "a run directory or an export")
     if not path.exists():
         raise ModelDirError(f"model not found; {describe('a run directory or an exported SavedModel', str(path))}")
     if is_run_dir(path) or (path / MODEL_FILE).exists():

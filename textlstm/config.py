@@ -454,7 +454,14 @@ class Config:
     def validate(self) -> Config:
         """Check every section; return self so calls can be chained."""
         for section in dataclasses.fields(self):
-            getattr(self, section.name).validate()
+            values = getattr(self, section.name)
+            # Types first, as a file's values are checked: a Config built in Python can hold
+            # "3" for an int, which the range checks below would meet as a TypeError.
+            hints = typing.get_type_hints(type(values))
+            for item in dataclasses.fields(values):
+                name = f"{section.name}.{item.name}"
+                setattr(values, item.name, _coerce(getattr(values, item.name), hints[item.name], name, "config"))
+            values.validate()
         if self.training.tune_thresholds and self.data.val_fraction == 0:
             raise ConfigError(
                 "training.tune_thresholds (--tune-thresholds) needs a validation hold-out to tune on; "
@@ -532,6 +539,9 @@ class Config:
         Values are parsed as JSON when they can be (``3``, ``0.5``, ``true``, ``null``,
         ``[64, 32]``) and taken as plain strings otherwise.
         """
+        if isinstance(overrides, str):
+            # A bare string would be read as one override per character.
+            raise ConfigError(f"bad overrides; {describe('a list of section.key=value strings', overrides)}")
         config = Config.from_dict(self.to_dict())
         for item in overrides:
             name, sep, raw = item.partition("=")

@@ -355,7 +355,7 @@ def predict_iter(model: str | Path | Predictor, texts: Iterable[str], batch_size
     input order (nothing for an empty stream: the model is then not even loaded); raise
     InputError for an item that is not a string or a ``batch_size`` below 1.
     """
-    if isinstance(texts, (str, bytes)):
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
         # Iterating a string would classify it one character at a time.
         raise InputError(f"texts must be an iterable of strings; {describe('a list of str', type(texts).__name__)}")
     check_batch_size(batch_size)
