@@ -2,8 +2,9 @@
 
 Starts `textlstm serve EXPORT_DIR` on a free port (or uses --url of a running server),
 sends --requests predict requests of one review each from --clients concurrent clients,
-and prints p50/p90/p99 latency, throughput, errors and the server's RSS before and after
-(measured from /proc when the script started the server).
+and prints p50/p90/p99 latency, throughput, errors, the CPU seconds the client used during
+the run, and the server's CPU seconds and RSS before and after (from /proc, when the script
+started the server).
 
 Usage:
   python scripts/loadtest.py --export exports/imdb --texts ../shared/data/imdb/aclImdb_labeled.tar.gz

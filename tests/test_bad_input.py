@@ -14,6 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 
 from tests.conftest import TINY_OVERRIDES
@@ -613,8 +614,16 @@ def test_python_api_takes_path_data_and_names_bad_arguments(trained_run, corpus_
         (lambda: textlstm.predict(trained_run.output_dir, None), InputError, "texts must be an iterable of strings"),
         (lambda: textlstm.predict(None, ["x"]), ModelDirError, r"bad model argument; expected a run directory or"),
         (lambda: textlstm.evaluate(None, corpus_tar), ModelDirError, r"bad model argument; expected a run directory"),
+        (lambda: textlstm.evaluate(trained_run.output_dir, corpus_tar, output=5), InputError, r"bad output; expected"),
+        (lambda: textlstm.train(corpus_tar, 5), InputError, r"bad output_dir; expected a directory to create"),
+        (lambda: textlstm.export(trained_run.output_dir, 5), ExportError, r"bad export_dir; expected a folder"),
     ]
     for call, kind, message in cases:
         with pytest.raises(kind, match=message):
             call()
     assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
+    # NumPy numbers are numbers; a Path for --against is a data source like any other.
+    predictor = textlstm.load_predictor(trained_run.output_dir).configure(top_k=np.int64(1), threshold=np.float32(0.3))
+    assert predictor.top_k == 1
+    facts = textlstm.inspect_data(corpus_tar, split="train", against=corpus_tar, against_split="test")
+    assert json.loads(json.dumps(facts))["against"]["data"] == str(corpus_tar)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from textlstm.config import Config, allowed_keys, load_config, saved_config
@@ -80,6 +81,28 @@ def test_config_built_in_python_is_type_checked() -> None:
     assert config.validate().model.dense_units == (32, 16)
     with pytest.raises(ConfigError, match=r"bad overrides; expected a list of section\.key=value strings"):
         load_config(None, "training.epochs=3")
+    with pytest.raises(ConfigError, match=r"bad overrides; expected a list"):
+        load_config(None, None)
+    with pytest.raises(ConfigError, match=r"bad --set value; expected a section\.key=value string; received 5"):
+        load_config(None, [5])
+    # NumPy numbers are numbers.
+    config = Config()
+    config.training.learning_rate, config.training.epochs = np.float32(0.01), np.int64(3)
+    config.validate()
+    assert (type(config.training.learning_rate), config.training.epochs) == (float, 3)
+
+
+def test_config_yaml_merge_keys_still_load(tmp_path) -> None:
+    # The duplicate-key check skips `<<`: a key after a merge may override a merged one.
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "base: &b {epochs: 3, batch_size: 16}\ntraining:\n  <<: *b\n  epochs: 4\n".replace("base", "x-base")
+    )
+    with pytest.raises(ConfigError, match=r"unknown config section 'x-base'"):
+        load_config(path)
+    path.write_text("training:\n  <<: {epochs: 3, batch_size: 16}\n  epochs: 4\n")
+    config = load_config(path)
+    assert (config.training.epochs, config.training.batch_size) == (4, 16)
 
 
 def test_config_overrides_parse_types() -> None:

@@ -326,6 +326,18 @@ def test_file_sources_hf_unlabelled_splits_are_left_out(tmp_path: Path) -> None:
         open_source(str(tmp_path / "saved"))
     with pytest.raises(DataError, match=r"^--format does not apply to the hf file"):
         open_source(f"hf:{tmp_path / 'saved'}", ReadOptions(format="csv"))
+    # ... unless the options are another source's (data inspect FILE --format X --against hf:).
+    assert open_source(f"hf:{tmp_path / 'saved'}", ReadOptions(format="lines"), file_options_only=True).splits() == [
+        "train"
+    ]
+    with pytest.raises(DataError, match=r"has no label column 'lable'; expected one of \['text', 'label'\]"):
+        open_source(f"hf:{tmp_path / 'saved'}", ReadOptions(label_column="lable")).splits()
+    # -1 means "no label" only in a ClassLabel column: in a plain int column it is a class.
+    plain = {"train": {"text": ["a", "b"], "label": [1, -1]}, "test": {"text": ["c"], "label": [-1]}}
+    datasets.DatasetDict({k: datasets.Dataset.from_dict(v) for k, v in plain.items()}).save_to_disk(
+        str(tmp_path / "plain")
+    )
+    assert open_source(f"hf:{tmp_path / 'plain'}").splits() == ["test", "train"]
 
 
 def test_file_sources_read_options_take_python_columns(tmp_path: Path) -> None:

@@ -45,7 +45,15 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from textlstm.config import Config, saved_config
-from textlstm.errors import ExportError, InputError, ModelDirError, OutputExistsError, ServeError, describe
+from textlstm.errors import (
+    ExportError,
+    InputError,
+    ModelDirError,
+    OutputExistsError,
+    ServeError,
+    TextlstmError,
+    describe,
+)
 from textlstm.metrics import DEFAULT_THRESHOLD
 
 MODEL_FILE = "model.keras"
@@ -170,14 +178,17 @@ def is_interrupted_run(path: Path) -> bool:
     return path.is_dir() and not is_run_dir(path) and checkpoint_folder(path) is not None
 
 
-def model_path(path: Any, expected: str) -> Path:
-    """A model argument of the Python API as a Path; ModelDirError for None or another
-    type (Path() would fail with a bare TypeError)."""
+def path_argument(path: Any, what: str, expected: str, error: type[TextlstmError] = InputError) -> Path:
+    """A path argument of the Python API as a Path; ``error`` for None or another type
+    (Path() would fail with a bare TypeError)."""
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
-        raise ModelDirError(
-            f"bad model argument; {describe(f'{expected} as a str or pathlib.Path', type(path).__name__)}"
-        )
+        raise error(f"bad {what}; {describe(f'{expected} as a str or pathlib.Path', type(path).__name__)}")
     return Path(path)
+
+
+def model_path(path: Any, expected: str) -> Path:
+    """A model argument of the Python API as a Path; ModelDirError for another type."""
+    return path_argument(path, "model argument", expected, ModelDirError)
 
 
 def check_run_dir(path: str | Path) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import re
 import sys
 import types
@@ -539,11 +540,13 @@ class Config:
         Values are parsed as JSON when they can be (``3``, ``0.5``, ``true``, ``null``,
         ``[64, 32]``) and taken as plain strings otherwise.
         """
-        if isinstance(overrides, str):
+        if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
             # A bare string would be read as one override per character.
             raise ConfigError(f"bad overrides; {describe('a list of section.key=value strings', overrides)}")
         config = Config.from_dict(self.to_dict())
         for item in overrides:
+            if not isinstance(item, str):
+                raise ConfigError(f"bad --set value; {describe('a section.key=value string', item)}")
             name, sep, raw = item.partition("=")
             if not sep or "." not in name:
                 raise ConfigError(f"bad --set value; {describe('section.key=value', item)}")
@@ -615,6 +618,8 @@ def _yaml_load(text: str, path: Path) -> Any:
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults`: a key written after it may override a merged one
                 key = self.construct_object(key_node, deep=True)
                 if key in seen:
                     # PyYAML keeps the last value silently: a setting written twice would
@@ -714,8 +719,8 @@ def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
     if hint is int:
         if (
             isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or (isinstance(value, float) and not math.isfinite(value))
+            or not isinstance(value, numbers.Real)
+            or (not isinstance(value, numbers.Integral) and not math.isfinite(value))
             or int(value) != value
         ):
             raise ConfigError(f"{origin}: {name} must be an integer; {describe('an integer', value)}")
@@ -728,7 +733,7 @@ def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
             )
         return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{origin}: {name} must be a number; {describe('a number', value)}")
         try:
             number = float(value)

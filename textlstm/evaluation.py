@@ -241,6 +241,7 @@ def evaluate(
     """
     started = time.time()
     if output is not None:
+        output = artifacts.path_argument(output, "output", "a JSON file to write")
         artifacts.check_new_file(output, "--output")
     if report_dir is not None:
         report_dir = check_report_dir(report_dir)

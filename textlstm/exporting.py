@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
+from textlstm.artifacts import path_argument
 from textlstm.errors import ExportError, describe
 from textlstm.saved_model import ExportResult, export_model, parse_version
 from textlstm.tflite_export import export_tflite
@@ -39,13 +41,17 @@ def export_any(
     """Export a run directory in ``fmt`` ("savedmodel": `export_model`; "tflite":
     `export_tflite`) to ``export_dir/<version>/``; ``version`` is "auto", None (both: the
     next free integer) or an integer, given as int or str."""
+    export_dir = path_argument(export_dir, "export_dir", "a folder for version folders", ExportError)
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format; {describe(f'one of {list(FORMATS)}', fmt)}")
-    if isinstance(version, bool) or not isinstance(version, (int, str, type(None))):
+    if isinstance(version, bool) or not isinstance(version, (numbers.Integral, str, type(None))):
         # True is an int to Python: it became a version folder named "True".
         raise ExportError(f"invalid version; {describe('auto, None or an integer >= 1 (int or str)', version)}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)):
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)):
         raise ExportError(f"invalid --top-k; {describe('an integer or None', top_k)}")
+    top_k = None if top_k is None else int(top_k)
+    if isinstance(version, numbers.Integral):
+        version = int(version)
     number = version if isinstance(version, int) or version is None else parse_version(str(version))
     if fmt == "tflite":
         if top_k is not None:

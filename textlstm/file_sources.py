@@ -14,6 +14,7 @@ import gzip
 import json
 import logging
 import math
+import numbers
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -61,14 +62,14 @@ class ReadOptions:
         read letter by letter, and label_column=0 was taken as unset: "label".)"""
 
         def column(value: Any, what: str) -> str:
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                return str(value)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+                return str(int(value))
             if isinstance(value, str):
                 return value
             raise InputError(f"bad {what}; {describe('a column name or a 0-based int index', value)}")
 
         columns = self.text_columns
-        if isinstance(columns, (str, int)) and not isinstance(columns, bool):
+        if isinstance(columns, (str, numbers.Integral)) and not isinstance(columns, bool):
             columns = (columns,)
         if not isinstance(columns, (tuple, list)):
             raise InputError(f"bad text_columns; {describe('a tuple of column names or indices', columns)}")
@@ -552,10 +553,11 @@ class HfDiskSource(FileSource):
     """``hf:PATH``: a dataset written by ``datasets.save_to_disk`` (a Dataset, one split,
     or a DatasetDict, one split per key). ClassLabel integers become their names."""
 
-    def __init__(self, spec: str, path: Path, options: ReadOptions) -> None:
+    def __init__(self, spec: str, path: Path, options: ReadOptions, lenient: bool = False) -> None:
+        """``lenient``: as for `FileSource` (the options are another source's)."""
         import datasets
 
-        super().__init__(spec, path, "hf", options)
+        super().__init__(spec, path, "hf", options, lenient=lenient)
         self._unlabelled_splits: list[str] | None = None
         try:
             self.dataset = datasets.load_from_disk(str(path))
@@ -573,12 +575,13 @@ class HfDiskSource(FileSource):
         (ClassLabel -1, as in imdb's "unsupervised" or GLUE's test splits). They are left out
         of `splits` and the label scan instead of failing every split's reading."""
         if self._unlabelled_splits is None:
+            import datasets
             import pyarrow as pa
             import pyarrow.compute as pc
 
             parts = self._parts() or {}
             wanted = self.options.label_column or "label"
-            unlabelled = []
+            unlabelled, found = [], False
             for name, dataset in parts.items():
                 names = list(dataset.column_names)
                 if wanted not in names and re.fullmatch(r"[0-9]+", wanted) and int(wanted) < len(names):
@@ -588,11 +591,23 @@ class HfDiskSource(FileSource):
                 if wanted_here not in names:
                     unlabelled.append(name)
                     continue
+                found = True
                 column = dataset.data.column(wanted_here)
+                # -1 means "no label" only in a ClassLabel column; elsewhere it is a class.
+                class_label = isinstance(dataset.features[wanted_here], datasets.ClassLabel)
                 if column.null_count == len(column) or (
-                    pa.types.is_integer(column.type) and len(column) and pc.all(pc.equal(column, -1)).as_py()
+                    class_label
+                    and pa.types.is_integer(column.type)
+                    and len(column)
+                    and pc.all(pc.equal(column, -1)).as_py()
                 ):
                     unlabelled.append(name)
+            if parts and not found:
+                # A mistyped --label-column: name the columns, as for a single Dataset.
+                columns = list(next(iter(parts.values())).column_names)
+                raise DataError(
+                    f"{self.spec} has no label column {wanted!r}; expected one of {columns} (or a 0-based index)"
+                )
             if parts and len(unlabelled) == len(parts):
                 raise DataError(
                     f"{self.spec} has no labelled split (no label column {wanted!r}, or every label missing or -1 "

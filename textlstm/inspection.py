@@ -149,6 +149,7 @@ def inspect_data(
     that source's ``against_split`` (whitespace-normalised exact matches: leakage).
     """
     data = data_spec(data)
+    against = None if against is None else data_spec(against)
     source = open_source(data, read_options)
     source.check_split(split)
     summary = TextSummary(VectorizerConfig())

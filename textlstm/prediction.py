@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
+import numbers
 import os
 import sys
 import tempfile
@@ -93,15 +94,15 @@ class Predictor:
     def configure(self, top_k: int | None = None, threshold: float | None = None) -> Predictor:
         """Set --top-k and --threshold; raise InputError when out of range."""
         if top_k is not None:
-            if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(self.labels):
+            if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or not 1 <= top_k <= len(self.labels):
                 raise InputError(
                     f"invalid --top-k; {describe(f'an integer from 1 to {len(self.labels)} (the number of labels)', top_k)}"
                 )
-            self.top_k = top_k
+            self.top_k = int(top_k)
         if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0.0 <= threshold <= 1.0:
                 raise InputError(f"invalid --threshold; {describe('a probability in [0, 1]', threshold)}")
-            self.thresholds = np.full(len(self.labels), threshold, dtype=np.float64)
+            self.thresholds = np.full(len(self.labels), float(threshold), dtype=np.float64)
         return self
 
     def probabilities(self, texts: list[str]) -> np.ndarray:

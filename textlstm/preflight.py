@@ -1,4 +1,5 @@
-"""Checks of a command's arguments that need no TensorFlow, run before it is imported.
+"""Checks of a command's arguments that need no TensorFlow, run before it is imported
+(and `check_batch_size`, the Python API's check of an argument the CLI types with click).
 
 Importing TensorFlow takes seconds; a mistyped path or an output that would be replaced
 should be refused at once. Each check here is one the command's library function runs
@@ -9,6 +10,7 @@ these first, the Python API relies on the library's own.
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,5 +95,5 @@ def check_inspect(source: str, model_dir: str | Path | None, against: str | None
 def check_batch_size(batch_size: Any) -> None:
     """Raise InputError unless ``batch_size`` is an integer >= 1 (the Python API's check;
     the CLI's options are click ranges)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise InputError(f"invalid batch size; {describe('an integer >= 1', batch_size)}")

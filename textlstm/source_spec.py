@@ -67,7 +67,7 @@ def open_source(spec: str, options: ReadOptions | None = None, *, file_options_o
             )
         return TfdsSource(spec, rest, options.text_columns, options.label_column)
     if scheme == "hf":
-        return HfDiskSource(spec, Path(rest).expanduser(), options)
+        return HfDiskSource(spec, Path(rest).expanduser(), options, lenient=file_options_only)
     path = Path(spec).expanduser()
     # For `data inspect --against`, a folder or archive takes the inspected source's
     # --encoding only: its label map names the other source's labels.

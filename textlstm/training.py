@@ -243,6 +243,7 @@ def train(
         )
     started = time.time()
     data = data_spec(data)
+    output_dir = artifacts.path_argument(output_dir, "output_dir", "a directory to create")
     read_options = reading_options(read_options)
     if config is not None and not isinstance(config, Config):
         raise InputError(
@@ -614,10 +615,11 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     local_replicas = cluster.replicas // cluster.workers
     n_train, n_val = request["train_examples"], request["val_examples"]
     most = max(1, n_train // cluster.replicas)
-    if not by_file and config.training.batch_size > most:
+    if config.training.batch_size > most:
         # The training stream repeats, so a larger batch would hold copies of the same
         # examples: training.batch_size=1000000 on 181 examples filled 24 GB and was killed.
-        log.warning(
+        # (Sharded by file, a replica's batch is drawn from its worker's files, about as many.)
+        log.info(
             "training.batch_size=%d is more than the %d training examples%s: batches of %d",
             config.training.batch_size,
             n_train,
