@@ -279,7 +279,7 @@ def test_training_caps_a_batch_larger_than_the_training_part(
     corpus_tar: Path, tiny_config: Config, tmp_path: Path, caplog
 ) -> None:
     # The training stream repeats: an uncapped batch of 5,000 would hold each of the
-    # examples about thirty times (10**6 filled 24 GB and was killed).
+    # examples about thirty times (10**6 reached 23 GiB and was killed).
     config = tiny_config.with_overrides(["training.epochs=1", "training.batch_size=5000"])
     with caplog.at_level("INFO", logger="textlstm"):
         result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)

@@ -637,11 +637,12 @@ def _yaml_load(text: str, path: Path) -> Any:
 
 def _json_load(text: str, path: Path) -> Any:
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        twice = sorted({key for key in keys if keys.count(key) > 1})
-        if twice:
-            # json keeps the last value silently (TOML refuses a repeated key itself).
-            raise ConfigError(f"config file {path}: key {twice[0]!r} given twice in one object; expected each key once")
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                # json keeps the last value silently (TOML refuses a repeated key itself).
+                raise ConfigError(f"config file {path}: key {key!r} given twice in one object; expected each key once")
+            seen.add(key)
         return dict(pairs)
 
     return json.loads(text, object_pairs_hook=unique)

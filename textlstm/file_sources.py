@@ -167,6 +167,15 @@ def file_format(path: Path, options: ReadOptions) -> str | None:
     return _EXTENSIONS.get(Path(name).suffix)
 
 
+def _column(wanted: str, names: list[str]) -> str | None:
+    """The column ``wanted`` names among ``names``: by name, else as a 0-based index."""
+    if wanted in names:
+        return wanted
+    if re.fullmatch(r"[0-9]+", wanted) and int(wanted) < len(names):
+        return names[int(wanted)]
+    return None
+
+
 class FileSource(Source):
     """One labelled file; every split name refers to the whole file."""
 
@@ -375,10 +384,9 @@ class FileSource(Source):
 
     def _resolve(self, names: list[str]) -> tuple[list[str], str]:
         def find(wanted: str, what: str) -> str:
-            if wanted in names:
-                return wanted
-            if re.fullmatch(r"[0-9]+", wanted) and int(wanted) < len(names):
-                return names[int(wanted)]
+            found = _column(wanted, names)
+            if found is not None:
+                return found
             raise DataError(
                 f"{self.spec} has no {what} column {wanted!r}; expected one of {names} (or a 0-based index)"
             )
@@ -583,12 +591,8 @@ class HfDiskSource(FileSource):
             wanted = self.options.label_column or "label"
             unlabelled, found = [], False
             for name, dataset in parts.items():
-                names = list(dataset.column_names)
-                if wanted not in names and re.fullmatch(r"[0-9]+", wanted) and int(wanted) < len(names):
-                    wanted_here = names[int(wanted)]
-                else:
-                    wanted_here = wanted
-                if wanted_here not in names:
+                wanted_here = _column(wanted, list(dataset.column_names))
+                if wanted_here is None:
                     unlabelled.append(name)
                     continue
                 found = True

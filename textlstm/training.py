@@ -617,7 +617,7 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
     most = max(1, n_train // cluster.replicas)
     if config.training.batch_size > most:
         # The training stream repeats, so a larger batch would hold copies of the same
-        # examples: training.batch_size=1000000 on 181 examples filled 24 GB and was killed.
+        # examples: training.batch_size=1000000 on 181 examples reached 23 GiB and was killed.
         # (Sharded by file, a replica's batch is drawn from its worker's files, about as many.)
         log.info(
             "training.batch_size=%d is more than the %d training examples%s: batches of %d",
