@@ -224,13 +224,20 @@ def test_export_interrupted_or_unverified_leaves_no_version(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("weighting", ["none", "naive_bayes"])
 def test_export_of_a_bag_of_ngrams_model_verifies_in_a_relative_folder(
-    cli, corpus_tar: Path, tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, corpus_tar: Path, tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weighting: str
 ) -> None:
     from textlstm.cli import main
 
     config = tiny_config.with_overrides(
-        ["model.ngram_order=2", "model.ngram_buckets=512", "model.ngram_join=average", "training.epochs=1"]
+        [
+            "model.ngram_order=2",
+            "model.ngram_buckets=512",
+            "model.ngram_join=average",
+            f"model.ngram_weighting={weighting}",
+            "training.epochs=1",
+        ]
     )
     textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
     monkeypatch.chdir(tmp_path)

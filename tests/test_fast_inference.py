@@ -27,6 +27,9 @@ from textlstm.model import build_classifier
         (2, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_length": 13, "keep": "start"}),
         # The plain mean of models saved before the mix was tuned.
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_mix": "mean"}),
+        # NBSVM's bag: distinct grams, one weighted column per label.
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_weighting": "naive_bayes"}),
+        (1, "max", [8], True, 4, {"ngram_order": 3, "ngram_weighting": "naive_bayes", "lstm_length": 13}),
     ],
 )
 def test_fast_classifier_matches_keras(
@@ -47,6 +50,8 @@ def test_fast_classifier_matches_keras(
     if ngrams:  # trained-looking weights, so the bag's share of the output is not negligible
         bag = classifier.get_layer("ngram_bag")
         bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))
+        if bag.naive_bayes:
+            bag.ratio.assign(np.random.default_rng(3).normal(0, 1, bag.ratio.shape))
     head = classifier.get_layer("probabilities")
     if isinstance(head, MemberMix):  # a tuned mix, not the mean
         head.mix.assign(0.3)

@@ -66,9 +66,55 @@ def test_layers_ngram_bag_is_the_mean_of_token_and_bigram_rows() -> None:
     assert NgramBag(10, 1, 7, 3)(ids).shape == (3, 3)
 
 
+def test_layers_naive_bayes_bag_sums_distinct_grams_times_their_ratios() -> None:
+    bag = NgramBag(vocab_size=10, order=2, buckets=7, dim=2, scale=3.0, weighting="naive_bayes")
+    bag.build((None, None))
+    rng = np.random.default_rng(0)
+    bag.table.assign(rng.normal(size=bag.table.shape))
+    bag.ratio.assign(rng.normal(size=bag.ratio.shape))
+    ids = np.array([[3, 4, 3, 4, 0], [3, 4, 3, 0, 0], [0, 0, 0, 0, 0]], dtype="int64")
+    out = np.asarray(bag(ids))
+    weighted = np.asarray(bag.table) * np.asarray(bag.ratio)
+    rows = bag.gram_ids(ids[:1, :2])[0].numpy()[0]  # tokens 3 and 4, bigram (3 4)
+    reverse = bag.gram_ids(np.array([[4, 3]], dtype="int64"))[0].numpy()[0, 2]  # bigram (4 3)
+    # "3 4 3 4" and "3 4 3" hold the same distinct grams: 3, 4, (3 4) and (4 3), once each.
+    expected = 3.0 * weighted[[*rows, reverse]].sum(0)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(out[1], expected, rtol=1e-5)
+    np.testing.assert_allclose(out[2], np.zeros(2))
+    # The folded table (what the fast path and exports use) gives the same output.
+    np.testing.assert_allclose(np.asarray(bag.pool(bag.folded_table(), ids)), out, rtol=1e-5)
+
+
+def test_layers_naive_bayes_bag_adapt_counts_log_ratios() -> None:
+    import tensorflow as tf
+
+    bag = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
+    bag.build((None, None))
+    # Label 1: {3, 5} and {3, 6} (token 3 twice in the first text counts once); label 0: {4, 5}.
+    ids = tf.constant([[3, 5, 3], [3, 6, 0], [4, 5, 0]], tf.int64)
+    counts = bag.adapt(tf.data.Dataset.from_tensors((ids, tf.constant([1, 1, 0]))), multi_label=False)
+    assert counts == {"texts": 3, "grams_seen": 4, "rows": 10}
+    ratio = np.asarray(bag.ratio)
+    # Smoothing 1 on the 10 rows: label 1's counts sum to 10 + 4, the rest's to 10 + 2.
+    np.testing.assert_allclose(ratio[3, 1], np.log(3 / 14) - np.log(1 / 12), rtol=1e-5)
+    np.testing.assert_allclose(ratio[4, 1], np.log(1 / 14) - np.log(2 / 12), rtol=1e-5)
+    np.testing.assert_allclose(ratio[5, 1], np.log(2 / 14) - np.log(2 / 12), rtol=1e-5)
+    # Two labels, one against the other: the columns are opposite.
+    np.testing.assert_allclose(ratio[:, 0], -ratio[:, 1], atol=1e-6)
+    # Multi-label targets count each label of a text: label 0 is the first text's only.
+    multi = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
+    multi.build((None, None))
+    targets = tf.constant([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    multi.adapt(tf.data.Dataset.from_tensors((ids, targets)), multi_label=True)
+    np.testing.assert_allclose(np.asarray(multi.ratio)[3, 0], np.log(2 / 12) - np.log(2 / 14), rtol=1e-5)
+
+
 def test_layers_ngram_bag_rejects_bad_sizes() -> None:
     with pytest.raises(ConfigError, match="NgramBag needs positive sizes"):
         NgramBag(vocab_size=10, order=0, buckets=7, dim=3)
+    with pytest.raises(ConfigError, match="unknown NgramBag weighting; expected"):
+        NgramBag(vocab_size=10, order=2, buckets=7, dim=3, weighting="tfidf")
 
 
 def test_layers_vocabulary_cap_keeps_padding_and_moves_appended_tokens() -> None:

@@ -68,6 +68,34 @@ def test_training_learns_the_tiny_task(trained_run, corpus_tar: Path) -> None:
     assert report["accuracy"] >= 0.8, report
 
 
+def test_training_naive_bayes_bag_counts_its_ratios_on_the_training_part(
+    cli, corpus_tar: Path, tiny_config: Config, tmp_path: Path
+) -> None:
+    from textlstm.cli import main
+
+    config = tiny_config.with_overrides(["model.ngram_weighting=naive_bayes", "training.epochs=2"])
+    result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
+    out = result.output_dir
+    counted = json.loads((out / artifacts.MANIFEST_FILE).read_text())["ngram_ratios"]
+    assert counted["texts"] == result.train_examples
+    classifier = artifacts.load_text_model(out).get_layer("classifier")
+    bag = classifier.get_layer("ngram_bag")
+    assert bag.naive_bayes and tuple(bag.table.shape) == (bag.vocab_size + 1024, 2)
+    vocabulary = (out / artifacts.VOCAB_FILE).read_text(encoding="utf-8").split("\n")
+    ratio = np.asarray(bag.ratio)
+    pos = artifacts.read_run_info(out).labels.index("pos")
+    # The word lists of the tiny corpus: positive words lean to pos, negative ones away.
+    assert all(ratio[vocabulary.index(word), pos] > 0.5 for word in ("great", "superb"))
+    assert all(ratio[vocabulary.index(word), pos] < -0.5 for word in ("awful", "boring"))
+    assert textlstm.evaluate(out, str(corpus_tar))["accuracy"] >= 0.8
+    # Fine-tuning continues the bag with the base's ratios.
+    command = ["train", "--init-from", str(out), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "ft")]
+    finetuned = cli.invoke(main, [*command, "--epochs", "1"])
+    assert finetuned.exit_code == 0, finetuned.stderr
+    tuned = artifacts.load_text_model(tmp_path / "ft").get_layer("classifier").get_layer("ngram_bag")
+    np.testing.assert_allclose(np.asarray(tuned.ratio), ratio)
+
+
 @pytest.mark.slow
 def test_training_tunes_the_ensemble_mix_on_validation(
     cli, corpus_tar: Path, tiny_config: Config, tmp_path: Path

@@ -28,6 +28,8 @@ POOLING_MODES = ("max_mean", "max", "mean", "last")
 # How the bag-of-n-grams path joins the LSTM (model.ngram_join).
 NGRAM_JOINS = ("concat", "average")
 NGRAM_MIXES = ("tuned", "mean")
+# How the bag weighs its n-grams (model.ngram_weighting).
+NGRAM_WEIGHTINGS = ("none", "naive_bayes")
 LR_SCHEDULES = ("cosine", "constant", "plateau")
 # tf.distribute strategies of training.strategy (textlstm/distribution.py).
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
@@ -181,6 +183,15 @@ class ModelConfig:
     # 88.6 %, 0.3236 -> 0.3176; AG News 0.2, 86.59 -> 87.74 %, 0.3843 -> 0.3779; SMS 0.75,
     # spam F1 0.9635 -> 0.9562, 0.0504 -> 0.0520. The test loss fell on four of five.
     ngram_mix: str = "tuned"
+    # naive_bayes: the bag is NBSVM's linear model (Wang & Manning 2012) instead of a mean of
+    # ngram_dim-wide embeddings: each distinct token and n-gram of a text counts once, with
+    # one weight per label, multiplied by its naive Bayes log-count ratio (counted on the
+    # training part before training), and L2-penalised by ngram_l2. ngram_dim is unused.
+    # none: fastText's mean embedding.
+    ngram_weighting: str = "none"
+    # The L2 penalty on the naive Bayes bag's weights (per weight, added to the batch's
+    # mean loss).
+    ngram_l2: float = 1e-5
     # The LSTM embeds only this many of the vocabulary's most frequent entries (counting
     # padding and [UNK]); rarer tokens reach it as [UNK] while the n-gram bag still reads
     # them. Rare words (names, titles) mostly let the LSTM memorise its training texts: on
@@ -229,6 +240,19 @@ class ModelConfig:
         _check(self.ngram_scale > 0, "model.ngram_scale", "a number > 0", self.ngram_scale)
         _check(self.ngram_join in NGRAM_JOINS, "model.ngram_join", f"one of {list(NGRAM_JOINS)}", self.ngram_join)
         _check(self.ngram_mix in NGRAM_MIXES, "model.ngram_mix", f"one of {list(NGRAM_MIXES)}", self.ngram_mix)
+        _check(
+            self.ngram_weighting in NGRAM_WEIGHTINGS,
+            "model.ngram_weighting",
+            f"one of {list(NGRAM_WEIGHTINGS)}",
+            self.ngram_weighting,
+        )
+        _check(self.ngram_l2 >= 0, "model.ngram_l2", "a number >= 0", self.ngram_l2)
+        _check(
+            self.ngram_weighting == "none" or not self.ngram_order or self.ngram_join == "average",
+            "model.ngram_weighting",
+            "none unless model.ngram_join is average (a naive Bayes bag has its own output)",
+            self.ngram_weighting,
+        )
         _check(all(u >= 1 for u in self.dense_units), "model.dense_units", "a list of integers >= 1", self.dense_units)
         for name in ("spatial_dropout", "dropout"):
             value = getattr(self, name)
@@ -566,6 +590,7 @@ _SAVED_BEFORE = {
     ("model", "lstm_tokens"): None,
     ("model", "lstm_length"): None,
     ("model", "ngram_mix"): "mean",
+    ("model", "ngram_weighting"): "none",
     ("training", "min_epoch_steps"): 0,
 }
 

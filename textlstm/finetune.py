@@ -13,7 +13,7 @@ import keras
 
 from textlstm import artifacts
 from textlstm.config import Config, VectorizerConfig
-from textlstm.layers import MemberMix
+from textlstm.layers import MemberMix, NgramBag
 from textlstm.model import (
     EMBEDDING_NAME,
     HEAD_NAME,
@@ -120,9 +120,13 @@ def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bo
     output layers only when ``continue_head``. The n-gram table keeps its old token rows
     and its hash buckets, which follow the token rows and so move when the vocabulary
     grows (n-grams of the new tokens then share buckets with old ones, as any do). A tuned
-    ensemble mix is not copied: the new run starts at the mean and tunes its own."""
+    ensemble mix is not copied: the new run starts at the mean and tunes its own. A naive
+    Bayes bag (one column per label) is copied with its ratios only when the head is
+    continued; with new labels it keeps the ratios counted on the new data and starts at 0."""
     for layer in classifier.layers:
         if not layer.weights or (layer.name in _HEADS and not continue_head) or isinstance(layer, MemberMix):
+            continue
+        if isinstance(layer, NgramBag) and layer.naive_bayes and not continue_head:
             continue
         old = base.classifier.get_layer(layer.name).get_weights()
         if layer.name == EMBEDDING_NAME:
@@ -130,10 +134,13 @@ def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bo
             matrix[: old[0].shape[0]] = old[0]
             old = [matrix]
         elif layer.name == NGRAM_BAG_NAME:
-            table, old_vocab = layer.get_weights()[0], base.classifier.get_layer(layer.name).vocab_size
-            table[:old_vocab] = old[0][:old_vocab]
-            table[layer.vocab_size :] = old[0][old_vocab:]
-            old = [table]
+            # The table (and a naive Bayes bag's ratios): rows of new tokens keep their start.
+            old_vocab = base.classifier.get_layer(layer.name).vocab_size
+            arrays = layer.get_weights()
+            for array, before in zip(arrays, old, strict=True):
+                array[:old_vocab] = before[:old_vocab]
+                array[layer.vocab_size :] = before[old_vocab:]
+            old = arrays
         layer.set_weights(old)
 
 

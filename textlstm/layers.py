@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from textlstm.config import KEEP_MODES, POOLING_MODES
+from textlstm.config import KEEP_MODES, NGRAM_WEIGHTINGS, POOLING_MODES
 from textlstm.errors import ConfigError, describe
 
 
@@ -171,29 +171,65 @@ class NgramBag(keras.layers.Layer):
     ``scale`` times faster than the rest of the model. Each n-gram row gets a gradient from
     a few texts of a batch only, diluted over their hundreds of n-grams, so at the LSTM's
     learning rate the bag learns several times slower than it could.
+
+    With ``weighting="naive_bayes"`` the bag is NBSVM's linear model instead (Wang & Manning
+    2012): each distinct token and n-gram of a text counts once, the sum (not the mean) of
+    their rows is the output, one column per label, and each row is multiplied by its
+    naive Bayes log-count ratios (``ratio``, one per label against the rest), which `adapt`
+    counts on the training data before training. The ratios favour the n-grams that tell
+    the labels apart: under Adam, whose steps do not depend on a feature's scale, a row's
+    reach grows with its ratio, and the L2 penalty ``l2`` (on the ratio-scaled weights)
+    holds the rest near 0.
     """
 
-    def __init__(self, vocab_size: int, order: int, buckets: int, dim: int, scale: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        order: int,
+        buckets: int,
+        dim: int,
+        scale: float = 1.0,
+        weighting: str = "none",
+        l2: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        if order < 1 or buckets < 1 or dim < 1 or vocab_size < 1 or not scale > 0:
+        if order < 1 or buckets < 1 or dim < 1 or vocab_size < 1 or not scale > 0 or not l2 >= 0:
             raise ConfigError(
                 "NgramBag needs positive sizes; "
-                f"{describe('order, buckets, dim, vocab_size >= 1 and scale > 0', (order, buckets, dim, vocab_size, scale))}"
+                f"{describe('order, buckets, dim, vocab_size >= 1, scale > 0 and l2 >= 0', (order, buckets, dim, vocab_size, scale, l2))}"
             )
+        if weighting not in NGRAM_WEIGHTINGS:
+            raise ConfigError(f"unknown NgramBag weighting; {describe(str(list(NGRAM_WEIGHTINGS)), weighting)}")
         self.vocab_size = vocab_size
         self.order = order
         self.buckets = buckets
         self.dim = dim
         self.scale = float(scale)
+        self.weighting = weighting
+        self.l2 = float(l2)
+
+    @property
+    def naive_bayes(self) -> bool:
+        """Whether the bag is NBSVM's linear model over distinct n-grams."""
+        return self.weighting == "naive_bayes"
 
     def build(self, input_shape: tuple) -> None:
-        """Create the embedding table: vocab_size token rows, then the n-gram buckets."""
+        """Create the embedding table: vocab_size token rows, then the n-gram buckets (and,
+        for naive Bayes weighting, their ratios, set by `adapt`)."""
         rows = self.vocab_size + (self.buckets if self.order > 1 else 0)
-        self.table = self.add_weight(
-            name="table",
-            shape=(rows, self.dim),
-            initializer=keras.initializers.RandomUniform(-0.05 / self.scale, 0.05 / self.scale),
-        )
+        if self.naive_bayes:
+            # A linear model has no symmetry to break. The penalty is on the weights the
+            # output sees, scale times the stored ones.
+            initializer: Any = "zeros"
+            regularizer = keras.regularizers.L2(self.l2 * self.scale**2) if self.l2 else None
+        else:
+            initializer = keras.initializers.RandomUniform(-0.05 / self.scale, 0.05 / self.scale)
+            regularizer = None
+        self.table = self.add_weight(name="table", shape=(rows, self.dim), initializer=initializer, regularizer=regularizer)
+        if self.naive_bayes:
+            # Ones until `adapt`: a plain linear bag.
+            self.ratio = self.add_weight(name="ratio", shape=(rows, self.dim), initializer="ones", trainable=False)
 
     def gram_ids(self, ids: Any) -> tuple[Any, Any]:
         """Table rows [batch, grams] of every token and n-gram, and whether each is real."""
@@ -206,20 +242,75 @@ class NgramBag(keras.layers.Layer):
             present = ops.logical_and(present[:, :-1], ops.not_equal(ids[:, n - 1 :], 0))
             rows.append(self.vocab_size + hashed % self.buckets)
             valid.append(present)
-        return ops.concatenate(rows, axis=1), ops.concatenate(valid, axis=1)
+        rows, valid = ops.concatenate(rows, axis=1), ops.concatenate(valid, axis=1)
+        if self.naive_bayes:
+            rows, valid = _distinct(rows, valid)
+        return rows, valid
 
     def call(self, ids: Any) -> Any:
-        """[batch, time] token ids -> [batch, dim] mean of their gram embeddings."""
-        return self.pool(self.table, ids)
+        """[batch, time] token ids -> [batch, dim] mean of their gram embeddings (for
+        naive Bayes weighting, the sum over distinct grams of their weighted rows)."""
+        return self.pool(self.table, ids, self.ratio if self.naive_bayes else None)
 
-    def pool(self, table: Any, ids: Any) -> Any:
+    def folded_table(self) -> Any:
+        """The table with the naive Bayes ratios multiplied in: what `pool` needs, without
+        ``ratio``, to give the layer's output."""
+        return self.table * self.ratio if self.naive_bayes else self.table
+
+    def pool(self, table: Any, ids: Any, ratio: Any = None) -> Any:
         """The layer's output with ``table`` in place of its own (the XLA fast path passes
-        a constant copy)."""
+        a constant copy of `folded_table`) and each row multiplied by ``ratio``'s if given."""
         rows, valid = self.gram_ids(ids)
         vectors = ops.take(table, rows, axis=0)
+        if ratio is not None:
+            vectors = vectors * ops.take(ratio, rows, axis=0)
         weights = ops.expand_dims(ops.cast(valid, vectors.dtype), -1)
         total = ops.sum(vectors * weights, axis=1)
+        if self.naive_bayes:
+            return total * self.scale
         return total * (self.scale / ops.maximum(ops.sum(weights, axis=1), 1.0))
+
+    def adapt(self, batches: Any, multi_label: bool, smoothing: float = 1.0) -> dict[str, Any]:
+        """Set the naive Bayes ratios from a dataset of ``(ids, target, ...)`` batches:
+        for label c, log((a + p) / |a + p|_1) - log((a + q) / |a + q|_1), where p counts
+        the texts of label c holding each row's gram, q the other texts holding it, and a
+        is ``smoothing`` (NBSVM's, one label against the rest). Returns counts for the log."""
+        import numpy as np
+        import tensorflow as tf
+
+        if not self.built:
+            raise ValueError("NgramBag.adapt needs a built layer")
+        rows_total = int(self.table.shape[0])
+
+        @tf.function(reduce_retracing=True)
+        def count(ids: Any, target: Any) -> tuple[Any, Any]:
+            rows, valid = self.gram_ids(ids)
+            if multi_label:
+                labels = tf.cast(target, tf.float64)
+            else:
+                labels = tf.one_hot(tf.cast(target, tf.int32), self.dim, dtype=tf.float64)
+            # [batch, grams, labels]: each distinct gram of a text counts once for its labels.
+            per_gram = tf.cast(valid, tf.float64)[:, :, None] * labels[:, None, :]
+            flat_rows = tf.reshape(rows, [-1])
+            by_label = tf.math.unsorted_segment_sum(tf.reshape(per_gram, [-1, self.dim]), flat_rows, rows_total)
+            by_row = tf.math.unsorted_segment_sum(tf.reshape(tf.cast(valid, tf.float64), [-1]), flat_rows, rows_total)
+            return by_label, by_row
+
+        positive = np.zeros((rows_total, self.dim))
+        present = np.zeros(rows_total)
+        texts = 0
+        for batch in batches:
+            by_label, by_row = count(batch[0], batch[1])
+            positive += by_label.numpy()
+            present += by_row.numpy()
+            texts += int(batch[0].shape[0])
+        if texts == 0:
+            raise ValueError("NgramBag.adapt got no texts")
+        p = smoothing + positive
+        q = smoothing + (present[:, None] - positive)
+        ratio = np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))
+        self.ratio.assign(ratio.astype(np.float32))
+        return {"texts": texts, "grams_seen": int(np.count_nonzero(present)), "rows": rows_total}
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """[batch, dim]."""
@@ -234,4 +325,16 @@ class NgramBag(keras.layers.Layer):
             "buckets": self.buckets,
             "dim": self.dim,
             "scale": self.scale,
+            "weighting": self.weighting,
+            "l2": self.l2,
         }
+
+
+def _distinct(rows: Any, valid: Any) -> tuple[Any, Any]:
+    """Each row's distinct values among its valid entries: the rows sorted, and valid
+    where an entry is real and differs from its left neighbour."""
+    marked = ops.sort(ops.where(valid, rows, -1), axis=-1)
+    first = ops.concatenate(
+        [ops.ones_like(marked[:, :1], dtype="bool"), ops.not_equal(marked[:, 1:], marked[:, :-1])], axis=1
+    )
+    return ops.maximum(marked, 0), ops.logical_and(first, marked >= 0)

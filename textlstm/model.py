@@ -69,12 +69,16 @@ def build_classifier(
         x = MaskedPooling(config.pooling, name="pooling")(x)
     bag = None
     if config.ngram_order:
+        naive_bayes = config.ngram_weighting == "naive_bayes"
         bag = NgramBag(
             vocab_size,
             config.ngram_order,
             config.ngram_buckets,
-            config.ngram_dim,
+            # NBSVM's linear model: one weight per label.
+            num_labels if naive_bayes else config.ngram_dim,
             config.ngram_scale,
+            weighting=config.ngram_weighting,
+            l2=config.ngram_l2 if naive_bayes else 0.0,
             name=NGRAM_BAG_NAME,
         )(ids)
         if config.ngram_join == "concat":
@@ -86,18 +90,30 @@ def build_classifier(
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dense_dropout_{i + 1}")(x)
 
-    def head(features: Any, name: str) -> Any:
+    def head(features: Any, name: str, fixed_identity: bool = False) -> Any:
         # float32 whatever the dtype policy: under mixed precision a float16 softmax would
         # round probabilities and overflow the loss.
-        return keras.layers.Dense(
-            num_labels, activation="sigmoid" if multi_label else "softmax", dtype="float32", name=name
-        )(features)
+        layer = keras.layers.Dense(
+            num_labels,
+            activation="sigmoid" if multi_label else "softmax",
+            kernel_initializer="identity" if fixed_identity else "glorot_uniform",
+            dtype="float32",
+            name=name,
+        )
+        output = layer(features)
+        if fixed_identity:
+            # A naive Bayes bag's outputs are already its logits. A trainable kernel after
+            # them could grow where the bag's L2 penalty does not reach, scaling every logit
+            # up; only the bias trains.
+            layer.kernel.trainable = False
+        return output
 
     if bag is None:
         return keras.Model(ids, head(x, HEAD_NAME), name=CLASSIFIER_NAME)
-    if config.dropout:
+    linear_bag = config.ngram_weighting == "naive_bayes"
+    if config.dropout and not linear_bag:
         bag = keras.layers.Dropout(config.dropout, name="ngram_dropout")(bag)
-    members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1])]
+    members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1], fixed_identity=linear_bag)]
     if config.ngram_mix == "tuned":
         mixed = MemberMix(dtype="float32", name=HEAD_NAME)(members)
     else:

@@ -62,6 +62,7 @@ from textlstm.model import (
     CLASSIFIER_NAME,
     EMBEDDING_NAME,
     HEAD_NAME,
+    NGRAM_BAG_NAME,
     build_classifier,
     build_text_model,
     training_model,
@@ -91,6 +92,8 @@ from textlstm.vectorizer import make_vectorizer, read_vocabulary
 
 tf = tensorflow()
 log = logging.getLogger(__name__)
+# Batch size of the pass that counts a naive Bayes bag's ratios: it only counts.
+_ADAPT_BATCH = 512
 
 
 @dataclass
@@ -400,6 +403,10 @@ def _train_new(
     try:
         _share_plan(cluster, request, vocabulary, None)
         run = _assemble(output_dir, request, source, vocabulary, cluster)
+        # Before a base model's weights: they replace the counted ratios of the rows they keep.
+        counted = _adapt_bag(run)
+        if counted is not None:
+            request["ngram_ratios"] = counted
         # Pretrained vectors first: a base model's rows then win over them, and only rows
         # new to its vocabulary take the file's vectors.
         request["embeddings"] = apply_pretrained_embeddings(run.classifier, vocabulary, run.config.model)
@@ -730,6 +737,25 @@ def _assemble(run_dir: Path, request: dict[str, Any], source: Any, vocabulary: l
         batch_size=batch_size,
         by_file=by_file,
     )
+
+
+def _adapt_bag(run: _Run) -> dict[str, Any] | None:
+    """Count a naive Bayes n-gram bag's ratios on the training part (one pass over it;
+    sharded by file, the chief's files, whose ratios every worker then takes); None for
+    any other model."""
+    names = {layer.name for layer in run.classifier.layers}
+    bag = run.classifier.get_layer(NGRAM_BAG_NAME) if NGRAM_BAG_NAME in names else None
+    if bag is None or not bag.naive_bayes:
+        return None
+    with source_errors():
+        counts = bag.adapt(batched(run.train_ids, _ADAPT_BATCH, run.config.lstm_steps()), run.multi_label)
+    log.info(
+        "n-gram bag: naive Bayes ratios from %d training texts (%d of %d rows seen)",
+        counts["texts"],
+        counts["grams_seen"],
+        counts["rows"],
+    )
+    return counts
 
 
 def _initial_state(run: _Run) -> dict[str, Any]:
@@ -1136,6 +1162,8 @@ def _model_files(
     manifest["embeddings"] = request.get("embeddings")
     if "pretraining" in request:
         manifest["pretraining"] = request["pretraining"]
+    if "ngram_ratios" in request:
+        manifest["ngram_ratios"] = request["ngram_ratios"]
     if "ngram_mix" in state:
         manifest["ngram_mix"] = state["ngram_mix"]
     if state.get("resumed"):
