@@ -378,6 +378,13 @@ def test_evaluate_output_refuses_an_existing_file(cli, trained_run, tmp_path: Pa
             lambda run: (run / "model.keras").write_text("junk"),
             "model.keras: not a .keras archive (a zip file); expected the file textlstm train writes",
         ),
+        (
+            # Exports copy vocab.txt: a TFLite tokenizer would read the damaged file.
+            lambda run: (run / "vocab.txt").write_text(
+                "\n".join((run / "vocab.txt").read_text().split("\n")[:-4]) + "\n"
+            ),
+            "vocab.txt does not match the vocabulary inside model.keras",
+        ),
     ],
 )
 def test_damaged_run_directory_is_named_at_load(cli, trained_run, tmp_path: Path, damage, message: str) -> None:
@@ -387,7 +394,8 @@ def test_damaged_run_directory_is_named_at_load(cli, trained_run, tmp_path: Path
     shutil.copytree(trained_run.output_dir, run)
     damage(run)
     data = _write("d.csv", "text,label\ngreat,pos\nawful,neg\n")(tmp_path)
-    for args in (["predict", str(run), "great film"], ["evaluate", str(run), "--data", str(data)]):
+    export = ["export", str(run), "--export-dir", str(tmp_path / "exp"), "--format", "tflite"]
+    for args in (["predict", str(run), "great film"], ["evaluate", str(run), "--data", str(data)], export):
         result = cli.invoke(main, args)
         assert result.exit_code == 2, (args, result.stderr)
         lines = result.stderr.strip().splitlines()

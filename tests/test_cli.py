@@ -191,6 +191,9 @@ def test_cli_error_corrupt_export(cli, tmp_path: Path) -> None:
     (export / "assets" / "labels.json").write_text('["neg", "pos"]')
     result = cli.invoke(main, ["predict", str(tmp_path / "exports"), "hello"])
     _assert_one_line_error(result, r"cannot load the SavedModel .*exports/1")
+    (export / "saved_model.pb").write_bytes(b"")
+    result = cli.invoke(main, ["predict", str(tmp_path / "exports"), "hello"])
+    _assert_one_line_error(result, r"exports/1/saved_model\.pb is empty; expected the file textlstm export writes")
 
 
 def test_cli_error_model_not_found(cli, tmp_path: Path) -> None:

@@ -213,14 +213,38 @@ def test_export_interrupted_or_unverified_leaves_no_version(
     monkeypatch.setattr(saved_model, "_check_signature", killed_midway)
     with pytest.raises(KeyboardInterrupt):
         textlstm.export(trained_run.output_dir, export_dir)
-    assert list(export_dir.iterdir()) == []
+    assert not export_dir.exists()  # the export made the folder, and removed it again
     monkeypatch.undo()
 
     monkeypatch.setattr(verification, "TOLERANCE", -1.0)  # any difference, even 0, now fails
+    export_dir.mkdir()  # the user's own folder stays
     with pytest.raises(ExportError, match=r"verification: the SavedModel differs from the model by 0\.00e\+00"):
         textlstm.export(trained_run.output_dir, export_dir, verify=True)
     assert list(export_dir.iterdir()) == []
     assert textlstm.export(trained_run.output_dir, export_dir).name == "1"
+
+
+def test_export_to_a_full_disk_is_one_line_and_leaves_nothing(
+    cli, trained_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+    import tensorflow as tf
+
+    from textlstm.cli import main
+
+    def full(self, path: str, **kwargs) -> None:
+        # What TensorFlow's SaveV2 raised on a full tmpfs: the errno is only in the text.
+        raise tf.errors.ResourceExhaustedError(None, None, f"{path}/variables/variables_temp; No space left on device")
+
+    # keras.export.ExportArchive() makes an instance of its backend's subclass.
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", full)
+    export_dir = tmp_path / "new" / "exp"
+    result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(export_dir)])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: cannot write {export_dir / '1'}: No space left on device; expected a writable location with free space"
+    )
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ the run directory keeps model-best/ and model-last/ along the way."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +70,16 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
     # A new run into the same folder is refused with a pointer to --resume.
     refused = cli.invoke(main, args)
     assert refused.exit_code == 2 and "--resume" in refused.stderr
+
+    if not extra:
+        # A checkpoint whose vocab.txt lost its last token rebuilds a smaller embedding.
+        damaged = tmp_path / "damaged"
+        shutil.copytree(run, damaged)
+        vocab = damaged / artifacts.CHECKPOINT_DIR / artifacts.VOCAB_FILE
+        vocab.write_text("\n".join(vocab.read_text(encoding="utf-8").split("\n")[:-2]) + "\n", encoding="utf-8")
+        refused = cli.invoke(main, ["train", "--resume", str(damaged), "-q"])
+        assert refused.exit_code == 2, refused.stderr
+        assert refused.stderr.count("error:") == 1 and "has shape" in refused.stderr and "vocab.txt" in refused.stderr
 
     resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
     assert resumed.exit_code == 0, resumed.stderr
@@ -145,8 +156,9 @@ def test_resume_after_early_stop_trains_no_further(cli, corpus_tar: Path, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("then", ["resume", "overwrite"])
 def test_resume_an_interrupted_overwrite_keeps_both_runs_until_it_finishes(
-    cli, corpus_tar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, corpus_tar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str
 ) -> None:
     import keras
 
@@ -172,9 +184,18 @@ def test_resume_an_interrupted_overwrite_keeps_both_runs_until_it_finishes(
     assert artifacts.is_interrupted_run(run)
     (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith(".run.old-")]
     assert json.loads((aside / "run" / artifacts.MANIFEST_FILE).read_text())["seed"] == 42
-    resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
-    assert resumed.exit_code == 0, resumed.stderr
-    assert json.loads((run / artifacts.MANIFEST_FILE).read_text())["seed"] == 9
+    # A new run into the folder is refused, naming where the replaced run waits.
+    with pytest.raises(OutputExistsError, match=f"the run it replaces waits in {aside / 'run'}"):
+        textlstm.train(str(corpus_tar), run, first, verbose=0)
+    if then == "resume":
+        resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
+        assert resumed.exit_code == 0, resumed.stderr
+        assert json.loads((run / artifacts.MANIFEST_FILE).read_text())["seed"] == 9
+    else:
+        # Starting over replaces the interrupted run and, once done, the run it replaced.
+        third = first.with_overrides(["training.seed=5"])
+        textlstm.train(str(corpus_tar), run, third, overwrite=True, verbose=0)
+        assert json.loads((run / artifacts.MANIFEST_FILE).read_text())["seed"] == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 

@@ -46,6 +46,7 @@ from typing import Any, Iterator, Sequence
 
 from textlstm.config import Config, saved_config
 from textlstm.errors import (
+    UNWRITABLE_ERRNOS,
     ExportError,
     InputError,
     ModelDirError,
@@ -343,7 +344,29 @@ def load_text_model(path: str | Path) -> Any:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelDirError(f"cannot load {path / MODEL_FILE}: {first}") from exc
     read_labels(path / LABELS_FILE, model.output_shape[-1])
+    _check_vocabulary_file(path, model)
     return model
+
+
+def _check_vocabulary_file(path: Path, model: Any) -> None:
+    """Raise ModelDirError when the run's vocab.txt is not the vocabulary inside its
+    model.keras: exports copy the file, and a TFLite tokenizer reading a damaged one
+    would silently give other ids."""
+    from textlstm.model import VECTORIZER_NAME
+    from textlstm.vectorizer import read_vocabulary, strip_special_tokens
+
+    try:
+        on_disk = read_vocabulary(path / VOCAB_FILE)
+    except TextlstmError as exc:
+        raise ModelDirError(f"cannot read {path / VOCAB_FILE}: {exc}") from exc
+    inside = strip_special_tokens(model.get_layer(VECTORIZER_NAME).get_vocabulary())
+    if on_disk != inside:
+        differs = next((i for i, pair in enumerate(zip(on_disk, inside)) if pair[0] != pair[1]), None)
+        where = f"line {differs + 3} differs" if differs is not None else f"{len(on_disk)} tokens"
+        raise ModelDirError(
+            f"{path / VOCAB_FILE} does not match the vocabulary inside {MODEL_FILE} ({where}); "
+            f"expected the {len(inside)} tokens textlstm train wrote"
+        )
 
 
 def check_creatable(path: Path, what: str) -> None:
@@ -367,6 +390,19 @@ def check_creatable(path: Path, what: str) -> None:
     os.rmdir(probe)
 
 
+def waiting_replaced(run_dir: Path) -> list[str]:
+    """The replaced runs (moved aside by ``--overwrite``) that the interrupted run in
+    ``run_dir`` deletes when it finishes, those still there."""
+    folder = checkpoint_folder(run_dir)
+    try:
+        earlier = read_json(folder / CHECKPOINT_REQUEST_FILE).get("replaces") if folder else None
+    except (ModelDirError, AttributeError):
+        return []
+    # A single path in requests written before chains were kept.
+    paths = [earlier] if isinstance(earlier, str) else list(earlier or []) if isinstance(earlier, list) else []
+    return [str(p) for p in paths if isinstance(p, str) and Path(p).exists()]
+
+
 def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
     """Refuse a non-empty output directory unless ``overwrite``, or one that cannot be
     created; return the resolved path."""
@@ -378,8 +414,10 @@ def prepare_output_dir(path: str | Path, overwrite: bool) -> Path:
         raise OutputExistsError(f"output path {path} is a file; expected a directory path")
     if path.is_dir() and any(path.iterdir()):
         if is_interrupted_run(path) and not overwrite:
+            hidden = waiting_replaced(path)
+            kept = f" (the run it replaces waits in {', '.join(hidden)})" if hidden else ""
             raise OutputExistsError(
-                f"output directory {path} holds an interrupted textlstm run; expected a new directory: "
+                f"output directory {path} holds an interrupted textlstm run{kept}; expected a new directory: "
                 f"continue it with `textlstm train --resume {path}`, or pass --overwrite to start over"
             )
         if not is_run_dir(path) and not is_interrupted_run(path):
@@ -429,8 +467,14 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     blocking = next((p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise OutputExistsError(f"cannot write {target}: {blocking} is a file; expected a directory (or nothing) there")
+    # Folders made for the target go again if the write fails.
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except BaseException:
+        _remove_empty(created)
+        raise
     make_shareable(tmp, 0o777)
     try:
         yield tmp
@@ -448,9 +492,40 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
+        unwritable = _unwritable(exc, target)
+        if unwritable is not None:
+            raise unwritable from exc
         raise
+
+
+def _unwritable(exc: BaseException, target: Path) -> OSError | None:
+    """An OSError for a TensorFlow error that is a full or read-only disk (TensorFlow's
+    writers report it as text only), else None."""
+    if isinstance(exc, OSError):
+        return None
+    text = str(exc)
+    code = next((code for code in UNWRITABLE_ERRNOS if os.strerror(code) in text), None)
+    return None if code is None else OSError(code, os.strerror(code), str(target))
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove these folders, deepest first, if they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def check_saved_model_file(version_dir: Path) -> None:
+    """Raise ModelDirError for an empty saved_model.pb, which TensorFlow reports as a
+    missing ``tags=`` argument."""
+    pb = version_dir / "saved_model.pb"
+    if pb.is_file() and pb.stat().st_size == 0:
+        raise ModelDirError(f"{pb} is empty; expected the file textlstm export writes (export the model again)")
 
 
 def find_saved_model(path: str | Path) -> Path | None:

@@ -93,10 +93,20 @@ def _epochs_done(path: Path) -> int:
         return 0
 
 
-def discard_old_run(aside: str | Path | None) -> None:
-    """Delete a replaced run that `begin_run_dir` moved aside, once the new one is done."""
-    if aside is not None and Path(aside).parent.name.startswith("."):
-        shutil.rmtree(Path(aside).parent, ignore_errors=True)
+def replaced_runs(aside: Path | None) -> list[str]:
+    """What a new run replaces: the run `begin_run_dir` moved aside and, when that was an
+    interrupted ``--overwrite`` run itself, the runs it was replacing (else they would stay
+    hidden beside the new run for good)."""
+    if aside is None:
+        return []
+    return [str(aside), *artifacts.waiting_replaced(aside)]
+
+
+def discard_old_run(replaced: str | list[str] | None) -> None:
+    """Delete the replaced runs that `begin_run_dir` moved aside, once the new one is done."""
+    for aside in [replaced] if isinstance(replaced, str) else replaced or []:
+        if Path(aside).parent.name.startswith("."):
+            shutil.rmtree(Path(aside).parent, ignore_errors=True)
 
 
 def write_model_dir(

@@ -20,7 +20,7 @@ import click
 
 from textlstm import __version__
 from textlstm.config import INT_LIMIT
-from textlstm.errors import TextlstmError
+from textlstm.errors import UNWRITABLE_ERRNOS, TextlstmError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Batch sizes and other counts: at least 1, and within int32, where TensorFlow keeps them.
@@ -41,6 +41,15 @@ class _Group(click.Group):
             # Checking a path the user may not look into raises this before any of ours.
             where = f" {exc.filename}" if exc.filename else ""
             click.echo(f"error: permission denied:{where}; expected a path this user may read and write", err=True)
+            ctx.exit(2)
+        except OSError as exc:
+            if exc.errno not in UNWRITABLE_ERRNOS:
+                raise
+            # A full or read-only disk under train or export: what was there is kept.
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(
+                f"error: cannot write{where}: {exc.strerror}; expected a writable location with free space", err=True
+            )
             ctx.exit(2)
 
 

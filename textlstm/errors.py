@@ -6,7 +6,11 @@ user what to change. The CLI turns any `TextlstmError` into that line and exit c
 
 from __future__ import annotations
 
+import errno
 from typing import Any
+
+# errno values of a disk that is full or read-only: the CLI names the path in one line.
+UNWRITABLE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
 class TextlstmError(Exception):

@@ -331,7 +331,10 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
         if isinstance(layer, NgramBag):
             if weights["bag"] is not None:
                 return refuse("two n-gram bags")
-            weights["bag"] = {"layer": layer, "table": tf.constant(keras.ops.convert_to_numpy(layer.folded_table()), tf.float32)}
+            weights["bag"] = {
+                "layer": layer,
+                "table": tf.constant(keras.ops.convert_to_numpy(layer.folded_table()), tf.float32),
+            }
             continue
         if isinstance(layer, (keras.layers.Concatenate, keras.layers.Average, MemberMix)):
             # The only merges `build_classifier` makes: pooled LSTM states with the bag.

@@ -226,7 +226,9 @@ class NgramBag(keras.layers.Layer):
         else:
             initializer = keras.initializers.RandomUniform(-0.05 / self.scale, 0.05 / self.scale)
             regularizer = None
-        self.table = self.add_weight(name="table", shape=(rows, self.dim), initializer=initializer, regularizer=regularizer)
+        self.table = self.add_weight(
+            name="table", shape=(rows, self.dim), initializer=initializer, regularizer=regularizer
+        )
         if self.naive_bayes:
             # Ones until `adapt`: a plain linear bag.
             self.ratio = self.add_weight(name="ratio", shape=(rows, self.dim), initializer="ones", trainable=False)

@@ -207,6 +207,7 @@ def load_predictor(model: str | Path) -> Predictor:
         raise ModelDirError(
             f"export {saved} is missing {labels_path.relative_to(saved)}; expected an export written by textlstm"
         )
+    artifacts.check_saved_model_file(saved)
     try:
         loaded = tf.saved_model.load(str(saved))
         serve = loaded.signatures["serving_default"]

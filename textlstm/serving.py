@@ -94,6 +94,7 @@ class Servable:
 def _load(path: Path, version: int, max_batch: int = 0) -> Servable:
     """Load a version folder; with ``max_batch`` also build, check and warm up the XLA
     fast path for batches of up to that many texts."""
+    artifacts.check_saved_model_file(path)
     loaded = tf.saved_model.load(str(path))
     if SIGNATURE not in loaded.signatures:
         raise ModelDirError(f"{path} has no {SIGNATURE} signature; expected an export written by textlstm export")

@@ -26,6 +26,7 @@ from textlstm.checkpoints import (
     discard_old_run,
     load_checkpoint,
     remove_checkpoint,
+    replaced_runs,
     save_checkpoint,
     write_model_dir,
 )
@@ -399,7 +400,7 @@ def _train_new(
         log.info("class weights: %s", json.dumps(request["class_weights"]))
     run_dir = begin_run_dir(output_dir, overwrite)
     # A run that --overwrite replaces is deleted when this one finishes, even after a resume.
-    request["replaces"] = None if run_dir.aside is None else str(run_dir.aside)
+    request["replaces"] = replaced_runs(run_dir.aside)
     try:
         _share_plan(cluster, request, vocabulary, None)
         run = _assemble(output_dir, request, source, vocabulary, cluster)
@@ -496,6 +497,14 @@ def _resume_chief(
             f"expected {expected} for this model (was it written by another textlstm version?)"
         )
     for variable, value in zip([*run.classifier.weights, *optimizer.variables], checkpoint.variables, strict=True):
+        if tuple(variable.shape) != tuple(value.shape):
+            # The model is rebuilt from the checkpoint's request.json and vocab.txt.
+            raise ModelDirError(
+                f"cannot resume {run_dir}: its checkpoint's {variable.path} has shape {tuple(value.shape)}, "
+                f"the model built from {artifacts.CHECKPOINT_DIR}/{artifacts.VOCAB_FILE} "
+                f"({len(checkpoint.vocabulary) - 2} tokens) and {artifacts.CHECKPOINT_REQUEST_FILE} "
+                f"{tuple(variable.shape)}; expected the checkpoint as textlstm wrote it"
+            )
         variable.assign(value)
     state["best_weights"] = checkpoint.best
     _sync_variables(run)
