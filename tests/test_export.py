@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -245,6 +246,15 @@ def test_export_to_a_full_disk_is_one_line_and_leaves_nothing(
         f"error: cannot write {export_dir / '1'}: No space left on device; expected a writable location with free space"
     )
     assert not (tmp_path / "new").exists()
+    monkeypatch.undo()
+
+    def failed_copy(*args, **kwargs) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # a write() names no file
+
+    monkeypatch.setattr(shutil, "copyfile", failed_copy)
+    result = cli.invoke(main, ["export", str(trained_run.output_dir), "--export-dir", str(export_dir)])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().startswith(f"error: cannot write {export_dir / '1'}: No space left on device;")
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import textlstm
+from tests.conftest import NEGATIVE, POSITIVE
 from textlstm import artifacts
 from textlstm.config import Config
 from textlstm.errors import DataError, OutputExistsError
@@ -94,6 +95,25 @@ def test_training_naive_bayes_bag_counts_its_ratios_on_the_training_part(
     assert finetuned.exit_code == 0, finetuned.stderr
     tuned = artifacts.load_text_model(tmp_path / "ft").get_layer("classifier").get_layer("ngram_bag")
     np.testing.assert_allclose(np.asarray(tuned.ratio), ratio)
+    assert json.loads((tmp_path / "ft" / artifacts.MANIFEST_FILE).read_text())["ngram_ratios"]["base_rows_kept"]
+    # New labels: the bag starts afresh on the new data's ratios, and --freeze embedding
+    # leaves it trainable (frozen at 0 it would add only its bias).
+    rows = ["text,label"] + [f"{w} film {w},yes" for w in POSITIVE] * 4 + [f"{w} film {w},no" for w in NEGATIVE] * 4
+    (tmp_path / "new.csv").write_text("\n".join(rows) + "\n")
+    command = [
+        "train",
+        "--init-from",
+        str(out),
+        "--data",
+        str(tmp_path / "new.csv"),
+        "--output-dir",
+        str(tmp_path / "nl"),
+    ]
+    relabelled = cli.invoke(main, [*command, "--epochs", "1", "--freeze", "embedding"])
+    assert relabelled.exit_code == 0, relabelled.stderr
+    assert "freezing embedding" in relabelled.stderr and "ngram_bag" not in relabelled.stderr
+    fresh = artifacts.load_text_model(tmp_path / "nl").get_layer("classifier").get_layer("ngram_bag")
+    assert np.abs(np.asarray(fresh.table)).max() > 0
 
 
 @pytest.mark.slow

@@ -502,9 +502,12 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def _unwritable(exc: BaseException, target: Path) -> OSError | None:
-    """An OSError for a TensorFlow error that is a full or read-only disk (TensorFlow's
-    writers report it as text only), else None."""
+    """An OSError naming ``target`` for a full or read-only disk reported without a path
+    (a failed write() or close(), or TensorFlow's writers, which give it as text only),
+    else None."""
     if isinstance(exc, OSError):
+        if exc.errno in UNWRITABLE_ERRNOS and not exc.filename:
+            return OSError(exc.errno, exc.strerror, str(target))
         return None
     text = str(exc)
     code = next((code for code in UNWRITABLE_ERRNOS if os.strerror(code) in text), None)

@@ -144,14 +144,20 @@ def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bo
         layer.set_weights(old)
 
 
-def freeze_layers(classifier: keras.Model, mode: str, frozen: bool) -> list[str]:
+def freeze_layers(classifier: keras.Model, mode: str, frozen: bool, new_head: bool = False) -> list[str]:
     """Set the layers of ``mode`` (embedding: the embedding and n-gram tables; encoder:
-    those and the LSTM layers) to
-    not trainable (``frozen``) or trainable; return their names."""
+    those and the LSTM layers) to not trainable (``frozen``) or trainable; return their
+    names. With ``new_head`` (new labels) a naive Bayes bag is left out: it starts at 0
+    (`transfer_weights`), and frozen it would add nothing but its bias."""
     if mode == "none":
         return []
     # The n-gram table is an embedding too.
-    names = [EMBEDDING_NAME, *[layer.name for layer in classifier.layers if layer.name == NGRAM_BAG_NAME]]
+    bags = [
+        layer.name
+        for layer in classifier.layers
+        if isinstance(layer, NgramBag) and not (new_head and layer.naive_bayes)
+    ]
+    names = [EMBEDDING_NAME, *bags]
     if mode == "encoder":
         names += [layer.name for layer in classifier.layers if layer.name.startswith("bilstm_")]
     for name in names:

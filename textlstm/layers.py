@@ -178,8 +178,8 @@ class NgramBag(keras.layers.Layer):
     naive Bayes log-count ratios (``ratio``, one per label against the rest), which `adapt`
     counts on the training data before training. The ratios favour the n-grams that tell
     the labels apart: under Adam, whose steps do not depend on a feature's scale, a row's
-    reach grows with its ratio, and the L2 penalty ``l2`` (on the ratio-scaled weights)
-    holds the rest near 0.
+    reach grows with its ratio, and the L2 penalty ``l2`` (on the weights before the ratios,
+    ``scale`` times the stored table, as NBSVM penalises its weights) holds the rest near 0.
     """
 
     def __init__(
@@ -219,8 +219,8 @@ class NgramBag(keras.layers.Layer):
         for naive Bayes weighting, their ratios, set by `adapt`)."""
         rows = self.vocab_size + (self.buckets if self.order > 1 else 0)
         if self.naive_bayes:
-            # A linear model has no symmetry to break. The penalty is on the weights the
-            # output sees, scale times the stored ones.
+            # A linear model has no symmetry to break. The penalty is on the weights before
+            # the ratios: scale times the stored ones.
             initializer: Any = "zeros"
             regularizer = keras.regularizers.L2(self.l2 * self.scale**2) if self.l2 else None
         else:
@@ -287,15 +287,16 @@ class NgramBag(keras.layers.Layer):
         @tf.function(reduce_retracing=True)
         def count(ids: Any, target: Any) -> tuple[Any, Any]:
             rows, valid = self.gram_ids(ids)
+            # float32 counts a batch's texts exactly; the totals add up in float64.
             if multi_label:
-                labels = tf.cast(target, tf.float64)
+                labels = tf.cast(target, tf.float32)
             else:
-                labels = tf.one_hot(tf.cast(target, tf.int32), self.dim, dtype=tf.float64)
+                labels = tf.one_hot(tf.cast(target, tf.int32), self.dim, dtype=tf.float32)
             # [batch, grams, labels]: each distinct gram of a text counts once for its labels.
-            per_gram = tf.cast(valid, tf.float64)[:, :, None] * labels[:, None, :]
+            per_gram = tf.cast(valid, tf.float32)[:, :, None] * labels[:, None, :]
             flat_rows = tf.reshape(rows, [-1])
             by_label = tf.math.unsorted_segment_sum(tf.reshape(per_gram, [-1, self.dim]), flat_rows, rows_total)
-            by_row = tf.math.unsorted_segment_sum(tf.reshape(tf.cast(valid, tf.float64), [-1]), flat_rows, rows_total)
+            by_row = tf.math.unsorted_segment_sum(tf.reshape(tf.cast(valid, tf.float32), [-1]), flat_rows, rows_total)
             return by_label, by_row
 
         positive = np.zeros((rows_total, self.dim))
