@@ -223,3 +223,26 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
     assert summary["labels"] == {"neg": 18, "pos": 18}
     assert summary["length_tokens"]["p100"] == 6 and summary["empty_texts"] == 0
     assert "validation data: " in result.stderr
+
+
+def test_cli_interrupt_inside_tensorflow_ends_as_ctrl_c(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textlstm import inspection
+
+    def interrupted(*args, **kwargs) -> None:
+        # What a SIGTERM during TensorFlow's C++-to-Python error conversion raised once.
+        raise RuntimeError(
+            "pybind11::error_already_set: MISMATCH of original and normalized active exception types: "
+            "ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt: <EMPTY MESSAGE>"
+        )
+
+    monkeypatch.setattr(inspection, "inspect_data", interrupted)
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\ngreat,pos\nawful,neg\n")
+    result = cli.invoke(main, ["data", "inspect", str(data)])
+    assert result.exit_code == 1 and result.stderr.strip() == "Aborted!", result.stderr
+
+    def other(*args, **kwargs) -> None:
+        raise RuntimeError("some other failure")
+
+    monkeypatch.setattr(inspection, "inspect_data", other)  # any other RuntimeError stays itself
+    assert isinstance(cli.invoke(main, ["data", "inspect", str(data)]).exception, RuntimeError)

@@ -27,6 +27,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _COUNT = click.IntRange(min=1, max=INT_LIMIT)
 
 
+_PYBIND_INTERRUPT = "REPLACED BY KeyboardInterrupt"
+
+
 class _Group(click.Group):
     """Turns textlstm errors (and a denied permission) into a one-line message and exit code 2."""
 
@@ -51,6 +54,13 @@ class _Group(click.Group):
                 f"error: cannot write{where}: {exc.strerror}; expected a writable location with free space", err=True
             )
             ctx.exit(2)
+        except RuntimeError as exc:
+            # SIGTERM's KeyboardInterrupt raised while TensorFlow turns a C++ error into a
+            # Python one comes out as pybind11's RuntimeError ("... REPLACED BY
+            # KeyboardInterrupt"); it is the same stop as Ctrl-C, and ends as one.
+            if _PYBIND_INTERRUPT not in str(exc):
+                raise
+            raise KeyboardInterrupt from exc
 
 
 @contextlib.contextmanager
