@@ -124,6 +124,25 @@ def test_resume_names_a_missing_checkpoint_file(corpus_tar: Path, tmp_path: Path
         textlstm.train(str(corpus_tar), run, config, verbose=0)
 
 
+def test_overwrite_deletes_only_the_runs_it_moved_aside(corpus_tar: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = load_config(None, [*TINY_OVERRIDES, "training.epochs=1", "data.limit=40"])
+    textlstm.train(str(corpus_tar), run, config, verbose=0)
+    # An interrupted run whose checkpoint says it replaces a hidden folder of the user's.
+    mine = tmp_path / ".config" / "tool"
+    mine.mkdir(parents=True)
+    (mine / "settings.txt").write_text("mine")
+    (run / artifacts.MANIFEST_FILE).unlink()
+    (run / artifacts.CHECKPOINT_DIR).mkdir()
+    (run / artifacts.CHECKPOINT_DIR / artifacts.CHECKPOINT_STATE_FILE).write_text("{}")
+    (run / artifacts.CHECKPOINT_DIR / artifacts.CHECKPOINT_REQUEST_FILE).write_text(
+        json.dumps({"replaces": [str(mine)]})
+    )
+    textlstm.train(str(corpus_tar), run, config, overwrite=True, verbose=0)
+    assert (mine / "settings.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".config", "run"]
+
+
 # Sends itself SIGKILL when the finished run starts writing its learning curves: after
 # the last checkpoint, before the top-level model directory is complete.
 _KILL_IN_FINISH = """

@@ -105,7 +105,9 @@ def replaced_runs(aside: Path | None) -> list[str]:
 def discard_old_run(replaced: str | list[str] | None) -> None:
     """Delete the replaced runs that `begin_run_dir` moved aside, once the new one is done."""
     for aside in [replaced] if isinstance(replaced, str) else replaced or []:
-        if Path(aside).parent.name.startswith("."):
+        # Only a folder `begin_run_dir` made (.NAME.old-XXXX/NAME): the paths come from a
+        # checkpoint's request.json, which a user may have edited.
+        if Path(aside).parent.name.startswith(f".{Path(aside).name}.old-"):
             shutil.rmtree(Path(aside).parent, ignore_errors=True)
 
 
