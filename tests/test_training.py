@@ -172,6 +172,54 @@ def test_training_tunes_the_ensemble_mix_on_validation(
     assert head_mix(tmp_path / "ft") == 0.5
 
 
+def test_training_member_epochs_own_keeps_each_member_from_its_epoch(
+    corpus_dir: Path, tiny_config: Config, tmp_path: Path
+) -> None:
+    import tensorflow as tf
+
+    from textlstm.metrics import cross_entropy
+    from textlstm.model import MEMBER_HEADS, training_model
+    from textlstm.pipeline import text_dataset
+    from textlstm.source_spec import open_source
+
+    # A bag that learns 10 times faster than the tiny config's overshoots (its validation
+    # loss rises after an epoch or two) while the LSTM still improves: their epochs differ.
+    sets = ["model.ngram_mix=tuned", "model.ngram_scale=500", "training.epochs=6", "training.patience=10"]
+    shared = textlstm.train(
+        str(corpus_dir), tmp_path / "shared", tiny_config.with_overrides([*sets, "training.member_epochs=shared"]), verbose=0
+    )
+    own = textlstm.train(
+        str(corpus_dir), tmp_path / "own", tiny_config.with_overrides([*sets, "training.member_epochs=own"]), verbose=0
+    )
+    manifest = json.loads((own.output_dir / artifacts.MANIFEST_FILE).read_text())
+    epochs = manifest["member_best_epochs"]
+    assert sorted(epochs) == sorted(MEMBER_HEADS) and own.best_epoch == max(epochs.values())
+    assert epochs[MEMBER_HEADS[0]] != epochs[MEMBER_HEADS[1]]
+    assert "member_best_epochs" not in json.loads((shared.output_dir / artifacts.MANIFEST_FILE).read_text())
+    # Training is the same; only the choice differs. Own epochs include every epoch's pair,
+    # so the kept mix is at least as good on validation as the shared epoch's, and as any
+    # epoch's mean mix.
+    assert own.history["val_loss"] == pytest.approx(shared.history["val_loss"], abs=1e-6)
+    assert own.metrics["loss"] <= shared.metrics["loss"] + 1e-6
+    assert own.metrics["loss"] <= min(own.history["val_loss"]) + 1e-6
+    # Each kept member answers the hold-out as it did in the epoch the manifest names.
+    held_out = text_dataset(
+        open_source(str(corpus_dir)),
+        "train",
+        artifacts.read_run_info(own.output_dir).labels,
+        part="val",
+        seed=tiny_config.training.seed,
+        val_fraction=tiny_config.data.val_fraction,
+    )
+    texts, labels = zip(*[(t.numpy(), int(y.numpy())) for t, y in held_out], strict=True)
+    model = artifacts.load_text_model(own.output_dir)
+    ids = model.get_layer("window")(model.get_layer("vectorizer")(tf.constant(texts)))
+    outputs = training_model(model.get_layer("classifier"))(ids)
+    for name, probabilities in zip(MEMBER_HEADS, outputs[1:], strict=True):
+        loss = cross_entropy(np.array(labels), np.asarray(probabilities))
+        assert loss == pytest.approx(own.history[f"val_{name}_loss"][epochs[name] - 1], abs=1e-5), name
+
+
 def test_training_text_dataset_streams_blocks_in_order_and_raises_source_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

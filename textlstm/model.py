@@ -142,6 +142,24 @@ def training_model(classifier: keras.Model) -> keras.Model:
     return keras.Model(classifier.inputs, [classifier.outputs[0], *members], name="trainer")
 
 
+def member_weight_slots(classifier: keras.Model) -> list[list[int]]:
+    """For a classifier that mixes member paths, the indices into ``classifier.weights``
+    of each member's own weights, in `MEMBER_HEADS` order: the n-gram bag and its head for
+    the bag, every other layer's for the LSTM path, the mix's own weight in neither."""
+    owner = {}
+    for layer in classifier.layers:
+        for variable in layer.weights:
+            owner[id(variable)] = layer.name
+    bag_layers = {NGRAM_BAG_NAME, MEMBER_HEADS[1]}
+    slots: list[list[int]] = [[], []]
+    for index, variable in enumerate(classifier.weights):
+        name = owner.get(id(variable))
+        if name == HEAD_NAME:
+            continue
+        slots[1 if name in bag_layers else 0].append(index)
+    return slots
+
+
 def build_text_model(vectorizer: Any, classifier: keras.Model, config: Config) -> keras.Model:
     """Wrap the classifier so that it takes a batch of raw strings (shape [None])."""
     text = keras.Input(shape=(), dtype="string", name="text")

@@ -58,14 +58,24 @@ from textlstm.file_sources import ReadOptions
 from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
 from textlstm.inspection import summarize_parts
 from textlstm.layers import MemberMix
-from textlstm.metrics import DEFAULT_THRESHOLD, MIX_GRID, best_mix, headline, mixed, tuned_multilabel_metrics
+from textlstm.metrics import (
+    DEFAULT_THRESHOLD,
+    MIX_GRID,
+    best_mix,
+    cross_entropy,
+    headline,
+    mixed,
+    tuned_multilabel_metrics,
+)
 from textlstm.model import (
     CLASSIFIER_NAME,
     EMBEDDING_NAME,
     HEAD_NAME,
+    MEMBER_HEADS,
     NGRAM_BAG_NAME,
     build_classifier,
     build_text_model,
+    member_weight_slots,
     training_model,
 )
 from textlstm.optimization import (
@@ -930,10 +940,11 @@ def _worker_batches(run: _Run, batches: Any, epoch: int) -> Any:
     return run.cluster.strategy.distribute_datasets_from_function(lambda context: batches)
 
 
-def _saveable(run: _Run) -> keras.Model:
-    """The string-in model, holding the classifier's current weights (and frozen layers)."""
+def _saveable(run: _Run, weights: Sequence[np.ndarray] | None = None) -> keras.Model:
+    """The string-in model, holding the classifier's current weights, or ``weights`` in
+    their order (and the classifier's frozen layers)."""
     twin = run.text_model.get_layer(CLASSIFIER_NAME)
-    twin.set_weights(run.classifier.get_weights())
+    twin.set_weights(run.classifier.get_weights() if weights is None else list(weights))
     for layer in twin.layers:
         layer.trainable = run.classifier.get_layer(layer.name).trainable
     return run.text_model
@@ -978,8 +989,9 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
                 verbose=verbose,
             )
             metrics = _validation_metrics(run) if run.val_batches is not None and run.cluster.is_chief else {}
+            selection = _member_selection(run, state) if metrics else None
             # The workers decide on the chief's figures: best epoch, early stop, plateau.
-            metrics = run.cluster.share(metrics)
+            metrics, selection = run.cluster.share([metrics, selection])
         _check_finite(epoch + 1, {**{k: v[-1] for k, v in fit.history.items()}, **metrics})
         for key, values in fit.history.items():
             if run.members:
@@ -991,18 +1003,26 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         for key in _VAL_KEYS:
             if key in metrics:
                 history.setdefault(f"val_{key}", []).append(float(metrics[key]))
+        for name, loss in zip(MEMBER_HEADS, selection["losses"] if selection else (), strict=False):
+            history.setdefault(f"val_{name}_loss", []).append(loss)
         history.setdefault("learning_rate", []).append(current_learning_rate(run.optimizer))
         state["steps"] = state["phase_start_step"] + int(run.optimizer.iterations.numpy())
         state["epoch"] = epoch + 1
         state["seconds"] += time.time() - tick
-        improved = _update_best(run, state, metrics)
+        improved = _update_best(run, state, metrics, selection)
         _log_epoch(epoch + 1, training.epochs, history, improved)
         if writers is not None:
             _write_scalars(writers, epoch + 1, history)
         stop = _early_stop(run, state, metrics)
         files = _model_files(run, state, history, metrics, epoch=epoch + 1)
+        if improved and "member_best_epoch" in state:
+            # Members kept from different epochs: model-best/ is their assembly, not this
+            # epoch's weights.
+            best_files = _model_files(run, state, history, state["best_metrics"], epoch=state["best_epoch"])
+            assembly = _saveable(run, state["best_weights"])
+            write_model_dir(run.run_dir / artifacts.BEST_DIR, assembly, best_files, run.vocabulary)
         saveable = _saveable(run)  # one weight copy serves both folders
-        if improved:
+        if improved and "member_best_epoch" not in state:
             write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
         write_model_dir(run.run_dir / artifacts.LAST_DIR, saveable, files, run.vocabulary)
         state["stopped_early"] = stop
@@ -1090,21 +1110,122 @@ def _validation_metrics(run: _Run) -> dict[str, Any]:
         return score_dataset(run.classifier, run.val_batches, run.label_names, run.multi_label)
     labels, members = predict_members(run.trainer, run.val_batches)
     run.latest_members = labels, members
-    head = run.classifier.get_layer(HEAD_NAME)
-    # MemberMix, or for model.ngram_mix=mean Keras' Average: (a + b) / 2 equals 0.5 a + 0.5 b
-    # exactly in floating point, halving being exact.
-    weight = float(head.mix.numpy()) if isinstance(head, MemberMix) else 0.5
+    return score_probabilities(labels, mixed(_mix_weight(run), *members), run.label_names, run.multi_label)
+
+
+def _member_selection(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None:
+    """On the chief, for an ensemble: each member's validation loss this epoch and, under
+    training.member_epochs=own, which members' new weights to keep (``take``): this epoch's
+    members together, or either one beside the other's kept weights, whichever mix scores
+    best on ``monitor`` (at its tuned weight under model.ngram_mix=tuned), and whether that
+    beats the kept ensemble. Sets ``run.best_members`` to the kept members' validation
+    probabilities. None for a single network."""
+    if not run.members or run.latest_members is None:
+        return None
+    labels, members = run.latest_members
+    selection: dict[str, Any] = {
+        "losses": [cross_entropy(labels, member, run.multi_label) for member in members]
+    }
+    training = run.config.training
+    if training.member_epochs != "own":
+        return selection
+    kept = run.best_members
+    if kept is None and state.get("member_best_epoch"):
+        # A resumed run: the kept members' probabilities come from a pass with their weights.
+        kept = _predict_with(run, state["best_weights"])
+    candidates = [(True, True)] + ([(True, False), (False, True)] if kept is not None else [])
+    best: tuple[float, tuple[bool, bool], list[np.ndarray]] | None = None
+    for take in candidates:
+        chosen = [new if fresh else old for new, old, fresh in zip(members, kept[1] if kept else members, take, strict=True)]
+        value = _monitor_value(training.monitor, _mix_scores(run, labels, chosen))
+        if best is None or _better(training.monitor, value, best[0]):
+            best = value, take, chosen
+    value, take, chosen = best
+    improved = state["best"] is None or _better(training.monitor, value, state["best"])
+    selection.update(take=list(take), improved=improved)
+    if improved:
+        run.best_members = labels, chosen
+        # The figures of model-best/, whose head still mixes at its current weight.
+        head_mix = mixed(_mix_weight(run), *chosen)
+        selection.update(
+            best=value, best_metrics=score_probabilities(labels, head_mix, run.label_names, run.multi_label)
+        )
+    return selection
+
+
+def _mix_scores(run: _Run, labels: np.ndarray, members: list[np.ndarray]) -> dict[str, Any]:
+    """Validation figures of two members' mix: at the weight tuning would give it under
+    model.ngram_mix=tuned, else at the head's own."""
+    if isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
+        weight, _ = best_mix(labels, *members, run.multi_label)
+    else:
+        weight = _mix_weight(run)
     return score_probabilities(labels, mixed(weight, *members), run.label_names, run.multi_label)
 
 
-def _update_best(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> bool:
+def _better(monitor: str, value: float, best: float) -> bool:
+    return value < best if monitor == "val_loss" else value > best
+
+
+def _mix_weight(run: _Run) -> float:
+    # MemberMix, or for model.ngram_mix=mean Keras' Average: (a + b) / 2 equals 0.5 a + 0.5 b
+    # exactly in floating point, halving being exact.
+    head = run.classifier.get_layer(HEAD_NAME)
+    return float(head.mix.numpy()) if isinstance(head, MemberMix) else 0.5
+
+
+def _predict_with(run: _Run, weights: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The members' validation probabilities with ``weights`` in place of the current ones,
+    which are put back afterwards."""
+    current = [variable.numpy() for variable in run.classifier.weights]
+    for variable, value in zip(run.classifier.weights, weights, strict=True):
+        variable.assign(value)
+    try:
+        return predict_members(run.trainer, run.val_batches)
+    finally:
+        for variable, value in zip(run.classifier.weights, current, strict=True):
+            variable.assign(value)
+
+
+def _update_member_bests(run: _Run, state: dict[str, Any], selection: dict[str, Any]) -> bool:
+    """training.member_epochs=own: when the selection beats the kept ensemble, keep the
+    new weights of the members it takes beside the others' kept ones."""
+    if not selection["improved"]:
+        state["wait"] += 1
+        state["plateau_wait"] += 1
+        return False
+    epochs = state.get("member_best_epoch") or [0] * len(selection["take"])
+    kept = list(state["best_weights"])
+    for member, slots in enumerate(member_weight_slots(run.classifier)):
+        if selection["take"][member]:
+            epochs[member] = state["epoch"]
+            for index in slots:
+                kept[index] = run.classifier.weights[index].numpy()
+    state.update(
+        best=selection["best"],
+        best_epoch=max(epochs),
+        best_metrics=selection["best_metrics"],
+        best_weights=kept,
+        member_best_epoch=epochs,
+        wait=0,
+        plateau_wait=0,
+    )
+    return True
+
+
+def _update_best(
+    run: _Run, state: dict[str, Any], metrics: dict[str, Any], selection: dict[str, Any] | None = None
+) -> bool:
     """Record the epoch as the best one when it improves the monitored figure (every
-    epoch counts as the best without validation: the last one is kept)."""
+    epoch counts as the best without validation: the last one is kept); under
+    training.member_epochs=own, record each member's best epoch instead."""
+    if selection and "improved" in selection:
+        return _update_member_bests(run, state, selection)
     monitor = run.config.training.monitor
     if metrics:
         value = _monitor_value(monitor, metrics)
         best = state["best"]
-        better = best is None or (value < best if monitor == "val_loss" else value > best)
+        better = best is None or _better(monitor, value, best)
     else:
         value, better = None, True
     if better:
@@ -1180,6 +1301,8 @@ def _model_files(
         manifest["ngram_ratios"] = request["ngram_ratios"]
     if "ngram_mix" in state:
         manifest["ngram_mix"] = state["ngram_mix"]
+    if "member_best_epoch" in state:
+        manifest["member_best_epochs"] = dict(zip(MEMBER_HEADS, state["member_best_epoch"], strict=True))
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
     files: dict[str, Any] = {}
@@ -1231,6 +1354,8 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         )
     if metrics:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
+    if "member_best_epoch" in state:
+        log.info("ensemble members kept from epochs: LSTM %d, n-gram bag %d", *state["member_best_epoch"])
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     saveable = _saveable(run)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
