@@ -374,6 +374,16 @@ def test_report_plot_learning_curves_writes_a_png(trained_run, tmp_path: Path) -
     _assert_png(tmp_path / "curves.png")
     plot_learning_curves({"loss": [0.9, 0.5, 0.4], "accuracy": [0.5, 0.7, 0.8]}, tmp_path / "train_only.png")
     _assert_png(tmp_path / "train_only.png")
+    # An ensemble path kept from an epoch of its own is marked there in its panel.
+    history = {
+        "loss": [0.9, 0.5, 0.4],
+        "val_loss": [0.8, 0.6, 0.7],
+        "bag_loss": [0.5, 0.2, 0.1],
+        "val_bag_loss": [0.3, 0.4, 0.5],
+    }
+    marked = plot_learning_curves(history, tmp_path / "members.png", best_epoch=2, panel_epochs={"bag_loss": 1})
+    assert marked == {"loss": 2, "bag_loss": 1}
+    assert plot_learning_curves(history, tmp_path / "lowest.png") == {"loss": 2, "bag_loss": 2}
 
 
 def test_report_plot_learning_curves_rejects_bad_history(tmp_path: Path) -> None:

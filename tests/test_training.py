@@ -186,7 +186,10 @@ def test_training_member_epochs_own_keeps_each_member_from_its_epoch(
     # loss rises after an epoch or two) while the LSTM still improves: their epochs differ.
     sets = ["model.ngram_mix=tuned", "model.ngram_scale=500", "training.epochs=6", "training.patience=10"]
     shared = textlstm.train(
-        str(corpus_dir), tmp_path / "shared", tiny_config.with_overrides([*sets, "training.member_epochs=shared"]), verbose=0
+        str(corpus_dir),
+        tmp_path / "shared",
+        tiny_config.with_overrides([*sets, "training.member_epochs=shared"]),
+        verbose=0,
     )
     own = textlstm.train(
         str(corpus_dir), tmp_path / "own", tiny_config.with_overrides([*sets, "training.member_epochs=own"]), verbose=0

@@ -141,12 +141,19 @@ def write_report(
     return report_dir
 
 
-def plot_learning_curves(history: dict[str, list[float]], path: Path, best_epoch: int | None = None) -> None:
+def plot_learning_curves(
+    history: dict[str, list[float]],
+    path: Path,
+    best_epoch: int | None = None,
+    panel_epochs: Mapping[str, int] | None = None,
+) -> dict[str, int | None]:
     """Draw one panel per metric of a Keras ``history`` (``loss``, ``accuracy``, ...),
     training against validation (the ``val_`` keys) per epoch, into a PNG at ``path``.
 
     A dotted line marks ``best_epoch`` (the epoch whose weights were kept), or without it
-    the epoch of the lowest ``val_loss``.
+    the epoch of the lowest ``val_loss``; ``panel_epochs`` marks another epoch in the
+    panels it names (an ensemble path's loss, kept from an epoch of its own). Returns the
+    epoch marked in each panel (None: no mark).
     """
     if not isinstance(history, Mapping) or not history:
         raise InputError(
@@ -175,13 +182,19 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path, best_epoch
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     from matplotlib.ticker import MaxNLocator
 
+    marked: dict[str, int | None] = {}
     for ax, name in zip(axes, panels):
         # Fixed colours, so validation looks the same in every panel.
         for key, label, color in ((name, "training", "C0"), (f"val_{name}", "validation", "C1")):
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=label, color=color)
-        if best is not None:
-            ax.axvline(best, linestyle=":", color="gray", label=best_label)
+        epoch, label = best, best_label
+        if panel_epochs and name in panel_epochs:
+            epoch = panel_epochs[name]
+            label = f"kept weights of this path (epoch {epoch})"
+        if epoch is not None:
+            ax.axvline(epoch, linestyle=":", color="gray", label=label)
+        marked[name] = epoch
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -194,6 +207,7 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path, best_epoch
         _save(fig, Path(path))
     except OSError as exc:
         raise InputError(f"cannot write the learning curves to {path}: {exc.strerror or exc}") from exc
+    return marked
 
 
 # --- pictures -------------------------------------------------------------------------

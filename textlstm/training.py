@@ -1123,9 +1123,7 @@ def _member_selection(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None
     if not run.members or run.latest_members is None:
         return None
     labels, members = run.latest_members
-    selection: dict[str, Any] = {
-        "losses": [cross_entropy(labels, member, run.multi_label) for member in members]
-    }
+    selection: dict[str, Any] = {"losses": [cross_entropy(labels, member, run.multi_label) for member in members]}
     training = run.config.training
     if training.member_epochs != "own":
         return selection
@@ -1136,7 +1134,9 @@ def _member_selection(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None
     candidates = [(True, True)] + ([(True, False), (False, True)] if kept is not None else [])
     best: tuple[float, tuple[bool, bool], list[np.ndarray]] | None = None
     for take in candidates:
-        chosen = [new if fresh else old for new, old, fresh in zip(members, kept[1] if kept else members, take, strict=True)]
+        chosen = [
+            new if fresh else old for new, old, fresh in zip(members, kept[1] if kept else members, take, strict=True)
+        ]
         value = _monitor_value(training.monitor, _mix_scores(run, labels, chosen))
         if best is None or _better(training.monitor, value, best[0]):
             best = value, take, chosen
@@ -1360,7 +1360,10 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     saveable = _saveable(run)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
     if run.cluster.is_chief:
-        plot_learning_curves(history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"])
+        kept = dict(zip((f"{name}_loss" for name in MEMBER_HEADS), state.get("member_best_epoch", ()), strict=False))
+        plot_learning_curves(
+            history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"], panel_epochs=kept
+        )
     write_model_dir(run.run_dir, saveable, files, run.vocabulary, atomic=False)
     remove_checkpoint(run.run_dir)
     discard_old_run(run.request.get("replaces"))
