@@ -264,6 +264,9 @@ def test_report_cli_writes_the_report_folder(cli, trained_run, corpus_tar: Path,
     for name in SINGLE_LABEL_PICTURES:
         assert f"]({name})" in text, name
     assert str(corpus_tar) in text and "split `test`" in text
+    # The tiny run is an ensemble: the overview names the epoch each path was kept from.
+    kept = json.loads((trained_run.output_dir / "manifest.json").read_text())["member_best_epochs"]
+    assert "paths kept from epochs " + ", ".join(f"{markdown_text(k)} {v}" for k, v in kept.items()) in text
 
 
 def test_report_cli_lists_the_most_confident_mistakes(cli, trained_run, tmp_path: Path) -> None:

@@ -172,6 +172,9 @@ def plot_learning_curves(
     panels = list(dict.fromkeys(key.removeprefix("val_") for key in history))
     panels.sort(key=lambda name: name != "loss")  # the loss first, the rest as Keras logged them
     best, best_label = best_epoch, f"kept weights (epoch {best_epoch})"
+    if panel_epochs:
+        # The other panels plot each epoch's own pair, which the kept pair need not be.
+        best_label = f"later of the paths' kept epochs ({best_epoch})"
     val_loss = np.asarray(history.get("val_loss", []), dtype=np.float64)
     if best is None and np.isfinite(val_loss).any():
         best = int(np.nanargmin(np.where(np.isfinite(val_loss), val_loss, np.nan))) + 1
@@ -474,6 +477,9 @@ def _overview(metrics: dict[str, Any], model_dir: str, manifest: Mapping[str, An
         trained.append(f"on {manifest['created']}")
     if manifest.get("best_epoch"):
         trained.append(f"best epoch {manifest['best_epoch']} of {manifest.get('epochs_run', '?')}")
+    kept = manifest.get("member_best_epochs")
+    if isinstance(kept, Mapping) and kept:
+        trained.append("paths kept from epochs " + ", ".join(f"{markdown_text(str(k))} {v}" for k, v in kept.items()))
     kind = "multi-label (one sigmoid per label)" if multi_label else "single-label (softmax)"
     names = ", ".join(markdown_text(name) for name in metrics["label_names"])
     return [

@@ -1004,7 +1004,10 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             if key in metrics:
                 history.setdefault(f"val_{key}", []).append(float(metrics[key]))
         for name, loss in zip(MEMBER_HEADS, selection["losses"] if selection else (), strict=False):
-            history.setdefault(f"val_{name}_loss", []).append(loss)
+            # A run resumed from a checkpoint written before these were logged leaves them
+            # out rather than start them at a later epoch than the other figures.
+            if len(history.get(f"val_{name}_loss", [])) == len(history["val_loss"]) - 1:
+                history.setdefault(f"val_{name}_loss", []).append(loss)
         history.setdefault("learning_rate", []).append(current_learning_rate(run.optimizer))
         state["steps"] = state["phase_start_step"] + int(run.optimizer.iterations.numpy())
         state["epoch"] = epoch + 1
@@ -1020,6 +1023,9 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
             # epoch's weights.
             best_files = _model_files(run, state, history, state["best_metrics"], epoch=state["best_epoch"])
             assembly = _saveable(run, state["best_weights"])
+            head = assembly.get_layer(CLASSIFIER_NAME).get_layer(HEAD_NAME)
+            if isinstance(head, MemberMix):
+                head.mix.assign(state["best_mix"])
             write_model_dir(run.run_dir / artifacts.BEST_DIR, assembly, best_files, run.vocabulary)
         saveable = _saveable(run)  # one weight copy serves both folders
         if improved and "member_best_epoch" not in state:
@@ -1130,37 +1136,35 @@ def _member_selection(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None
     kept = run.best_members
     if kept is None and state.get("member_best_epoch"):
         # A resumed run: the kept members' probabilities come from a pass with their weights.
-        kept = _predict_with(run, state["best_weights"])
+        kept = run.best_members = _predict_with(run, state["best_weights"])
     candidates = [(True, True)] + ([(True, False), (False, True)] if kept is not None else [])
-    best: tuple[float, tuple[bool, bool], list[np.ndarray]] | None = None
+    best: tuple[float, tuple[bool, bool], list[np.ndarray], float, dict[str, Any]] | None = None
     for take in candidates:
         chosen = [
             new if fresh else old for new, old, fresh in zip(members, kept[1] if kept else members, take, strict=True)
         ]
-        value = _monitor_value(training.monitor, _mix_scores(run, labels, chosen))
+        weight, scores = _mix_scores(run, labels, chosen)
+        value = _monitor_value(training.monitor, scores)
         if best is None or _better(training.monitor, value, best[0]):
-            best = value, take, chosen
-    value, take, chosen = best
+            best = value, take, chosen, weight, scores
+    value, take, chosen, weight, scores = best
     improved = state["best"] is None or _better(training.monitor, value, state["best"])
     selection.update(take=list(take), improved=improved)
     if improved:
         run.best_members = labels, chosen
-        # The figures of model-best/, whose head still mixes at its current weight.
-        head_mix = mixed(_mix_weight(run), *chosen)
-        selection.update(
-            best=value, best_metrics=score_probabilities(labels, head_mix, run.label_names, run.multi_label)
-        )
+        # model-best/ mixes the pair at this weight, and these are its figures.
+        selection.update(best=value, mix=weight, best_metrics=scores)
     return selection
 
 
-def _mix_scores(run: _Run, labels: np.ndarray, members: list[np.ndarray]) -> dict[str, Any]:
-    """Validation figures of two members' mix: at the weight tuning would give it under
-    model.ngram_mix=tuned, else at the head's own."""
+def _mix_scores(run: _Run, labels: np.ndarray, members: list[np.ndarray]) -> tuple[float, dict[str, Any]]:
+    """The weight of two members' mix (the one tuning would give it under
+    model.ngram_mix=tuned, else the head's own) and the mix's validation figures."""
     if isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
         weight, _ = best_mix(labels, *members, run.multi_label)
     else:
         weight = _mix_weight(run)
-    return score_probabilities(labels, mixed(weight, *members), run.label_names, run.multi_label)
+    return weight, score_probabilities(labels, mixed(weight, *members), run.label_names, run.multi_label)
 
 
 def _better(monitor: str, value: float, best: float) -> bool:
@@ -1206,6 +1210,7 @@ def _update_member_bests(run: _Run, state: dict[str, Any], selection: dict[str, 
         best_epoch=max(epochs),
         best_metrics=selection["best_metrics"],
         best_weights=kept,
+        best_mix=selection["mix"],
         member_best_epoch=epochs,
         wait=0,
         plateau_wait=0,
