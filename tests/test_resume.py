@@ -115,6 +115,30 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
         assert refused.exit_code == 2, refused.stderr
         assert refused.stderr.count("error:") == 1 and "has shape" in refused.stderr and "vocab.txt" in refused.stderr
 
+    if extra == ["training.member_epochs=shared"]:
+        # A checkpoint written before member_epochs and the paths' validation losses existed
+        # resumes as shared and logs no path losses from the middle of its history.
+        older = tmp_path / "older"
+        shutil.copytree(run, older)
+        request_file = older / artifacts.CHECKPOINT_DIR / artifacts.CHECKPOINT_REQUEST_FILE
+        request = json.loads(request_file.read_text())
+        del request["config"]["training"]["member_epochs"]
+        request_file.write_text(json.dumps(request))
+        state_file = older / artifacts.CHECKPOINT_DIR / artifacts.CHECKPOINT_STATE_FILE
+        state = json.loads(state_file.read_text())
+        state["history"] = {
+            k: v
+            for k, v in state["history"].items()
+            if not (k.startswith("val_") and k.endswith("_probabilities_loss"))
+        }
+        state_file.write_text(json.dumps(state))
+        done = cli.invoke(main, ["train", "--resume", str(older), "-q"])
+        assert done.exit_code == 0, done.stderr
+        history = json.loads((older / artifacts.HISTORY_FILE).read_text())
+        assert {len(values) for values in history.values()} == {3}
+        assert "val_lstm_probabilities_loss" not in history
+        assert "member_best_epochs" not in json.loads((older / artifacts.MANIFEST_FILE).read_text())
+
     resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
     assert resumed.exit_code == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
