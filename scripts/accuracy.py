@@ -118,6 +118,7 @@ def corpora(root: Path) -> list[Corpus]:
 def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) -> dict[str, Any]:
     """Train with the defaults (plus overrides), evaluate on the test split, return the row."""
     import textlstm
+    from textlstm.artifacts import read_run_info
     from textlstm.config import load_config
 
     train_data, test_data = corpus.train, corpus.test
@@ -137,6 +138,9 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) 
     )
     train_seconds = time.time() - started
     report = textlstm.evaluate(run_dir, test_data, split=corpus.test_split, read_options=corpus.test_options)
+    # The ensemble's choices after training: the LSTM's share of the mix and, with
+    # training.member_epochs=own, the epoch each path was kept from.
+    manifest = read_run_info(run_dir).manifest
     if corpus.f1_label:
         value = report["per_label"][corpus.f1_label]["f1"]
     else:
@@ -152,6 +156,8 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) 
         "test_loss": report.get("loss"),
         "validation": {k: result.metrics.get(k) for k in ("accuracy", "loss", "macro_f1")},
         "best_epoch": result.best_epoch,
+        "member_epochs": manifest.get("member_best_epochs"),
+        "lstm_share": (manifest.get("ngram_mix") or {}).get("lstm_weight"),
         "epochs_run": result.epochs_run,
         "train_examples": result.train_examples,
         "val_examples": result.val_examples,
@@ -163,9 +169,9 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) 
 def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of the results."""
     lines = [
-        "| corpus | figure | target | test | met | test loss | validation loss (accuracy) | best / run epochs "
-        "| training time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| corpus | figure | target | test | met | test loss | validation loss (accuracy) "
+        "| epochs kept, LSTM / bag (run) | LSTM share of the mix | training time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def figure(value: float | None) -> str:
@@ -174,10 +180,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         val = row["validation"]
         validation = "-" if val.get("loss") is None else f"{val['loss']:.4f} ({figure(val.get('accuracy'))})"
+        # One epoch for the whole model unless its paths were kept from their own.
+        kept = row.get("member_epochs")
+        epochs = " / ".join(str(e) for e in kept.values()) if kept else str(row["best_epoch"])
+        share = row.get("lstm_share")
         lines.append(
             f"| {row['corpus']} | {row['figure']} | {row['target']:.3f} | {row['value']:.4f} | "
             f"{'yes' if row['met'] else 'no'} | {figure(row.get('test_loss'))} | {validation} | "
-            f"{row['best_epoch']} / {row['epochs_run']} | {row['train_seconds']:.0f} s |"
+            f"{epochs} ({row['epochs_run']}) | {'-' if share is None else f'{share:.2f}'} | "
+            f"{row['train_seconds']:.0f} s |"
         )
     return "\n".join(lines)
 
