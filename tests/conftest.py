@@ -58,6 +58,25 @@ def write_corpus(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
     return root / "aclImdb"
 
 
+def held_out(corpus: Path, run: Path, config) -> tuple[list[str], list[int]]:
+    """The validation texts and label indices that training ``run`` with ``config`` on
+    ``corpus`` held out, in the order the pipeline gives them."""
+    from textlstm import artifacts
+    from textlstm.pipeline import text_dataset
+    from textlstm.source_spec import open_source
+
+    dataset = text_dataset(
+        open_source(str(corpus)),
+        "train",
+        artifacts.read_run_info(run).labels,
+        part="val",
+        seed=config.training.seed,
+        val_fraction=config.data.val_fraction,
+    )
+    pairs = [(text.numpy().decode("utf-8"), int(label.numpy())) for text, label in dataset]
+    return [text for text, _ in pairs], [label for _, label in pairs]
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An aclImdb-style folder with 100 train and 30 test documents per class."""

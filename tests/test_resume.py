@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 
 import textlstm
-from tests.conftest import TINY_OVERRIDES
+from tests.conftest import TINY_OVERRIDES, held_out
 from textlstm import artifacts, prediction
 from textlstm.cli import main
 from textlstm.config import load_config
 from textlstm.errors import ModelDirError, OutputExistsError
 from textlstm.metrics import cross_entropy
-from textlstm.pipeline import text_dataset
-from textlstm.source_spec import open_source
 
 RESUME_OVERRIDES = [*TINY_OVERRIDES, "training.epochs=3", "training.patience=5"]
 
@@ -49,21 +47,6 @@ def fit(self, *args, callbacks=None, **kwargs):
 keras.Model.fit = fit
 main(sys.argv[2:])
 """
-
-
-def _held_out(corpus: Path, run: Path) -> tuple[list[str], np.ndarray]:
-    """The validation texts and label indices of a run of RESUME_OVERRIDES on ``corpus``."""
-    config = load_config(None, RESUME_OVERRIDES)
-    held_out = text_dataset(
-        open_source(str(corpus)),
-        "train",
-        artifacts.read_run_info(run).labels,
-        part="val",
-        seed=config.training.seed,
-        val_fraction=config.data.val_fraction,
-    )
-    pairs = [(t.numpy().decode("utf-8"), int(y.numpy())) for t, y in held_out]
-    return [text for text, _ in pairs], np.array([label for _, label in pairs])
 
 
 def _sets(overrides: list[str]) -> list[str]:
@@ -98,9 +81,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
         json.loads((run / d / artifacts.METRICS_FILE).read_text()) for d in (artifacts.BEST_DIR, artifacts.LAST_DIR)
     )
     assert best["loss"] <= last["loss"] + 1e-6
-    texts, labels = _held_out(corpus_tar, run / artifacts.BEST_DIR)
+    texts, labels = held_out(corpus_tar, run / artifacts.BEST_DIR, load_config(None, overrides))
     answers = prediction.load_predictor(run / artifacts.BEST_DIR).probabilities(texts)
-    assert cross_entropy(labels, answers) == pytest.approx(best["loss"], abs=1e-5)
+    assert cross_entropy(np.array(labels), answers) == pytest.approx(best["loss"], abs=1e-5)
     # A new run into the same folder is refused with a pointer to --resume.
     refused = cli.invoke(main, args)
     assert refused.exit_code == 2 and "--resume" in refused.stderr

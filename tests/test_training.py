@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import textlstm
-from tests.conftest import NEGATIVE, POSITIVE
+from tests.conftest import NEGATIVE, POSITIVE, held_out
 from textlstm import artifacts
 from textlstm.config import Config
 from textlstm.errors import DataError, OutputExistsError
@@ -134,18 +134,8 @@ def test_training_tunes_the_ensemble_mix_on_validation(
     assert result.metrics["loss"] == pytest.approx(mix["val_loss"], abs=1e-4)
     # Training mixes the figures from the members' outputs; the saved model gives them too.
     from textlstm.metrics import cross_entropy
-    from textlstm.pipeline import text_dataset
-    from textlstm.source_spec import open_source
 
-    held_out = text_dataset(
-        open_source(str(corpus_tar)),
-        "train",
-        artifacts.read_run_info(out).labels,
-        part="val",
-        seed=tiny_config.training.seed,
-        val_fraction=tiny_config.data.val_fraction,
-    )
-    texts, labels = zip(*[(t.numpy().decode("utf-8"), int(y.numpy())) for t, y in held_out], strict=True)
+    texts, labels = held_out(corpus_tar, out, tiny_config)
     probabilities = prediction.load_predictor(out).probabilities(list(texts))
     assert len(texts) == result.val_examples
     assert cross_entropy(np.array(labels), probabilities) == pytest.approx(result.metrics["loss"], abs=1e-5)
@@ -179,8 +169,6 @@ def test_training_member_epochs_own_keeps_each_member_from_its_epoch(
 
     from textlstm.metrics import cross_entropy
     from textlstm.model import MEMBER_HEADS, training_model
-    from textlstm.pipeline import text_dataset
-    from textlstm.source_spec import open_source
 
     # A bag that learns 10 times faster than the tiny config's overshoots (its validation
     # loss rises after an epoch or two) while the LSTM still improves: their epochs differ.
@@ -206,15 +194,7 @@ def test_training_member_epochs_own_keeps_each_member_from_its_epoch(
     assert own.metrics["loss"] <= shared.metrics["loss"] + 1e-6
     assert own.metrics["loss"] <= min(own.history["val_loss"]) + 1e-6
     # Each kept member answers the hold-out as it did in the epoch the manifest names.
-    held_out = text_dataset(
-        open_source(str(corpus_dir)),
-        "train",
-        artifacts.read_run_info(own.output_dir).labels,
-        part="val",
-        seed=tiny_config.training.seed,
-        val_fraction=tiny_config.data.val_fraction,
-    )
-    texts, labels = zip(*[(t.numpy(), int(y.numpy())) for t, y in held_out], strict=True)
+    texts, labels = held_out(corpus_dir, own.output_dir, tiny_config)
     model = artifacts.load_text_model(own.output_dir)
     ids = model.get_layer("window")(model.get_layer("vectorizer")(tf.constant(texts)))
     outputs = training_model(model.get_layer("classifier"))(ids)
