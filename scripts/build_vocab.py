@@ -38,6 +38,7 @@ def main() -> None:
             part="train",
             seed=config.training.seed,
             val_fraction=config.data.val_fraction,
+            holdout_by=config.data.holdout_by,
         )
         vectorizer = make_vectorizer(config.vectorizer, ragged=True)
         vectorizer.adapt(texts_only(texts))

@@ -72,6 +72,7 @@ def held_out(corpus: Path, run: Path, config) -> tuple[list[str], list[int]]:
         part="val",
         seed=config.training.seed,
         val_fraction=config.data.val_fraction,
+        holdout_by=config.data.holdout_by,
     )
     pairs = [(text.numpy().decode("utf-8"), int(label.numpy())) for text, label in dataset]
     return [text for text, _ in pairs], [label for _, label in pairs]

@@ -163,6 +163,7 @@ def test_config_unknown_section() -> None:
         ("model.pooling=median", r"model\.pooling; expected one of \['max_mean'"),
         ("data.val_fraction=1.5", r"data\.val_fraction; expected a number in \[0, 1\); received 1\.5"),
         ("data.cache=maybe", r"data\.cache must be true or false"),
+        ("data.holdout_by=file", r"data\.holdout_by; expected one of \['text', 'key'\]; received 'file'"),
         ("epochs=3", r"bad --set value; expected section\.key=value; received 'epochs=3'"),
         ("model.embeddings_file=", r"model\.embeddings_file; expected null or the path of a vectors file"),
         (
@@ -203,6 +204,9 @@ def test_config_of_a_model_saved_before_the_ngram_path_keeps_its_architecture() 
     assert Config.from_dict(old).model.ngram_order == 2  # a new config file gets today's default
     assert saved_config({"model": {"ngram_order": 1}}).model.ngram_order == 1
     assert saved_config(Config().to_dict()) == Config()
+    # A run saved before data.holdout_by resumes on the hold-out it was split with.
+    old_data = {"data": {"val_fraction": 0.1}}
+    assert saved_config(old_data).data.holdout_by == "key" and Config.from_dict(old_data).data.holdout_by == "text"
 
 
 def test_config_keeps_seeds_and_limits_beyond_int32() -> None:

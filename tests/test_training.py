@@ -249,6 +249,46 @@ def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert texts("val", 2) != val
 
 
+def test_training_holdout_keeps_copies_of_a_text_on_one_side(
+    tmp_path: Path, tiny_config: Config
+) -> None:
+    from textlstm.pipeline import text_dataset
+    from textlstm.source_spec import open_source
+
+    # Each text four times, under other file names and with other case and spacing, as a
+    # scraped corpus repeats messages: with data.holdout_by=text (the default) no copy of a
+    # held-out text may train, which the hold-out would otherwise reward as memorisation.
+    copies = 4
+    for label, word in (("neg", "awful"), ("pos", "great")):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(60):
+            for c in range(copies):
+                text = f"{word} film number {i}" if c % 2 else f"  {word.upper()} Film\tnumber {i} "
+                (tmp_path / "train" / label / f"{i}_{c}.txt").write_text(text)
+    source = open_source(str(tmp_path))
+
+    def identities(part: str, holdout_by: str) -> list[str]:
+        ds = text_dataset(
+            source, "train", ["neg", "pos"], part=part, seed=7, val_fraction=0.25, holdout_by=holdout_by
+        )
+        return [" ".join(t.numpy().decode().lower().split()) for t, _ in ds]
+
+    train, val = identities("train", "text"), identities("val", "text")
+    assert val and not set(train) & set(val)
+    assert all(val.count(text) == copies for text in val) and len(train) + len(val) == 480
+    # By file name, as before the option, copies straddle the two sides.
+    assert set(identities("train", "key")) & set(identities("val", "key"))
+
+    # `train` splits as its config says (shown with the non-default, which the pipeline
+    # would not pick by itself), and records the choice in the run's config.
+    assert Config().data.holdout_by == "text"
+    sets = ["training.epochs=1", "data.val_fraction=0.25", "training.seed=7", "data.holdout_by=key"]
+    result = textlstm.train(str(tmp_path), tmp_path / "run", tiny_config.with_overrides(sets), verbose=0)
+    assert result.val_examples == len(identities("val", "key")) != len(val)
+    saved = json.loads((result.output_dir / artifacts.CONFIG_FILE).read_text())
+    assert saved["data"]["holdout_by"] == "key"
+
+
 @pytest.mark.slow
 def test_training_same_seed_same_result(corpus_tar: Path, tiny_config: Config, tmp_path: Path) -> None:
     config = tiny_config.with_overrides(["training.epochs=2"])

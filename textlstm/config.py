@@ -33,6 +33,8 @@ NGRAM_WEIGHTINGS = ("none", "naive_bayes")
 LR_SCHEDULES = ("cosine", "constant", "plateau")
 # tf.distribute strategies of training.strategy (textlstm/distribution.py).
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+# What decides an example's side of the validation hold-out (data.holdout_by).
+HOLDOUT_BY = ("text", "key")
 # Validation figures early stopping (and the plateau schedule) can watch; loss is minimised,
 # the others maximised. micro_f1 exists for multi-label models only, accuracy for single-label.
 MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_micro_f1")
@@ -58,9 +60,14 @@ class DataConfig:
     # Split read by `evaluate` when --split is not given.
     eval_split: str = "test"
     # Share of the training split held out for validation. Membership is a hash of the
-    # seed and each example's stable key (file name or index), so it does not depend on
+    # seed and (data.holdout_by) each example's text or stable key, so it does not depend on
     # read order and never changes between epochs.
     val_fraction: float = 0.1
+    # What the hold-out hashes. text: the text, case and runs of whitespace ignored, so that
+    # copies of one text (SMS spam repeats messages word for word) all fall on one side and
+    # the hold-out cannot reward memorising them; data.limit thins by it too. key: the
+    # example's key (file name or row index), as before this option existed.
+    holdout_by: str = "text"
     # Train on at most this many examples of the training split: each example is kept with
     # probability limit/size by a seeded hash of its key; None uses all. Handy for smoke runs.
     limit: int | None = None
@@ -88,6 +95,7 @@ class DataConfig:
             self.vocab_sample,
         )
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", "a number in [0, 1)", self.val_fraction)
+        _check(self.holdout_by in HOLDOUT_BY, "data.holdout_by", f"one of {list(HOLDOUT_BY)}", self.holdout_by)
         _check(self.limit is None or self.limit >= 2, "data.limit", "null or an integer >= 2", self.limit)
         _check(self.shuffle_buffer >= 1, "data.shuffle_buffer", "an integer >= 1", self.shuffle_buffer)
         _check(bool(self.train_split), "data.train_split", "a split name", self.train_split)
@@ -620,6 +628,7 @@ _SAVED_BEFORE = {
     ("model", "ngram_weighting"): "none",
     ("training", "min_epoch_steps"): 0,
     ("training", "member_epochs"): "shared",
+    ("data", "holdout_by"): "key",
 }
 
 

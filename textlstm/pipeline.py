@@ -38,6 +38,12 @@ def holdout_value(key: str, seed: int) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+def text_identity(text: str) -> str:
+    """What makes two texts copies of each other for the hold-out (``data.holdout_by=text``):
+    the text with case and runs of whitespace ignored."""
+    return " ".join(text.casefold().split())
+
+
 @contextlib.contextmanager
 def source_errors() -> Iterator[None]:
     """Re-raise a textlstm error that happened inside a tf.data generator as itself, also
@@ -70,12 +76,16 @@ def labelled_examples(
     val_fraction: float = 0.0,
     limit: int | None = None,
     multi_label: bool = False,
+    holdout_by: str = "text",
 ) -> Iterator[tuple[Part, str, Label, Any]]:
     """Read a split once and yield ``(part, text, label, target)`` for the examples of the
     requested ``parts``: "train" or "val" (the two sides of the seeded hold-out), or
     "all". ``target`` is the label's index, or a float32 multi-hot vector with
     ``multi_label``. With ``limit`` the split is thinned at random (by the same hash) to
     about that many examples, and each part is cut at its share of ``limit``.
+
+    The hash is of the seed and, with ``holdout_by="text"``, the example's `text_identity`,
+    so that copies of a text share a side; with ``"key"``, of its stable key.
     """
     source.check_split(split)
     index = {name: i for i, name in enumerate(label_names)}
@@ -91,7 +101,9 @@ def labelled_examples(
         bounds = {part: share[part] for part in parts}
     taken = dict.fromkeys(parts, 0)
     for key, text, label in source.examples(split):
-        u = holdout_value(key, seed)
+        u = 0.0
+        if keep < 1.0 or "all" not in parts:  # a whole split read unthinned needs no hash
+            u = holdout_value(text_identity(text) if holdout_by == "text" else key, seed)
         if u >= keep:
             continue
         part: Part = "all" if "all" in parts else "val" if u < keep * val_fraction else "train"
@@ -135,6 +147,7 @@ def text_dataset(
     limit: int | None = None,
     multi_label: bool = False,
     end_on_error: bool = False,
+    holdout_by: str = "text",
 ) -> Any:
     """A tf.data.Dataset of ``(text: tf.string, label: tf.int32)`` for one part of a split
     (see `labelled_examples`), or of ``(text, target: tf.float32 [num_labels])`` multi-hot
@@ -165,6 +178,7 @@ def text_dataset(
                 val_fraction=val_fraction,
                 limit=limit,
                 multi_label=multi_label,
+                holdout_by=holdout_by,
             ):
                 texts.append(text)
                 targets.append(target)

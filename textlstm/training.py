@@ -339,6 +339,7 @@ def _train_new(
             val_fraction=config.data.val_fraction,
             limit=config.data.limit,
             multi_label=multi_label,
+            holdout_by=config.data.holdout_by,
         )
         summaries = summarize_parts(
             parts, config.vectorizer, ("train", "val"), vocabulary=base.vocabulary if base is not None else None
@@ -633,6 +634,7 @@ def _text_part(source: Any, config: Config, label_names: list[str], multi_label:
         val_fraction=config.data.val_fraction,
         limit=config.data.limit,
         multi_label=multi_label,
+        holdout_by=config.data.holdout_by,
     )
 
 
