@@ -187,5 +187,9 @@ def test_optimization_ema_scores_and_keeps_the_average_and_trains_on_from_the_ra
     # the same weights each epoch, whatever is validated and saved in between.
     assert ema["loss"] == pytest.approx(plain["loss"], rel=1e-4)
     # Validation scores the average, and the saved model is the average.
-    assert all(abs(a - b) > 1e-5 for a, b in zip(ema["val_loss"], plain["val_loss"], strict=True))
+    # (Each epoch's figures as a whole: the mix of one epoch can score the same to 1e-5 by
+    # chance, as it did at epoch 3 on the hold-out drawn by text, while its paths differ.)
+    keys = ("val_loss", "val_lstm_probabilities_loss", "val_ngram_probabilities_loss")
+    for epoch in range(len(plain["val_loss"])):
+        assert max(abs(ema[key][epoch] - plain[key][epoch]) for key in keys) > 1e-5, epoch
     assert abs(ema["test_loss"] - plain["test_loss"]) > 1e-5

@@ -15,7 +15,7 @@ from textlstm.config import VectorizerConfig
 from textlstm.file_sources import ReadOptions
 from textlstm.runtime import tensorflow
 from textlstm.source_spec import data_spec, open_source
-from textlstm.sources import Label, Source
+from textlstm.sources import Label, Source, text_identity
 from textlstm.vectorizer import make_vectorizer, read_vocabulary, standardizer
 
 tf = tensorflow()
@@ -24,10 +24,11 @@ _PERCENTILES = (50, 90, 95, 99, 100)
 
 
 def _digests(texts: list[str]) -> np.ndarray:
-    # 8-byte hashes of whitespace-normalised texts, kept in arrays rather than a Python
-    # set, so that counting duplicates over millions of rows stays within tens of MB.
+    # 8-byte hashes of the texts' identities (copies, as the hold-out groups them), kept in
+    # arrays rather than a Python set, so that counting duplicates over millions of rows
+    # stays within tens of MB.
     return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(" ".join(t.split()).encode(), digest_size=8).digest(), "big") for t in texts),
+        (int.from_bytes(hashlib.blake2b(text_identity(t).encode(), digest_size=8).digest(), "big") for t in texts),
         dtype=np.uint64,
         count=len(texts),
     )

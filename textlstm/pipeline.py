@@ -15,7 +15,7 @@ import numpy as np
 
 from textlstm.errors import DataError, TextlstmError
 from textlstm.runtime import tensorflow
-from textlstm.sources import Label, Source
+from textlstm.sources import Label, Source, text_identity
 
 tf = tensorflow()
 
@@ -36,12 +36,6 @@ def holdout_value(key: str, seed: int) -> float:
     """A uniform number in [0, 1) fixed by the example key and the seed."""
     digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
-
-
-def text_identity(text: str) -> str:
-    """What makes two texts copies of each other for the hold-out (``data.holdout_by=text``):
-    the text with case and runs of whitespace ignored."""
-    return " ".join(text.casefold().split())
 
 
 @contextlib.contextmanager

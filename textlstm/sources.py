@@ -93,6 +93,13 @@ class Source(ABC):
             raise DataError(f"split {split!r} not found in {self.spec}; expected one of {self.splits()}")
 
 
+def text_identity(text: str) -> str:
+    """What makes two texts copies of each other, for the hold-out (``data.holdout_by=text``)
+    and `data inspect`'s duplicate and shared counts: the text with case and runs of
+    whitespace ignored."""
+    return " ".join(text.casefold().split())
+
+
 def file_sha256(path: Path) -> str:
     """``sha256:<hex>`` of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
