@@ -25,6 +25,8 @@ from textlstm.model import build_classifier
         # The LSTM reads a shorter window than the bag: the last 13 tokens, or the first.
         (1, "max_mean", [8], False, 4, {"ngram_order": 2, "lstm_tokens": 20, "lstm_length": 13, "keep": "end"}),
         (2, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_length": 13, "keep": "start"}),
+        # A bag narrower than the labels: its head is not folded into its table.
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_dim": 2}),
         # The plain mean of models saved before the mix was tuned.
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_mix": "mean"}),
         # NBSVM's bag: distinct grams, one weighted column per label.
@@ -57,6 +59,11 @@ def test_fast_classifier_matches_keras(
         head.mix.assign(0.3)
     fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
     assert fast is not None
+    if fast.weights["join"] == "average":
+        # A mean bag's head is folded into its table (one column per label) when that is
+        # narrower; a naive Bayes bag's table has one column per label already.
+        naive_bayes = config.ngram_weighting == "naive_bayes"
+        assert fast.weights["bag"]["table"].shape[1] == (3 if naive_bayes else min(config.ngram_dim, 3))
     rng = np.random.default_rng(0)
     # Rows of every length, an empty one among them, right-padded as TextVectorization
     # pads; the length is not a multiple of the chunk, so the backward direction starts
