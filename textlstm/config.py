@@ -69,7 +69,8 @@ class DataConfig:
     # example's key (file name or row index), as before this option existed.
     holdout_by: str = "text"
     # Train on at most this many examples of the training split: each example is kept with
-    # probability limit/size by a seeded hash of its key; None uses all. Handy for smoke runs.
+    # probability limit/size by the hold-out's seeded hash (data.holdout_by); None uses all.
+    # Handy for smoke runs.
     limit: int | None = None
     # Examples held by the shuffle buffer. 50k covers IMDB-sized corpora completely; larger
     # corpora get a bounded, approximate shuffle.
