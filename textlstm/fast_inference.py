@@ -392,9 +392,9 @@ def _fold_bag_head(weights: dict[str, Any]) -> None:
     The bag's output is a weighted sum of table rows (a mean, or the naive Bayes sum),
     and its head is linear up to the activation, so the head's kernel can multiply the
     table once instead of every pooled vector: rows of ``num_labels`` instead of
-    ``ngram_dim`` floats to gather and add per n-gram (IMDB's bag: 2 against 16, a table of
-    1.3 MB instead of 10 MB that stays in cache). Rounded once from float64, so the logits
-    differ from Keras' by float32 rounding only."""
+    ``ngram_dim`` floats to gather and add per n-gram (a default IMDB model's bag: 2 against
+    16, a table of 1.3 MB instead of 10 MB). Rounded once from float64, so the logits differ
+    from Keras' by float32 rounding only."""
     kernel, bias = weights["bag_head"]
     table = weights["bag"]["table"]
     if kernel.shape[1] >= table.shape[1]:
