@@ -58,6 +58,7 @@ def test_finetune_same_labels_continues_the_head(cli, trained_run, tmp_path: Pat
     assert result.exit_code == 0, result.stderr
     assert "its output layer continues" in result.stderr
     assert "out-of-vocabulary tokens under the base vocabulary" in result.stderr
+    assert "what the base model trained on" not in result.stderr  # another corpus
     manifest = json.loads((run / artifacts.MANIFEST_FILE).read_text())
     finetune = manifest["finetune"]
     assert finetune["head"] == "continued" and finetune["shared_labels"] == ["neg", "pos"]
@@ -111,6 +112,17 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
 
 
 @pytest.mark.slow
+def test_finetune_on_the_base_corpus_warns_when_its_hold_out_is_drawn_otherwise(
+    cli, trained_run, corpus_tar: Path, tmp_path: Path
+) -> None:
+    # The same archive and split with another seed: most of this hold-out trained the base.
+    result = _finetune(cli, trained_run.output_dir, corpus_tar, tmp_path / "ft", 1, sets=("training.seed=7",))
+    assert result.exit_code == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "what the base model trained on" in line]
+    assert len(warning) == 1 and "training.seed=42" in warning[0], result.stderr
+    assert "data.holdout_by" not in warning[0] and "data.val_fraction" not in warning[0]
+
+
 def test_finetune_unfreeze_after_trains_the_encoder(cli, trained_run, tmp_path: Path) -> None:
     base = trained_run.output_dir
     data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})

@@ -253,9 +253,7 @@ def test_training_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert texts("val", 2) != val
 
 
-def test_training_holdout_keeps_copies_of_a_text_on_one_side(
-    tmp_path: Path, tiny_config: Config
-) -> None:
+def test_training_holdout_keeps_copies_of_a_text_on_one_side(tmp_path: Path, tiny_config: Config) -> None:
     from textlstm.pipeline import text_dataset
     from textlstm.source_spec import open_source
 
@@ -272,9 +270,7 @@ def test_training_holdout_keeps_copies_of_a_text_on_one_side(
     source = open_source(str(tmp_path))
 
     def identities(part: str, holdout_by: str) -> list[str]:
-        ds = text_dataset(
-            source, "train", ["neg", "pos"], part=part, seed=7, val_fraction=0.25, holdout_by=holdout_by
-        )
+        ds = text_dataset(source, "train", ["neg", "pos"], part=part, seed=7, val_fraction=0.25, holdout_by=holdout_by)
         return [" ".join(t.numpy().decode().lower().split()) for t, _ in ds]
 
     train, val = identities("train", "text"), identities("val", "text")
@@ -289,6 +285,9 @@ def test_training_holdout_keeps_copies_of_a_text_on_one_side(
     sets = ["training.epochs=1", "data.val_fraction=0.25", "training.seed=7", "data.holdout_by=key"]
     result = textlstm.train(str(tmp_path), tmp_path / "run", tiny_config.with_overrides(sets), verbose=0)
     assert result.val_examples == len(identities("val", "key")) != len(val)
+    # ... and validates on that hold-out, not only counts it (the summary is a pass of its own).
+    metrics = json.loads((result.output_dir / artifacts.METRICS_FILE).read_text())
+    assert metrics["examples"] == result.val_examples
     saved = json.loads((result.output_dir / artifacts.CONFIG_FILE).read_text())
     assert saved["data"]["holdout_by"] == "key"
 

@@ -41,6 +41,9 @@ class BaseModel:
     multi_label: bool
     vocabulary: list[str]
     classifier: keras.Model
+    # The training data's fingerprint and split (manifest.json), to tell whether a
+    # fine-tuning run reads the same corpus again.
+    data_fingerprint: str | None = None
 
     @property
     def vocabulary_cap(self) -> tuple[int, int] | None:
@@ -65,7 +68,23 @@ def load_base(path: str | Path) -> BaseModel:
         multi_label=bool(info.config.data.multi_label),
         vocabulary=list(vectorizer.get_vocabulary()),
         classifier=classifier,
+        data_fingerprint=(info.manifest.get("data") or {}).get("fingerprint"),
     )
+
+
+def holdout_mismatch(base: BaseModel, config: Config, fingerprint: str) -> str | None:
+    """Why a fine-tuning run on the base's own training data would validate on texts the
+    base trained on (its hold-out drawn otherwise: another seed, share or ``holdout_by``),
+    or None when the data differs or the hold-out is drawn as the base's was."""
+    if base.data_fingerprint != fingerprint or base.config.data.train_split != config.data.train_split:
+        return None
+    keys = (("training", "seed"), ("data", "val_fraction"), ("data", "holdout_by"))
+    changed = [
+        f"{section}.{key}={getattr(getattr(base.config, section), key)}"
+        for section, key in keys
+        if getattr(getattr(base.config, section), key) != getattr(getattr(config, section), key)
+    ]
+    return ", ".join(changed) or None
 
 
 def finetune_config(config: Config, base: BaseModel) -> Config:

@@ -81,6 +81,8 @@ def labelled_examples(
     The hash is of the seed and, with ``holdout_by="text"``, the example's `text_identity`,
     so that copies of a text share a side; with ``"key"``, of its stable key.
     """
+    if holdout_by not in ("text", "key"):
+        raise ValueError(f"holdout_by must be 'text' or 'key', not {holdout_by!r}")  # a caller's bug
     source.check_split(split)
     index = {name: i for i, name in enumerate(label_names)}
     keep = 1.0

@@ -12,7 +12,8 @@ holds the sources that come in folders or datasets:
 
 Every source yields ``(key, text, label)`` triples (``label`` a name, or a tuple of
 names in a multi-label corpus), where ``key`` is stable across
-runs (a member path or an index) so that the validation hold-out can hash it.
+runs (a member path or an index): error messages name it, and the validation hold-out
+hashes it under ``data.holdout_by=key`` (by default it hashes the text).
 """
 
 from __future__ import annotations

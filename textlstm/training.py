@@ -55,7 +55,15 @@ from textlstm.errors import (
 )
 from textlstm.evaluation import predict_batches, predict_members, score_dataset, score_probabilities
 from textlstm.file_sources import ReadOptions
-from textlstm.finetune import extend_vocabulary, finetune_config, freeze_layers, label_plan, load_base, transfer_weights
+from textlstm.finetune import (
+    extend_vocabulary,
+    finetune_config,
+    freeze_layers,
+    holdout_mismatch,
+    label_plan,
+    load_base,
+    transfer_weights,
+)
 from textlstm.inspection import summarize_parts
 from textlstm.layers import MemberMix
 from textlstm.metrics import (
@@ -307,8 +315,19 @@ def _train_new(
     needed = 1 if multi_label else 2
     if len(label_names) < needed:
         raise DataError(f"{data} has {len(label_names)} label(s) {label_names}; expected at least {needed} to classify")
+    fingerprint = source.fingerprint()
     finetune: dict[str, Any] = {}
     if base is not None:
+        mismatch = holdout_mismatch(base, config, fingerprint)
+        if mismatch:
+            # Fine-tuning on the base's own data: its hold-out must be drawn as the base's
+            # was, or the run validates (stops early, mixes) on texts the base trained on.
+            log.warning(
+                "%s is what the base model trained on, with its hold-out drawn by %s: this run's "
+                "hold-out holds texts the base trained on; set those values (--set) to validate on what it held out",
+                data,
+                mismatch,
+            )
         label_names, finetune = label_plan(base, label_names, multi_label)
         finetune["init_from"] = str(base.path)
         log.info(
@@ -394,7 +413,7 @@ def _train_new(
         "data_resolved": _resolved(data),
         "split": split,
         "read_options": read_options.to_dict(),
-        "fingerprint": source.fingerprint(),
+        "fingerprint": fingerprint,
         "bytes": _data_bytes(data),
         "config": config.to_dict(),
         "label_names": label_names,
