@@ -618,7 +618,8 @@ class Config:
 
 # Keys added after models were first saved, with the value that rebuilds a model saved
 # before them: its config.json lacks the key, and today's default would describe another
-# architecture (older models have no n-gram path, or one joined by concatenation at scale 1).
+# architecture (older models have no n-gram path, or one joined by concatenation at scale 1),
+# another choice of kept epochs, or another hold-out (a resumed run must keep its split).
 _SAVED_BEFORE = {
     ("model", "ngram_order"): 0,
     ("model", "ngram_join"): "concat",
