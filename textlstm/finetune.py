@@ -41,8 +41,8 @@ class BaseModel:
     multi_label: bool
     vocabulary: list[str]
     classifier: keras.Model
-    # The training data's fingerprint and split (manifest.json), to tell whether a
-    # fine-tuning run reads the same corpus again.
+    # The training data's fingerprint (manifest.json), to tell whether a fine-tuning run
+    # reads the same corpus again.
     data_fingerprint: str | None = None
 
     @property

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
+from textlstm.config import HOLDOUT_BY
 from textlstm.errors import DataError, TextlstmError
 from textlstm.runtime import tensorflow
 from textlstm.sources import Label, Source, text_identity
@@ -81,8 +82,8 @@ def labelled_examples(
     The hash is of the seed and, with ``holdout_by="text"``, the example's `text_identity`,
     so that copies of a text share a side; with ``"key"``, of its stable key.
     """
-    if holdout_by not in ("text", "key"):
-        raise ValueError(f"holdout_by must be 'text' or 'key', not {holdout_by!r}")  # a caller's bug
+    if holdout_by not in HOLDOUT_BY:  # a caller's bug: the config checks users' values
+        raise ValueError(f"holdout_by must be one of {list(HOLDOUT_BY)}, not {holdout_by!r}")
     source.check_split(split)
     index = {name: i for i, name in enumerate(label_names)}
     keep = 1.0
