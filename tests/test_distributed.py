@@ -247,11 +247,12 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
     assert done.returncode == 0, done.stderr[-2000:]
     two, one = _dev_accuracy(out), _dev_accuracy(single)
     print(f"SST-2 dev accuracy: two workers {two:.4f}, one process {one:.4f}")
-    # 9 of 872 sentences. DATA sharding splits a few partial batches unevenly, so the two
-    # runs are alike, not equal: within 0.005 on the hold-out drawn by key, and 0.0069 apart
-    # (two workers 78.67 %, one process 77.98 %) on the one drawn by text, which holds out
-    # another 10 % of the same 6,000 phrases.
-    assert abs(two - one) <= 0.01, (two, one)
+    # 13 of 872 sentences. DATA sharding splits a few partial batches unevenly, so the two
+    # runs are alike, not equal: within 0.005 on the hold-out drawn by key; on the one drawn
+    # by text, which holds out another 10 % of the same 6,000 phrases, 0.0069 apart with 64
+    # LSTM units (two workers 78.67 %, one process 77.98 %) and 0.0081 with 32 (78.33 %,
+    # 77.52 %).
+    assert abs(two - one) <= 0.015, (two, one)
     assert two > 0.7, two  # it learned something: the comparison is not between two chance models
 
     export = subprocess.run(
