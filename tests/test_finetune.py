@@ -111,7 +111,6 @@ def test_finetune_new_labels_new_head_extended_vocab_frozen_encoder(cli, trained
     assert after["lstm_probabilities"][0].shape[1] == after["ngram_probabilities"][0].shape[1] == 3
 
 
-@pytest.mark.slow
 def test_finetune_on_the_base_corpus_warns_when_its_hold_out_is_drawn_otherwise(
     cli, trained_run, corpus_tar: Path, tmp_path: Path
 ) -> None:
@@ -123,6 +122,7 @@ def test_finetune_on_the_base_corpus_warns_when_its_hold_out_is_drawn_otherwise(
     assert "data.holdout_by" not in warning[0] and "data.val_fraction" not in warning[0]
 
 
+@pytest.mark.slow
 def test_finetune_unfreeze_after_trains_the_encoder(cli, trained_run, tmp_path: Path) -> None:
     base = trained_run.output_dir
     data = _topic_corpus(tmp_path / "data", {"pos": POSITIVE[:5], "neg": NEGATIVE[:5]})
