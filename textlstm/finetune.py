@@ -78,13 +78,13 @@ def holdout_mismatch(base: BaseModel, config: Config, fingerprint: str) -> str |
     or None when the data differs or the hold-out is drawn as the base's was."""
     if base.data_fingerprint != fingerprint or base.config.data.train_split != config.data.train_split:
         return None
-    keys = (("training", "seed"), ("data", "val_fraction"), ("data", "holdout_by"))
-    changed = [
-        f"{section}.{key}={getattr(getattr(base.config, section), key)}"
-        for section, key in keys
-        if getattr(getattr(base.config, section), key) != getattr(getattr(config, section), key)
-    ]
-    return ", ".join(changed) or None
+    was, now = base.config, config
+    draws = {
+        "training.seed": (was.training.seed, now.training.seed),
+        "data.val_fraction": (was.data.val_fraction, now.data.val_fraction),
+        "data.holdout_by": (was.data.holdout_by, now.data.holdout_by),
+    }
+    return ", ".join(f"{name}={old}" for name, (old, new) in draws.items() if old != new) or None
 
 
 def finetune_config(config: Config, base: BaseModel) -> Config:
