@@ -32,6 +32,9 @@ from textlstm.model import build_classifier
         # NBSVM's bag: distinct grams, one weighted column per label.
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "ngram_weighting": "naive_bayes"}),
         (1, "max", [8], True, 4, {"ngram_order": 3, "ngram_weighting": "naive_bayes", "lstm_length": 13}),
+        # Both bags, three members.
+        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "naive_bayes_bag": True}),
+        (1, "max", [8], True, 4, {"ngram_order": 2, "naive_bayes_bag": True, "ngram_dim": 2, "lstm_length": 13}),
     ],
 )
 def test_fast_classifier_matches_keras(
@@ -49,21 +52,23 @@ def test_fast_classifier_matches_keras(
     classifier = build_classifier(
         config, 50, 3, multi_label=multi_label, keep=ngrams.get("keep", "start"), base_vocab_size=ngrams.get("base")
     )
-    if ngrams:  # trained-looking weights, so the bag's share of the output is not negligible
-        bag = classifier.get_layer("ngram_bag")
-        bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))
+    bags = [layer for layer in classifier.layers if layer.name in ("ngram_bag", "naive_bayes_bag")]
+    for seed, bag in enumerate(bags):  # trained-looking weights, so each bag's share is not negligible
+        bag.table.assign(np.random.default_rng(2 + seed).normal(0, 1 / bag.scale, bag.table.shape))
         if bag.naive_bayes:
-            bag.ratio.assign(np.random.default_rng(3).normal(0, 1, bag.ratio.shape))
+            bag.ratio.assign(np.random.default_rng(7 + seed).normal(0, 1, bag.ratio.shape))
     head = classifier.get_layer("probabilities")
     if isinstance(head, MemberMix):  # a tuned mix, not the mean
-        head.mix.assign(0.3)
+        head.mix.assign(0.3 if head.members == 2 else [0.3, 0.25, 0.45])
     fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
     assert fast is not None
+    assert len(fast.weights["bags"]) == len(bags)
     if fast.weights["join"] == "average":
         # A mean bag's head is folded into its table (one column per label) when that is
         # narrower; a naive Bayes bag's table has one column per label already.
-        naive_bayes = config.ngram_weighting == "naive_bayes"
-        assert fast.weights["bag"]["table"].shape[1] == (3 if naive_bayes else min(config.ngram_dim, 3))
+        for bag in fast.weights["bags"]:
+            naive_bayes = bag["layer"].naive_bayes
+            assert bag["table"].shape[1] == (3 if naive_bayes else min(config.ngram_dim, 3))
     rng = np.random.default_rng(0)
     # Rows of every length, an empty one among them, right-padded as TextVectorization
     # pads; the length is not a multiple of the chunk, so the backward direction starts

@@ -188,7 +188,7 @@ def test_training_member_epochs_own_keeps_each_member_from_its_epoch(
     )
     manifest = json.loads((own.output_dir / artifacts.MANIFEST_FILE).read_text())
     epochs = manifest["member_best_epochs"]
-    assert sorted(epochs) == sorted(MEMBER_HEADS) and own.best_epoch == max(epochs.values())
+    assert sorted(epochs) == sorted(MEMBER_HEADS[:2]) and own.best_epoch == max(epochs.values())
     assert epochs[MEMBER_HEADS[0]] != epochs[MEMBER_HEADS[1]]
     assert "member_best_epochs" not in json.loads((shared.output_dir / artifacts.MANIFEST_FILE).read_text())
     # Training is the same; only the choice differs. Own epochs include every epoch's pair,
@@ -202,9 +202,63 @@ def test_training_member_epochs_own_keeps_each_member_from_its_epoch(
     model = artifacts.load_text_model(own.output_dir)
     ids = model.get_layer("window")(model.get_layer("vectorizer")(tf.constant(texts)))
     outputs = training_model(model.get_layer("classifier"))(ids)
-    for name, probabilities in zip(MEMBER_HEADS, outputs[1:], strict=True):
+    for name, probabilities in zip(MEMBER_HEADS[:2], outputs[1:], strict=True):
         loss = cross_entropy(np.array(labels), np.asarray(probabilities))
         assert loss == pytest.approx(own.history[f"val_{name}_loss"][epochs[name] - 1], abs=1e-5), name
+
+
+def test_training_naive_bayes_bag_beside_the_bag_is_a_third_member(
+    cli, corpus_tar: Path, tiny_config: Config, tmp_path: Path
+) -> None:
+    from textlstm import prediction
+    from textlstm.cli import main
+    from textlstm.metrics import cross_entropy
+    from textlstm.model import MEMBER_HEADS
+
+    sets = ["model.naive_bayes_bag=true", "model.naive_bayes_buckets=512", "model.ngram_mix=tuned"]
+    config = tiny_config.with_overrides([*sets, "training.epochs=3"])
+    result = textlstm.train(str(corpus_tar), tmp_path / "run", config, verbose=0)
+    out = result.output_dir
+    manifest = json.loads((out / artifacts.MANIFEST_FILE).read_text())
+    # The naive Bayes bag counted its ratios, and each member kept an epoch of its own.
+    assert manifest["ngram_ratios"]["texts"] == result.train_examples
+    assert sorted(manifest["member_best_epochs"]) == sorted(MEMBER_HEADS)
+    assert len(result.history["val_naive_bayes_probabilities_loss"]) == result.epochs_run
+    # Three weights on the simplex, chosen on the hold-out: no worse there than the mean.
+    mix = manifest["ngram_mix"]
+    weights = mix["weights"]
+    assert list(weights) == ["LSTM", "n-gram bag", "naive Bayes bag"]
+    assert sum(weights.values()) == pytest.approx(1.0) and mix["lstm_weight"] == weights["LSTM"]
+    assert mix["val_loss"] <= mix["val_loss_at_mean"] + 1e-9
+    assert result.metrics["loss"] == pytest.approx(mix["val_loss"], abs=1e-4)
+    classifier = artifacts.load_text_model(out).get_layer("classifier")
+    np.testing.assert_allclose(classifier.get_layer("probabilities").mix.numpy(), list(weights.values()), atol=1e-7)
+    bag = classifier.get_layer("naive_bayes_bag")
+    assert bag.naive_bayes and tuple(bag.table.shape) == (bag.vocab_size + 512, 2)
+    assert not classifier.get_layer("ngram_bag").naive_bayes
+    # The saved model answers the hold-out with the figures training recorded.
+    texts, labels = held_out(corpus_tar, out, config)
+    probabilities = prediction.load_predictor(out).probabilities(list(texts))
+    assert cross_entropy(np.array(labels), probabilities) == pytest.approx(result.metrics["loss"], abs=1e-5)
+    # The exports answer as the run directory does.
+    texts = ["great superb film", "awful boring waste", "", "the plot of this movie was dull and it was a waste"]
+    want = prediction.load_predictor(out).probabilities(texts)
+    for fmt, tolerance in (("savedmodel", 1e-5), ("tflite", 1e-4)):
+        exported = textlstm.export(out, tmp_path / fmt, format=fmt)
+        np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), want, atol=tolerance)
+    # Fine-tuning continues both bags, the naive Bayes one with the base's ratios.
+    command = ["train", "--init-from", str(out), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "ft")]
+    finetuned = cli.invoke(main, [*command, "--epochs", "1"])
+    assert finetuned.exit_code == 0, finetuned.stderr
+    tuned = artifacts.load_text_model(tmp_path / "ft").get_layer("classifier").get_layer("naive_bayes_bag")
+    np.testing.assert_allclose(np.asarray(tuned.ratio), np.asarray(bag.ratio))
+    # A third member needs the tuned mix of member paths.
+    bad = cli.invoke(main, ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "bad")] + [
+        arg for item in ("model.naive_bayes_bag=true", "model.ngram_mix=mean") for arg in ("--set", item)
+    ])
+    assert bad.exit_code == 2
+    assert "model.ngram_mix; expected tuned with model.naive_bayes_bag" in bad.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_training_text_dataset_streams_blocks_in_order_and_raises_source_errors(

@@ -143,19 +143,25 @@ class FastClassifier:
             last = i == len(layers) - 1
             folded = i == 0 and self.fold
             x = _bidirectional(x, mask, steps, layer, self.chunk, pooled=last, pooling=w["pooling"], folded=folded)
-        bag = w["bag"]["layer"].pool(w["bag"]["table"], ids) if w["bag"] is not None else None
+        bags = [bag["layer"].pool(bag["table"], ids) for bag in w["bags"]]
         if w["join"] == "concat":
-            x = tf.concat([x, bag], axis=-1)
+            x = tf.concat([x, *bags], axis=-1)
         for kernel, bias in w["dense"]:
             x = tf.nn.relu(tf.matmul(x, kernel) + bias)
         activation = tf.nn.sigmoid if w["multi_label"] else tf.nn.softmax
         probabilities = activation(tf.matmul(x, w["head_kernel"]) + w["head_bias"])
         if w["join"] == "average":
-            kernel, bias = w["bag_head"]
+            members = [probabilities]
+            for bag, pooled in zip(w["bags"], bags, strict=True):
+                kernel, bias = bag["head"]
+                # Without a kernel the table already holds the head's (`_fold_bag_head`).
+                logits = pooled + bias if kernel is None else tf.matmul(pooled, kernel) + bias
+                members.append(activation(logits))
             mix = w["mix"]
-            # Without a kernel the table already holds the head's (`_fold_bag_head`).
-            logits = bag + bias if kernel is None else tf.matmul(bag, kernel) + bias
-            probabilities = mix * probabilities + (1.0 - mix) * activation(logits)
+            if isinstance(mix, float):
+                probabilities = mix * members[0] + (1.0 - mix) * members[1]
+            else:
+                probabilities = sum((weight * member for weight, member in zip(mix, members, strict=True)), 0.0)
         return probabilities
 
 
@@ -267,13 +273,15 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
     import keras
 
     from textlstm.layers import MaskedPooling, MemberMix, NgramBag, SequenceWindow, VocabularyCap
-    from textlstm.model import MEMBER_HEADS
+    from textlstm.model import MEMBER_HEADS, NAIVE_BAYES_BAG_NAME, NGRAM_BAG_NAME
 
+    # Each bag's output layer, by the bag's name.
+    bag_heads = {MEMBER_HEADS[1]: NGRAM_BAG_NAME, MEMBER_HEADS[2]: NAIVE_BAYES_BAG_NAME}
     weights: dict[str, Any] = {
         "lstm": [],
         "dense": [],
         "pooling": None,
-        "bag": None,
+        "bags": [],
         "join": None,
         "cap": None,
         "window": None,
@@ -331,38 +339,56 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
             weights["pooling"] = layer.mode
             continue
         if isinstance(layer, NgramBag):
-            if weights["bag"] is not None:
-                return refuse("two n-gram bags")
-            weights["bag"] = {
-                "layer": layer,
-                "table": tf.constant(keras.ops.convert_to_numpy(layer.folded_table()), tf.float32),
-            }
+            if layer.name not in bag_heads.values() or any(bag["layer"].name == layer.name for bag in weights["bags"]):
+                return refuse(f"n-gram bag {layer.name}")
+            weights["bags"].append(
+                {
+                    "layer": layer,
+                    "table": tf.constant(keras.ops.convert_to_numpy(layer.folded_table()), tf.float32),
+                    "head": None,
+                }
+            )
             continue
         if isinstance(layer, (keras.layers.Concatenate, keras.layers.Average, MemberMix)):
-            # The only merges `build_classifier` makes: pooled LSTM states with the bag.
-            if weights["bag"] is None or weights["pooling"] is None or weights["join"] is not None:
+            # The only merges `build_classifier` makes: pooled LSTM states with the bag, or
+            # the members' probabilities.
+            if not weights["bags"] or weights["pooling"] is None or weights["join"] is not None:
                 return refuse(f"{type(layer).__name__} of unknown inputs")
             weights["join"] = "concat" if isinstance(layer, keras.layers.Concatenate) else "average"
-            # The LSTM's share of the mixed probabilities: tuned after training, or the mean.
-            weights["mix"] = float(layer.mix.numpy()) if isinstance(layer, MemberMix) else 0.5
+            # The members' mix: tuned after training (the LSTM's share of two members, or
+            # each member's weight), or the mean of two.
+            weights["mix"] = 0.5
+            if isinstance(layer, MemberMix):
+                mix = layer.mix.numpy()
+                weights["mix"] = float(mix) if mix.ndim == 0 else tuple(float(v) for v in mix)
             continue
         if isinstance(layer, keras.layers.Dense):
-            if weights["pooling"] is None or not layer.use_bias:
+            # A bag's output layer may come before the LSTM's pooling in layer order.
+            if (weights["pooling"] is None and layer.name not in bag_heads) or not layer.use_bias:
                 return refuse("Dense before pooling or without bias")
             activation = getattr(layer.activation, "__name__", "")
             kernel, bias = tf.constant(layer.kernel.numpy()), tf.constant(layer.bias.numpy())
-            if layer.name == MEMBER_HEADS[1]:
-                weights["bag_head"] = (kernel, bias)
+            if layer.name in bag_heads:
+                bag = next((b for b in weights["bags"] if b["layer"].name == bag_heads[layer.name]), None)
+                if bag is None or bag["head"] is not None:
+                    return refuse(f"output layer {layer.name} without its bag")
+                bag["head"] = (kernel, bias)
                 continue
             dense.append((kernel, bias, activation))
             continue
         return refuse(f"layer {type(layer).__name__}")
     if "embedding" not in weights or not weights["lstm"] or weights["pooling"] is None or not dense:
         return refuse("missing embedding, LSTM, pooling or head")
-    if (weights["bag"] is None) != (weights["join"] is None) or (weights["join"] == "average") != (
-        "bag_head" in weights
+    headless = [bag["head"] is None for bag in weights["bags"]]
+    if (not weights["bags"]) != (weights["join"] is None) or (
+        any(headless) if weights["join"] == "average" else not all(headless)
     ):
         return refuse("an n-gram bag without its join or head")
+    if weights["join"] == "concat" and len(weights["bags"]) > 1:
+        return refuse("two bags joined to the LSTM")
+    mix = weights.get("mix")
+    if isinstance(mix, tuple) and len(mix) != 1 + len(weights["bags"]):
+        return refuse(f"a mix of {len(mix)} weights for {1 + len(weights['bags'])} members")
     *hidden, head = dense
     if head[2] not in ("softmax", "sigmoid") or any(h[2] != "relu" for h in hidden):
         return refuse(f"activations {[d[2] for d in dense]}")
@@ -378,15 +404,15 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
         first["folded"] = tf.constant(
             np.stack([(embedding @ kernels[d] + biases[d]).astype(np.float32) for d in range(2)])
         )
-    if "bag_head" in weights:
-        _fold_bag_head(weights)
+    for bag in weights["bags"] if weights["join"] == "average" else ():
+        _fold_bag_head(bag)
     weights["embedding"] = tf.constant(weights["embedding"])
     weights["head_kernel"], weights["head_bias"] = head[0], head[1]
     weights["multi_label"] = head[2] == "sigmoid"
     return weights
 
 
-def _fold_bag_head(weights: dict[str, Any]) -> None:
+def _fold_bag_head(bag: dict[str, Any]) -> None:
     """Fold an ensemble bag's output layer into its table when that makes it narrower.
 
     The bag's output is a weighted sum of table rows (a mean, or the naive Bayes sum),
@@ -395,13 +421,13 @@ def _fold_bag_head(weights: dict[str, Any]) -> None:
     ``ngram_dim`` floats to gather and add per n-gram (a default IMDB model's bag: 2 against
     16, a table of 1.3 MB instead of 10 MB). Rounded once from float64, so the logits differ
     from Keras' by float32 rounding only."""
-    kernel, bias = weights["bag_head"]
-    table = weights["bag"]["table"]
+    kernel, bias = bag["head"]
+    table = bag["table"]
     if kernel.shape[1] >= table.shape[1]:
         return  # a naive Bayes bag (identity kernel), or more labels than bag dimensions
     folded = table.numpy().astype(np.float64) @ kernel.numpy().astype(np.float64)
-    weights["bag"]["table"] = tf.constant(folded.astype(np.float32))
-    weights["bag_head"] = (None, bias)
+    bag["table"] = tf.constant(folded.astype(np.float32))
+    bag["head"] = (None, bias)
 
 
 def _plain_lstm(layer: Any) -> bool:

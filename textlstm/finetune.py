@@ -18,7 +18,6 @@ from textlstm.model import (
     EMBEDDING_NAME,
     HEAD_NAME,
     MEMBER_HEADS,
-    NGRAM_BAG_NAME,
     VOCABULARY_CAP_NAME,
     split_text_model,
 )
@@ -152,7 +151,7 @@ def transfer_weights(base: BaseModel, classifier: keras.Model, continue_head: bo
             matrix = layer.get_weights()[0]
             matrix[: old[0].shape[0]] = old[0]
             old = [matrix]
-        elif layer.name == NGRAM_BAG_NAME:
+        elif isinstance(layer, NgramBag):
             # The table (and a naive Bayes bag's ratios): rows of new tokens keep their start.
             old_vocab = base.classifier.get_layer(layer.name).vocab_size
             arrays = layer.get_weights()

@@ -88,21 +88,42 @@ class MemberMix(keras.layers.Layer):
     """``w * first + (1 - w) * second`` of two members' probabilities, ``w`` a scalar
     weight of the layer that training does not fit: it starts at 0.5 (the plain mean) and
     is set after training on validation data (`textlstm.training`). Being a weight, it is
-    saved, checkpointed and exported with the others."""
+    saved, checkpointed and exported with the others.
+
+    With ``members`` > 2, ``w[0] * first + w[1] * second + ...`` with one weight per member
+    (summing to 1, starting equal); two members keep the scalar, so that models saved with
+    it load as they were."""
+
+    def __init__(self, members: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(members, int) or members < 2:
+            raise ConfigError(f"MemberMix needs two or more members; {describe('an integer >= 2', members)}")
+        self.members = members
 
     def build(self, input_shape: Any) -> None:
-        """Create the mixing weight, 0.5."""
-        self.mix = self.add_weight(name="mix", shape=(), initializer=keras.initializers.Constant(0.5), trainable=False)
+        """Create the mixing weight: 0.5, or 1 / members for each of more than two."""
+        shape = () if self.members == 2 else (self.members,)
+        start = keras.initializers.Constant(1.0 / self.members)
+        self.mix = self.add_weight(name="mix", shape=shape, initializer=start, trainable=False)
 
     def call(self, inputs: list[Any]) -> Any:
-        """The weighted mean of the two members' probabilities."""
-        first, second = inputs
-        weight = ops.cast(self.mix, first.dtype)
-        return weight * first + (1.0 - weight) * second
+        """The weighted mean of the members' probabilities."""
+        weight = ops.cast(self.mix, inputs[0].dtype)
+        if self.members == 2:
+            first, second = inputs
+            return weight * first + (1.0 - weight) * second
+        total = weight[0] * inputs[0]
+        for index in range(1, self.members):
+            total = total + weight[index] * inputs[index]
+        return total
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """The members' shape."""
         return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "members": self.members}
 
 
 @keras.saving.register_keras_serializable(package="textlstm")

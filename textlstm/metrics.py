@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import numpy as np
@@ -291,8 +292,14 @@ def tuned_multilabel_metrics(
     return thresholds, metrics
 
 
-# The LSTM's shares tried when the ensemble's mix is tuned (model.ngram_mix=tuned).
+# The LSTM's shares tried when the ensemble's mix of two members is tuned
+# (model.ngram_mix=tuned); with more members, every point of the simplex on this step.
 MIX_GRID = tuple(i / 20 for i in range(21))
+_MIX_STEPS = 20
+
+# A mix: the first member's share of two (the second's is 1 - w), or one weight per member
+# of three or more.
+Mix = float | tuple[float, ...]
 
 
 def cross_entropy(labels: np.ndarray, probabilities: np.ndarray, multi_label: bool = False) -> float:
@@ -309,23 +316,57 @@ def cross_entropy(labels: np.ndarray, probabilities: np.ndarray, multi_label: bo
     return float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
 
 
-def mixed(weight: float, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """``weight * first + (1 - weight) * second`` in float32, the operations of
+def mean_mix(members: int) -> Mix:
+    """The untuned mix of ``members`` members, where `textlstm.layers.MemberMix` starts:
+    0.5 for two, else 1 / members each."""
+    return 0.5 if members == 2 else tuple([1.0 / members] * members)
+
+
+def mix_grid(members: int) -> list[Mix]:
+    """The mixes tuning tries: `MIX_GRID` for two members, else every weight vector on
+    the simplex in steps of 1 / 20."""
+    if members == 2:
+        return list(MIX_GRID)
+    points = [p for p in itertools.product(range(_MIX_STEPS + 1), repeat=members - 1) if sum(p) <= _MIX_STEPS]
+    return [tuple(i / _MIX_STEPS for i in (*p, _MIX_STEPS - sum(p))) for p in points]
+
+
+def mixed(weight: Mix, *members: np.ndarray) -> np.ndarray:
+    """``weight * first + (1 - weight) * second`` in float32 for two members, or
+    ``w[0] * first + w[1] * second + ...`` for more: the operations of
     `textlstm.layers.MemberMix`, so that it equals the model's own output."""
-    w = np.float32(weight)
-    return w * np.asarray(first, np.float32) + (np.float32(1.0) - w) * np.asarray(second, np.float32)
+    if isinstance(weight, (int, float)):
+        first, second = members
+        w = np.float32(weight)
+        return w * np.asarray(first, np.float32) + (np.float32(1.0) - w) * np.asarray(second, np.float32)
+    weights = np.asarray(weight, np.float32)
+    if weights.shape != (len(members),):
+        raise ValueError(f"a mix of {len(members)} members needs as many weights; received {list(weight)}")
+    total = weights[0] * np.asarray(members[0], np.float32)
+    for w, member in zip(weights[1:], members[1:], strict=True):
+        total = total + w * np.asarray(member, np.float32)
+    return total
 
 
 def best_mix(
-    labels: np.ndarray, first: np.ndarray, second: np.ndarray, multi_label: bool = False
-) -> tuple[float, dict[float, float]]:
-    """The weight ``w`` of `MIX_GRID` whose mix ``w * first + (1 - w) * second`` of two
-    members' probabilities has the lowest `cross_entropy` on ``labels`` (of losses equal to
-    9 decimals, the one nearest 0.5), and the loss at every weight of the grid."""
-    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
-    losses = {w: cross_entropy(labels, w * first + (1 - w) * second, multi_label) for w in MIX_GRID}
+    labels: np.ndarray, members: Sequence[np.ndarray], multi_label: bool = False
+) -> tuple[Mix, dict[Mix, float]]:
+    """The mix of `mix_grid` whose weighted mean of the members' probabilities has the
+    lowest `cross_entropy` on ``labels`` (of losses equal to 9 decimals, the one nearest
+    the plain mean), and the loss at every mix of the grid."""
+    arrays = [np.asarray(member, np.float64) for member in members]
+    losses: dict[Mix, float] = {}
+    for mix in mix_grid(len(arrays)):
+        weights = (mix, 1 - mix) if isinstance(mix, float) else mix
+        losses[mix] = cross_entropy(labels, sum(w * a for w, a in zip(weights, arrays, strict=True)), multi_label)
+    center = 1.0 / len(arrays)
+
+    def distance(mix: Mix) -> float:
+        weights = (mix, 1 - mix) if isinstance(mix, float) else mix
+        return sum((w - center) ** 2 for w in weights)
+
     # Rounded, so that losses equal but for float rounding count as ties.
-    best = min(MIX_GRID, key=lambda w: (round(losses[w], 9), abs(w - 0.5)))
+    best = min(losses, key=lambda mix: (round(losses[mix], 9), distance(mix)))
     return best, losses
 
 

@@ -15,11 +15,16 @@ VECTORIZER_NAME = "vectorizer"
 EMBEDDING_NAME = "embedding"
 HEAD_NAME = "probabilities"
 NGRAM_BAG_NAME = "ngram_bag"
+# With model.naive_bayes_bag: the second bag, beside NGRAM_BAG_NAME.
+NAIVE_BAYES_BAG_NAME = "naive_bayes_bag"
 VOCABULARY_CAP_NAME = "lstm_vocabulary"
 LSTM_WINDOW_NAME = "lstm_window"
-# With model.ngram_join=average: the output layers of the two paths, each trained on its
-# own loss (`training_model`); HEAD_NAME then mixes them (`MemberMix`, or the mean).
-MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities")
+# With model.ngram_join=average: the output layers of the member paths (the LSTM, the bag,
+# and with model.naive_bayes_bag the naive Bayes bag), each trained on its own loss
+# (`training_model`); HEAD_NAME then mixes them (`MemberMix`, or the mean).
+MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities", "naive_bayes_probabilities")
+# Each member's own layers beside its output layer (the LSTM path's: every other layer).
+_MEMBER_LAYERS = {MEMBER_HEADS[1]: NGRAM_BAG_NAME, MEMBER_HEADS[2]: NAIVE_BAYES_BAG_NAME}
 
 
 def build_classifier(
@@ -35,6 +40,8 @@ def build_classifier(
     joins the pooled states (``ngram_join="concat"``) or has its own head, the output then
     being the mean of both heads' probabilities (``"average"``; see `training_model`), or
     with ``ngram_mix="tuned"`` their weighted mean (`MemberMix`, set after training).
+    With ``config.naive_bayes_bag`` a naive Bayes bag with its own output layer is a third
+    member of that mix.
 
     The head is a softmax over ``num_labels`` classes (two for binary tasks, which is the
     same model as a sigmoid unit and keeps one output layout for every task), or, with
@@ -114,8 +121,20 @@ def build_classifier(
     if config.dropout and not linear_bag:
         bag = keras.layers.Dropout(config.dropout, name="ngram_dropout")(bag)
     members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1], fixed_identity=linear_bag)]
+    if config.naive_bayes_bag:
+        second = NgramBag(
+            vocab_size,
+            config.ngram_order,
+            config.naive_bayes_buckets,
+            num_labels,
+            config.naive_bayes_scale,
+            weighting="naive_bayes",
+            l2=config.ngram_l2,
+            name=NAIVE_BAYES_BAG_NAME,
+        )(ids)
+        members.append(head(second, MEMBER_HEADS[2], fixed_identity=True))
     if config.ngram_mix == "tuned":
-        mixed = MemberMix(dtype="float32", name=HEAD_NAME)(members)
+        mixed = MemberMix(len(members), dtype="float32", name=HEAD_NAME)(members)
     else:
         mixed = keras.layers.Average(dtype="float32", name=HEAD_NAME)(members)
     return keras.Model(ids, mixed, name=CLASSIFIER_NAME)
@@ -135,28 +154,40 @@ def training_model(classifier: keras.Model) -> keras.Model:
     """The model `fit` trains: the classifier itself, or, when it mixes member paths,
     a model sharing its layers whose outputs are the mix and each member's
     probabilities, so that every member gets a loss of its own."""
-    names = {layer.name for layer in classifier.layers}
-    if not all(name in names for name in MEMBER_HEADS):
+    heads = member_heads(classifier)
+    if not heads:
         return classifier
-    members = [classifier.get_layer(name).output for name in MEMBER_HEADS]
+    members = [classifier.get_layer(name).output for name in heads]
     return keras.Model(classifier.inputs, [classifier.outputs[0], *members], name="trainer")
+
+
+def member_heads(classifier: keras.Model) -> list[str]:
+    """The output layers of a classifier's member paths, in `MEMBER_HEADS` order (the
+    LSTM's, the bag's and any naive Bayes bag's); [] for a single network."""
+    names = {layer.name for layer in classifier.layers}
+    if not all(name in names for name in MEMBER_HEADS[:2]):
+        return []
+    return [name for name in MEMBER_HEADS if name in names]
 
 
 def member_weight_slots(classifier: keras.Model) -> list[list[int]]:
     """For a classifier that mixes member paths, the indices into ``classifier.weights``
-    of each member's own weights, in `MEMBER_HEADS` order: the n-gram bag and its head for
-    the bag, every other layer's for the LSTM path, the mix's own weight in neither."""
+    of each member's own weights, in `member_heads` order: a bag and its head for each
+    bag, every other layer's for the LSTM path, the mix's own weight in none."""
     owner = {}
     for layer in classifier.layers:
         for variable in layer.weights:
             owner[id(variable)] = layer.name
-    bag_layers = {NGRAM_BAG_NAME, MEMBER_HEADS[1]}
-    slots: list[list[int]] = [[], []]
+    heads = member_heads(classifier)
+    member_of = {}
+    for member, head in enumerate(heads[1:], start=1):
+        member_of[head] = member_of[_MEMBER_LAYERS[head]] = member
+    slots: list[list[int]] = [[] for _ in heads]
     for index, variable in enumerate(classifier.weights):
         name = owner.get(id(variable))
         if name == HEAD_NAME:
             continue
-        slots[1 if name in bag_layers else 0].append(index)
+        slots[member_of.get(name, 0)].append(index)
     return slots
 
 

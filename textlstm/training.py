@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import itertools
 import json
 import logging
 import sys
@@ -65,13 +66,14 @@ from textlstm.finetune import (
     transfer_weights,
 )
 from textlstm.inspection import summarize_parts
-from textlstm.layers import MemberMix
+from textlstm.layers import MemberMix, NgramBag
 from textlstm.metrics import (
     DEFAULT_THRESHOLD,
-    MIX_GRID,
+    Mix,
     best_mix,
     cross_entropy,
     headline,
+    mean_mix,
     mixed,
     tuned_multilabel_metrics,
 )
@@ -80,9 +82,9 @@ from textlstm.model import (
     EMBEDDING_NAME,
     HEAD_NAME,
     MEMBER_HEADS,
-    NGRAM_BAG_NAME,
     build_classifier,
     build_text_model,
+    member_heads,
     member_weight_slots,
     training_model,
 )
@@ -787,9 +789,9 @@ def _adapt_bag(run: _Run) -> dict[str, Any] | None:
     """Count a naive Bayes n-gram bag's ratios on the training part (one pass over it;
     sharded by file, the chief's files, whose ratios every worker then takes); None for
     any other model."""
-    names = {layer.name for layer in run.classifier.layers}
-    bag = run.classifier.get_layer(NGRAM_BAG_NAME) if NGRAM_BAG_NAME in names else None
-    if bag is None or not bag.naive_bayes:
+    # One at most: the bag itself (model.ngram_weighting) or the second bag beside it.
+    bag = next((layer for layer in run.classifier.layers if isinstance(layer, NgramBag) and layer.naive_bayes), None)
+    if bag is None:
         return None
     with source_errors():
         counts = bag.adapt(batched(run.train_ids, _ADAPT_BATCH, run.config.lstm_steps()), run.multi_label)
@@ -1024,7 +1026,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         for key in _VAL_KEYS:
             if key in metrics:
                 history.setdefault(f"val_{key}", []).append(float(metrics[key]))
-        for name, loss in zip(MEMBER_HEADS, selection["losses"] if selection else (), strict=False):
+        for name, loss in zip(member_heads(run.classifier), selection["losses"] if selection else (), strict=False):
             # A run resumed from a checkpoint written before these were logged leaves them
             # out rather than start them at a later epoch than the other figures.
             if len(history.get(f"val_{name}_loss", [])) == len(history["val_loss"]) - 1:
@@ -1122,6 +1124,8 @@ def _distribution(cluster: Cluster, training: TrainingConfig, files: int) -> dic
 
 # With member outputs: the training cross-entropy of the mixed probabilities.
 _AVERAGE_LOSS = "average_loss"
+# How logs and the manifest name each member (by its output layer).
+_MEMBER_NAMES = dict(zip(MEMBER_HEADS, ("LSTM", "n-gram bag", "naive Bayes bag"), strict=True))
 _VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss")
 
 
@@ -1158,8 +1162,12 @@ def _member_selection(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None
     if kept is None and state.get("member_best_epoch"):
         # A resumed run: the kept members' probabilities come from a pass with their weights.
         kept = run.best_members = _predict_with(run, state["best_weights"])
-    candidates = [(True, True)] + ([(True, False), (False, True)] if kept is not None else [])
-    best: tuple[float, tuple[bool, bool], list[np.ndarray], float, dict[str, Any]] | None = None
+    # Every member's new weights together, then (with kept ones) each other choice of
+    # which members take theirs: for two, (new, new), (new, kept), (kept, new).
+    candidates = [take for take in itertools.product((True, False), repeat=len(members)) if any(take)]
+    if kept is None:
+        candidates = candidates[:1]
+    best: tuple[float, tuple[bool, ...], list[np.ndarray], Mix, dict[str, Any]] | None = None
     for take in candidates:
         chosen = [
             new if fresh else old for new, old, fresh in zip(members, kept[1] if kept else members, take, strict=True)
@@ -1178,11 +1186,11 @@ def _member_selection(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None
     return selection
 
 
-def _mix_scores(run: _Run, labels: np.ndarray, members: list[np.ndarray]) -> tuple[float, dict[str, Any]]:
-    """The weight of two members' mix (the one tuning would give it under
-    model.ngram_mix=tuned, else the head's own) and the mix's validation figures."""
+def _mix_scores(run: _Run, labels: np.ndarray, members: list[np.ndarray]) -> tuple[Mix, dict[str, Any]]:
+    """The members' mix (the one tuning would give it under model.ngram_mix=tuned, else
+    the head's own) and the mix's validation figures."""
     if isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
-        weight, _ = best_mix(labels, *members, run.multi_label)
+        weight, _ = best_mix(labels, members, run.multi_label)
     else:
         weight = _mix_weight(run)
     return weight, score_probabilities(labels, mixed(weight, *members), run.label_names, run.multi_label)
@@ -1192,11 +1200,14 @@ def _better(monitor: str, value: float, best: float) -> bool:
     return value < best if monitor == "val_loss" else value > best
 
 
-def _mix_weight(run: _Run) -> float:
-    # MemberMix, or for model.ngram_mix=mean Keras' Average: (a + b) / 2 equals 0.5 a + 0.5 b
-    # exactly in floating point, halving being exact.
+def _mix_weight(run: _Run) -> Mix:
+    # MemberMix, or for model.ngram_mix=mean (two members only) Keras' Average: (a + b) / 2
+    # equals 0.5 a + 0.5 b exactly in floating point, halving being exact.
     head = run.classifier.get_layer(HEAD_NAME)
-    return float(head.mix.numpy()) if isinstance(head, MemberMix) else 0.5
+    if not isinstance(head, MemberMix):
+        return 0.5
+    values = head.mix.numpy()
+    return float(values) if values.ndim == 0 else tuple(float(v) for v in values)
 
 
 def _predict_with(run: _Run, weights: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -1328,7 +1339,9 @@ def _model_files(
     if "ngram_mix" in state:
         manifest["ngram_mix"] = state["ngram_mix"]
     if "member_best_epoch" in state:
-        manifest["member_best_epochs"] = dict(zip(MEMBER_HEADS, state["member_best_epoch"], strict=True))
+        manifest["member_best_epochs"] = dict(
+            zip(member_heads(run.classifier), state["member_best_epoch"], strict=True)
+        )
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
     files: dict[str, Any] = {}
@@ -1381,12 +1394,14 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     if metrics:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     if "member_best_epoch" in state:
-        log.info("ensemble members kept from epochs: LSTM %d, n-gram bag %d", *state["member_best_epoch"])
+        kept_from = zip(member_heads(run.classifier), state["member_best_epoch"], strict=True)
+        log.info("ensemble members kept from epochs: %s", ", ".join(f"{_MEMBER_NAMES[h]} {e}" for h, e in kept_from))
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     saveable = _saveable(run)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
     if run.cluster.is_chief:
-        kept = dict(zip((f"{name}_loss" for name in MEMBER_HEADS), state.get("member_best_epoch", ()), strict=False))
+        heads = member_heads(run.classifier)
+        kept = dict(zip((f"{name}_loss" for name in heads), state.get("member_best_epoch", ()), strict=False))
         plot_learning_curves(
             history, run.run_dir / artifacts.LEARNING_CURVES_FILE, best_epoch=state["best_epoch"], panel_epochs=kept
         )
@@ -1407,29 +1422,32 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
 
 
 def _tune_mix(run: _Run, state: dict[str, Any]) -> dict[str, Any]:
-    """Set the LSTM's share of the ensemble's mix (model.ngram_mix=tuned) to the grid value
-    with the lowest validation loss; record it in the state for the manifest and return the
-    validation metrics at it."""
+    """Set the ensemble's mix (model.ngram_mix=tuned: the LSTM's share of two members, or
+    each member's weight) to the grid point with the lowest validation loss; record it in
+    the state for the manifest and return the validation metrics at it."""
     # The best epoch's validation pass gave the members' probabilities (the weights are
     # that epoch's again); a resumed run whose best epoch came before it makes the pass.
-    labels, (lstm, bag) = run.best_members or predict_members(run.trainer, run.val_batches)
-    weight, losses = best_mix(labels, lstm, bag, run.multi_label)
+    labels, members = run.best_members or predict_members(run.trainer, run.val_batches)
+    weight, losses = best_mix(labels, members, run.multi_label)
+    at_mean = cross_entropy(labels, mixed(mean_mix(len(members)), *members), run.multi_label)
     # The workers keep the chief's choice, as they do its figures.
-    weight, losses = run.cluster.share([weight, list(losses.values())])
+    weight, best, at_mean = run.cluster.share([weight, min(losses.values()), at_mean])
+    weights = [weight, 1 - weight] if isinstance(weight, (int, float)) else list(weight)
     run.classifier.get_layer(HEAD_NAME).mix.assign(weight)
+    names = [_MEMBER_NAMES[head] for head in member_heads(run.classifier)]
     state["ngram_mix"] = {
-        "lstm_weight": weight,
-        "val_loss": round(min(losses), 6),
-        "val_loss_at_mean": round(losses[MIX_GRID.index(0.5)], 6),
+        "lstm_weight": weights[0],
+        "weights": dict(zip(names, weights, strict=True)),
+        "val_loss": round(best, 6),
+        "val_loss_at_mean": round(at_mean, 6),
     }
     log.info(
-        "ensemble mix tuned on validation: LSTM %.2f, n-gram bag %.2f (validation loss %.4f, %.4f at 0.5)",
-        weight,
-        1 - weight,
-        min(losses),
-        losses[MIX_GRID.index(0.5)],
+        "ensemble mix tuned on validation: %s (validation loss %.4f, %.4f at the mean)",
+        ", ".join(f"{name} {w:.2f}" for name, w in zip(names, weights, strict=True)),
+        best,
+        at_mean,
     )
-    tuned = score_probabilities(labels, mixed(weight, lstm, bag), run.label_names, run.multi_label)
+    tuned = score_probabilities(labels, mixed(weight, *members), run.label_names, run.multi_label)
     return run.cluster.share(tuned)
 
 
