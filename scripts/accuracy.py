@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from textlstm.file_sources import ReadOptions  # noqa: E402
+from textlstm.model import MEMBER_HEADS, MEMBER_NAMES  # noqa: E402
 
 AG_LABELS = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
 TREC_OPTIONS = ReadOptions(format="lines", encoding="latin-1", label_regex=r"^([A-Z]+):")
@@ -158,6 +159,8 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str]) 
         "best_epoch": result.best_epoch,
         "member_epochs": manifest.get("member_best_epochs"),
         "lstm_share": (manifest.get("ngram_mix") or {}).get("lstm_weight"),
+        # Each member's weight (LSTM, bag and any naive Bayes bag), for a tuned mix.
+        "mix": (manifest.get("ngram_mix") or {}).get("weights"),
         "epochs_run": result.epochs_run,
         "train_examples": result.train_examples,
         "val_examples": result.val_examples,
@@ -170,7 +173,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of the results."""
     lines = [
         "| corpus | figure | target | test | met | test loss | validation loss (accuracy) "
-        "| epochs kept, LSTM / bag (run) | LSTM share of the mix | training time |",
+        "| epochs kept, LSTM / bag (/ naive Bayes bag) (run) | mix, same order | training time |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
@@ -182,12 +185,15 @@ def table(rows: list[dict[str, Any]]) -> str:
         validation = "-" if val.get("loss") is None else f"{val['loss']:.4f} ({figure(val.get('accuracy'))})"
         # One epoch for the whole model unless its paths were kept from their own.
         kept = row.get("member_epochs")
-        epochs = " / ".join(str(e) for e in kept.values()) if kept else str(row["best_epoch"])
+        # In the members' order (the manifest's keys are sorted by name).
+        epochs = " / ".join(str(kept[h]) for h in MEMBER_HEADS if h in kept) if kept else str(row["best_epoch"])
         share = row.get("lstm_share")
+        weights = row.get("mix") or ({} if share is None else {"LSTM": share, "n-gram bag": 1 - share})
+        mix = " / ".join(f"{weights[n]:.2f}" for n in MEMBER_NAMES.values() if n in weights) or "-"
         lines.append(
             f"| {row['corpus']} | {row['figure']} | {row['target']:.3f} | {row['value']:.4f} | "
             f"{'yes' if row['met'] else 'no'} | {figure(row.get('test_loss'))} | {validation} | "
-            f"{epochs} ({row['epochs_run']}) | {'-' if share is None else f'{share:.2f}'} | "
+            f"{epochs} ({row['epochs_run']}) | {mix} | "
             f"{row['train_seconds']:.0f} s |"
         )
     return "\n".join(lines)

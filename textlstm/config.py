@@ -287,19 +287,18 @@ class ModelConfig:
             "average with model.ngram_weighting=naive_bayes (a naive Bayes bag has its own output)",
             self.ngram_join,
         )
-        _check(
-            self.naive_bayes_buckets >= 1, "model.naive_bayes_buckets", "an integer >= 1", self.naive_bayes_buckets
-        )
+        _check(self.naive_bayes_buckets >= 1, "model.naive_bayes_buckets", "an integer >= 1", self.naive_bayes_buckets)
         _check(self.naive_bayes_scale > 0, "model.naive_bayes_scale", "a number > 0", self.naive_bayes_scale)
         if self.naive_bayes_bag:
             needs = {
-                "ngram_order": (self.ngram_order >= 1, "an integer >= 1 with model.naive_bayes_bag"),
-                "ngram_join": (self.ngram_join == "average", "average with model.naive_bayes_bag"),
-                "ngram_weighting": (self.ngram_weighting == "none", "none with model.naive_bayes_bag (one naive Bayes bag)"),
-                "ngram_mix": (self.ngram_mix == "tuned", "tuned with model.naive_bayes_bag (three members)"),
+                "ngram_order": (self.ngram_order >= 1, "an integer >= 1"),
+                "ngram_join": (self.ngram_join == "average", "average"),
+                "ngram_weighting": (self.ngram_weighting == "none", "none (one naive Bayes bag)"),
+                "ngram_mix": (self.ngram_mix == "tuned", "tuned (three members)"),
             }
             for key, (ok, expected) in needs.items():
-                _check(ok, f"model.{key}", expected, getattr(self, key))
+                wanted = f"{expected} with model.naive_bayes_bag, or that set to false"
+                _check(ok, f"model.{key}", wanted, getattr(self, key))
         _check(all(u >= 1 for u in self.dense_units), "model.dense_units", "a list of integers >= 1", self.dense_units)
         for name in ("spatial_dropout", "dropout"):
             value = getattr(self, name)
@@ -655,6 +654,7 @@ _SAVED_BEFORE = {
     ("model", "lstm_length"): None,
     ("model", "ngram_mix"): "mean",
     ("model", "ngram_weighting"): "none",
+    ("model", "naive_bayes_bag"): False,
     ("training", "min_epoch_steps"): 0,
     ("training", "member_epochs"): "shared",
     ("data", "holdout_by"): "key",

@@ -254,6 +254,10 @@ class NgramBag(keras.layers.Layer):
             # Ones until `adapt`: a plain linear bag.
             self.ratio = self.add_weight(name="ratio", shape=(rows, self.dim), initializer="ones", trainable=False)
 
+    def gram_count(self, length: int) -> int:
+        """How many grams `gram_ids` gives for rows of ``length`` tokens."""
+        return sum(max(length - n + 1, 0) for n in range(1, self.order + 1))
+
     def gram_ids(self, ids: Any) -> tuple[Any, Any]:
         """Table rows [batch, grams] of every token and n-gram, and whether each is real."""
         ids = ops.cast(ids, "int64")
@@ -280,10 +284,11 @@ class NgramBag(keras.layers.Layer):
         ``ratio``, to give the layer's output."""
         return self.table * self.ratio if self.naive_bayes else self.table
 
-    def pool(self, table: Any, ids: Any, ratio: Any = None) -> Any:
+    def pool(self, table: Any, ids: Any, ratio: Any = None, grams: Any = None) -> Any:
         """The layer's output with ``table`` in place of its own (the XLA fast path passes
-        a constant copy of `folded_table`) and each row multiplied by ``ratio``'s if given."""
-        rows, valid = self.gram_ids(ids)
+        a constant copy of `folded_table`) and each row multiplied by ``ratio``'s if given;
+        ``grams``: `gram_ids` of ``ids`` if already computed."""
+        rows, valid = self.gram_ids(ids) if grams is None else grams
         vectors = ops.take(table, rows, axis=0)
         if ratio is not None:
             vectors = vectors * ops.take(ratio, rows, axis=0)
@@ -357,7 +362,8 @@ class NgramBag(keras.layers.Layer):
 def _distinct(rows: Any, valid: Any) -> tuple[Any, Any]:
     """Each row's distinct values among its valid entries: the rows sorted, and valid
     where an entry is real and differs from its left neighbour."""
-    marked = ops.sort(ops.where(valid, rows, -1), axis=-1)
+    # int32: table rows fit it, and TensorFlow sorts int32 about a third faster.
+    marked = ops.sort(ops.where(valid, ops.cast(rows, "int32"), -1), axis=-1)
     first = ops.concatenate(
         [ops.ones_like(marked[:, :1], dtype="bool"), ops.not_equal(marked[:, 1:], marked[:, :-1])], axis=1
     )

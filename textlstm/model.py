@@ -23,6 +23,8 @@ LSTM_WINDOW_NAME = "lstm_window"
 # and with model.naive_bayes_bag the naive Bayes bag), each trained on its own loss
 # (`training_model`); HEAD_NAME then mixes them (`MemberMix`, or the mean).
 MEMBER_HEADS = ("lstm_probabilities", "ngram_probabilities", "naive_bayes_probabilities")
+# How logs, manifests and reports name each member.
+MEMBER_NAMES = dict(zip(MEMBER_HEADS, ("LSTM", "n-gram bag", "naive Bayes bag"), strict=True))
 # Each member's own layers beside its output layer (the LSTM path's: every other layer).
 _MEMBER_LAYERS = {MEMBER_HEADS[1]: NGRAM_BAG_NAME, MEMBER_HEADS[2]: NAIVE_BAYES_BAG_NAME}
 

@@ -81,7 +81,7 @@ from textlstm.model import (
     CLASSIFIER_NAME,
     EMBEDDING_NAME,
     HEAD_NAME,
-    MEMBER_HEADS,
+    MEMBER_NAMES,
     build_classifier,
     build_text_model,
     member_heads,
@@ -1124,8 +1124,6 @@ def _distribution(cluster: Cluster, training: TrainingConfig, files: int) -> dic
 
 # With member outputs: the training cross-entropy of the mixed probabilities.
 _AVERAGE_LOSS = "average_loss"
-# How logs and the manifest name each member (by its output layer).
-_MEMBER_NAMES = dict(zip(MEMBER_HEADS, ("LSTM", "n-gram bag", "naive Bayes bag"), strict=True))
 _VAL_KEYS = ("loss", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss")
 
 
@@ -1395,7 +1393,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     if "member_best_epoch" in state:
         kept_from = zip(member_heads(run.classifier), state["member_best_epoch"], strict=True)
-        log.info("ensemble members kept from epochs: %s", ", ".join(f"{_MEMBER_NAMES[h]} {e}" for h, e in kept_from))
+        log.info("ensemble members kept from epochs: %s", ", ".join(f"{MEMBER_NAMES[h]} {e}" for h, e in kept_from))
     files = _model_files(run, state, history, metrics, epoch=state["best_epoch"], thresholds=thresholds)
     saveable = _saveable(run)
     write_model_dir(run.run_dir / artifacts.BEST_DIR, saveable, files, run.vocabulary)
@@ -1434,7 +1432,7 @@ def _tune_mix(run: _Run, state: dict[str, Any]) -> dict[str, Any]:
     weight, best, at_mean = run.cluster.share([weight, min(losses.values()), at_mean])
     weights = [weight, 1 - weight] if isinstance(weight, (int, float)) else list(weight)
     run.classifier.get_layer(HEAD_NAME).mix.assign(weight)
-    names = [_MEMBER_NAMES[head] for head in member_heads(run.classifier)]
+    names = [MEMBER_NAMES[head] for head in member_heads(run.classifier)]
     state["ngram_mix"] = {
         "lstm_weight": weights[0],
         "weights": dict(zip(names, weights, strict=True)),
