@@ -207,6 +207,24 @@ def test_config_of_a_model_saved_before_the_ngram_path_keeps_its_architecture() 
     # A run saved before data.holdout_by resumes on the hold-out it was split with.
     old_data = {"data": {"val_fraction": 0.1}}
     assert saved_config(old_data).data.holdout_by == "key" and Config.from_dict(old_data).data.holdout_by == "text"
+    # A model saved before model.naive_bayes_bag has two members; a new config gets three.
+    before = {"model": {"ngram_order": 2, "ngram_join": "average", "ngram_mix": "tuned"}}
+    assert not saved_config(before).model.has_naive_bayes_bag()
+    assert Config.from_dict(before).model.has_naive_bayes_bag()
+
+
+def test_config_naive_bayes_bag_needs_a_bag_to_stand_beside_and_the_tuned_mix() -> None:
+    # Without a mean-embedding bag that has its own output layer the key has no effect, so
+    # a plain BiLSTM or a concatenated bag needs no second key.
+    for other in ("model.ngram_order=0", "model.ngram_join=concat", "model.ngram_weighting=naive_bayes"):
+        assert not Config().with_overrides([other]).model.has_naive_bayes_bag()
+    assert not Config().with_overrides(["model.naive_bayes_bag=false"]).model.has_naive_bayes_bag()
+    with pytest.raises(ConfigError, match=r"model\.ngram_mix; expected tuned with model\.naive_bayes_bag"):
+        Config().with_overrides(["model.ngram_mix=mean"])
+    assert Config().with_overrides(["model.ngram_mix=mean", "model.naive_bayes_bag=false"]).model.ngram_mix == "mean"
+    for key, value in (("naive_bayes_buckets", 0), ("naive_bayes_scale", 0)):
+        with pytest.raises(ConfigError, match=rf"model\.{key}; expected"):
+            Config().with_overrides([f"model.{key}={value}"])
 
 
 def test_config_keeps_seeds_and_limits_beyond_int32() -> None:

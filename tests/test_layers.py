@@ -132,7 +132,9 @@ def test_layers_lstm_window_hides_tokens_from_the_lstm_only(keep: str) -> None:
     from textlstm.config import ModelConfig
     from textlstm.model import build_classifier, training_model
 
-    config = ModelConfig(embedding_dim=8, lstm_units=6, dense_units=(8,), ngram_buckets=97, lstm_length=3)
+    config = ModelConfig(
+        embedding_dim=8, lstm_units=6, dense_units=(8,), ngram_buckets=97, lstm_length=3, naive_bayes_bag=False
+    )
     classifier = build_classifier(config, 50, 2, keep=keep)
     bag = classifier.get_layer("ngram_bag")  # trained-looking rows, so the bag's output moves
     bag.table.assign(np.random.default_rng(2).normal(0, 1 / bag.scale, bag.table.shape))

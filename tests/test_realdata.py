@@ -33,7 +33,9 @@ def test_realdata_imdb_defaults_reach_the_floor(imdb_run: Path) -> None:
 
     report = textlstm.evaluate(imdb_run, str(IMDB_ARCHIVE), split="test")
     assert report["examples"] == 25000
-    assert report["accuracy"] >= 0.875, report["accuracy"]
+    # 2.2 points under the 0.9122 of `python scripts/accuracy.py --only imdb` (2026-12-05,
+    # with the naive Bayes bag, the default since).
+    assert report["accuracy"] >= 0.89, report["accuracy"]
 
 
 def test_realdata_imdb_predicts_obvious_reviews(imdb_run: Path) -> None:

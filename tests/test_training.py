@@ -260,7 +260,7 @@ def test_training_naive_bayes_bag_beside_the_bag_is_a_third_member(
     )
     assert bad.exit_code == 2
     assert (
-        "model.ngram_mix; expected tuned (three members) with model.naive_bayes_bag, or that set to false" in bad.stderr
+        "model.ngram_mix; expected tuned with model.naive_bayes_bag (three members), or that set to false" in bad.stderr
     )
     assert not (tmp_path / "bad").exists()
 

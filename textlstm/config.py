@@ -215,12 +215,16 @@ class ModelConfig:
     # loss). IMDB, the bag alone at scale 5, validation loss: 1e-5 0.1923, 3e-5 0.1894.
     # Also the penalty of the naive_bayes_bag below.
     ngram_l2: float = 3e-5
-    # A second bag beside the mean-embedding one (ngram_weighting=none, ngram_join=average,
-    # ngram_mix=tuned): NBSVM's linear model over the same tokens and n-grams, with its own
+    # A second bag beside the mean-embedding one (with ngram_order >= 1, ngram_join=average
+    # and ngram_weighting=none; otherwise no effect; it needs ngram_mix=tuned): NBSVM's linear model over the same tokens and n-grams, with its own
     # output layer, as a third member of the ensemble, the three weights of the mix tuned
     # on the hold-out. The two bags err differently: the mean embedding generalises over
-    # similar n-grams, the naive Bayes weights single out the telling ones.
-    naive_bayes_bag: bool = False
+    # similar n-grams, the naive Bayes weights single out the telling ones. The default
+    # since 2026-12-05: scripts/accuracy.py's validation loss fell on four corpora and
+    # stayed on SMS, whose mix gave the third member 0 (IMDB 0.2283 -> 0.2033, SST-2
+    # 0.2161 -> 0.2025, TREC 0.4237 -> 0.4048, AG News 0.3660 -> 0.3569); IMDB's test
+    # accuracy 89.92 -> 91.22 %.
+    naive_bayes_bag: bool = True
     # The naive Bayes bag's hash buckets and scale (what ngram_buckets and ngram_scale are
     # to the mean-embedding bag), at the values measured for a naive Bayes bag
     # (ngram_weighting=naive_bayes, above).
@@ -249,6 +253,17 @@ class ModelConfig:
     # Keep the pretrained vectors fixed during training: fewer parameters to fit on a small
     # corpus, and the vectors keep the geometry they learned on a large one.
     freeze_embeddings: bool = False
+
+    def has_naive_bayes_bag(self) -> bool:
+        """Whether the model gets the second, naive Bayes bag: ``naive_bayes_bag`` and a
+        mean-embedding bag with an output layer of its own to stand beside (ngram_order
+        >= 1, ngram_join=average, ngram_weighting=none); without one the key has no effect."""
+        return (
+            self.naive_bayes_bag
+            and self.ngram_order >= 1
+            and self.ngram_join == "average"
+            and self.ngram_weighting == "none"
+        )
 
     def validate(self) -> None:
         """Raise ConfigError when a value is out of range."""
@@ -289,16 +304,12 @@ class ModelConfig:
         )
         _check(self.naive_bayes_buckets >= 1, "model.naive_bayes_buckets", "an integer >= 1", self.naive_bayes_buckets)
         _check(self.naive_bayes_scale > 0, "model.naive_bayes_scale", "a number > 0", self.naive_bayes_scale)
-        if self.naive_bayes_bag:
-            needs = {
-                "ngram_order": (self.ngram_order >= 1, "an integer >= 1"),
-                "ngram_join": (self.ngram_join == "average", "average"),
-                "ngram_weighting": (self.ngram_weighting == "none", "none (one naive Bayes bag)"),
-                "ngram_mix": (self.ngram_mix == "tuned", "tuned (three members)"),
-            }
-            for key, (ok, expected) in needs.items():
-                wanted = f"{expected} with model.naive_bayes_bag, or that set to false"
-                _check(ok, f"model.{key}", wanted, getattr(self, key))
+        _check(
+            not self.has_naive_bayes_bag() or self.ngram_mix == "tuned",
+            "model.ngram_mix",
+            "tuned with model.naive_bayes_bag (three members), or that set to false",
+            self.ngram_mix,
+        )
         _check(all(u >= 1 for u in self.dense_units), "model.dense_units", "a list of integers >= 1", self.dense_units)
         for name in ("spatial_dropout", "dropout"):
             value = getattr(self, name)

@@ -53,6 +53,7 @@ def build_classifier(
     first or, with ``keep="end"`` as the vectorizer keeps them, the last), while the bag
     reads them all.
     """
+    config.validate()
     ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
     x, rows = ids, vocab_size
     if config.lstm_length is not None and config.ngram_order:
@@ -123,7 +124,7 @@ def build_classifier(
     if config.dropout and not linear_bag:
         bag = keras.layers.Dropout(config.dropout, name="ngram_dropout")(bag)
     members = [head(x, MEMBER_HEADS[0]), head(bag, MEMBER_HEADS[1], fixed_identity=linear_bag)]
-    if config.naive_bayes_bag:
+    if config.has_naive_bayes_bag():
         second = NgramBag(
             vocab_size,
             config.ngram_order,
