@@ -222,7 +222,7 @@ def test_config_naive_bayes_bag_needs_a_bag_to_stand_beside_and_the_tuned_mix() 
     with pytest.raises(ConfigError, match=r"model\.ngram_mix; expected tuned with model\.naive_bayes_bag"):
         Config().with_overrides(["model.ngram_mix=mean"])
     assert Config().with_overrides(["model.ngram_mix=mean", "model.naive_bayes_bag=false"]).model.ngram_mix == "mean"
-    for key, value in (("naive_bayes_buckets", 0), ("naive_bayes_scale", 0)):
+    for key, value in (("naive_bayes_buckets", 0), ("naive_bayes_scale", 0), ("naive_bayes_order", 5)):
         with pytest.raises(ConfigError, match=rf"model\.{key}; expected"):
             Config().with_overrides([f"model.{key}={value}"])
 

@@ -35,6 +35,7 @@ from textlstm.model import build_classifier
         # Both bags, three members.
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "naive_bayes_bag": True}),
         (1, "max", [8], True, 4, {"ngram_order": 2, "naive_bayes_bag": True, "ngram_dim": 2, "lstm_length": 13}),
+        (1, "max_mean", [8], False, 4, {"ngram_order": 2, "naive_bayes_bag": True, "naive_bayes_order": 3}),
     ],
 )
 def test_fast_classifier_matches_keras(
@@ -64,6 +65,9 @@ def test_fast_classifier_matches_keras(
     fast = fast_inference.FastClassifier.from_keras(classifier, 37, chunk)
     assert fast is not None
     assert len(fast.weights["bags"]) == len(bags)
+    orders = {bag.name: bag.order for bag in bags}
+    if "naive_bayes_bag" in orders:  # its own order, or the first bag's
+        assert orders["naive_bayes_bag"] == (config.naive_bayes_order or config.ngram_order) != 0
     if fast.weights["join"] == "average":
         # A mean bag's head is folded into its table (one column per label) when that is
         # narrower; a naive Bayes bag's table has one column per label already.

@@ -230,6 +230,8 @@ class ModelConfig:
     # (ngram_weighting=naive_bayes, above).
     naive_bayes_buckets: int = 2**19
     naive_bayes_scale: float = 5.0
+    # The second bag's n-gram order; None: ngram_order's.
+    naive_bayes_order: int | None = None
     # The LSTM embeds only this many of the vocabulary's most frequent entries (counting
     # padding and [UNK]); rarer tokens reach it as [UNK] while the n-gram bag still reads
     # them. Rare words (names, titles) mostly let the LSTM memorise its training texts: on
@@ -304,6 +306,12 @@ class ModelConfig:
         )
         _check(self.naive_bayes_buckets >= 1, "model.naive_bayes_buckets", "an integer >= 1", self.naive_bayes_buckets)
         _check(self.naive_bayes_scale > 0, "model.naive_bayes_scale", "a number > 0", self.naive_bayes_scale)
+        _check(
+            self.naive_bayes_order is None or 1 <= self.naive_bayes_order <= 4,
+            "model.naive_bayes_order",
+            "null or an integer in [1, 4]",
+            self.naive_bayes_order,
+        )
         _check(
             not self.has_naive_bayes_bag() or self.ngram_mix == "tuned",
             "model.ngram_mix",

@@ -127,7 +127,7 @@ def build_classifier(
     if config.has_naive_bayes_bag():
         second = NgramBag(
             vocab_size,
-            config.ngram_order,
+            config.naive_bayes_order or config.ngram_order,
             config.naive_bayes_buckets,
             num_labels,
             config.naive_bayes_scale,
