@@ -793,13 +793,16 @@ def _adapt_bag(run: _Run) -> dict[str, Any] | None:
     bag = next((layer for layer in run.classifier.layers if isinstance(layer, NgramBag) and layer.naive_bayes), None)
     if bag is None:
         return None
+    started = time.time()
     with source_errors():
         counts = bag.adapt(batched(run.train_ids, _ADAPT_BATCH, run.config.lstm_steps()), run.multi_label)
     log.info(
-        "n-gram bag: naive Bayes ratios from %d training texts (%d of %d rows seen)",
+        "%s: naive Bayes ratios from %d training texts (%d of %d rows seen) in %.1f s",
+        bag.name,
         counts["texts"],
         counts["grams_seen"],
         counts["rows"],
+        time.time() - started,
     )
     return counts
 
