@@ -131,6 +131,22 @@ def test_config_override_applies_after_file(tmp_path) -> None:
     assert load_config(path, ["training.epochs=7"]).training.epochs == 7
 
 
+def test_config_file_checked_after_its_overrides(tmp_path) -> None:
+    # A file valid before model.naive_bayes_bag became the default: its mean mix now
+    # conflicts with it, and --set repairs that, since the rules apply once all are set.
+    path = tmp_path / "mean.yaml"
+    path.write_text("model:\n  ngram_mix: mean\n")
+    with pytest.raises(ConfigError, match=r"mean\.yaml: invalid value for model\.ngram_mix; expected tuned"):
+        load_config(path)
+    assert load_config(path, ["model.naive_bayes_bag=false"]).model.ngram_mix == "mean"
+    with pytest.raises(ConfigError, match=r"mean\.yaml with --set: invalid value for model\.ngram_order"):
+        load_config(path, ["model.naive_bayes_bag=false", "model.ngram_order=9"])
+    # Types are still checked as the file is read, before the overrides.
+    path.write_text("training:\n  epochs: many\n")
+    with pytest.raises(ConfigError, match=r"training\.epochs"):
+        load_config(path, ["training.epochs=3"])
+
+
 def test_config_unknown_key_lists_allowed_keys() -> None:
     with pytest.raises(ConfigError, match=r"unknown config key model\.lstm_unit;.*model\.lstm_units") as info:
         load_config(None, ["model.lstm_unit=3"])

@@ -624,6 +624,12 @@ class Config:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str = "config") -> Config:
         """Build a validated Config from a nested mapping; unknown keys are errors."""
+        return cls._unchecked(data, origin).validate()
+
+    @classmethod
+    def _unchecked(cls, data: Mapping[str, Any], origin: str) -> Config:
+        # Each value's type is checked as it is set; the ranges and the rules between keys
+        # only once all are set, so that --set can repair a file's combination.
         if not isinstance(data, Mapping):
             raise ConfigError(
                 f"{origin}: the top level must be a mapping of sections; {describe('a mapping', type(data).__name__)}"
@@ -637,7 +643,7 @@ class Config:
                 )
             for key, value in values.items():
                 _set_field(section, section_name, key, value, origin)
-        return config.validate()
+        return config
 
     def with_overrides(self, overrides: Iterable[str]) -> Config:
         """Return a copy with ``section.key=value`` overrides applied and validated.
@@ -645,10 +651,13 @@ class Config:
         Values are parsed as JSON when they can be (``3``, ``0.5``, ``true``, ``null``,
         ``[64, 32]``) and taken as plain strings otherwise.
         """
+        return self._overridden(overrides).validate()
+
+    def _overridden(self, overrides: Iterable[str]) -> Config:
         if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
             # A bare string would be read as one override per character.
             raise ConfigError(f"bad overrides; {describe('a list of section.key=value strings', overrides)}")
-        config = Config.from_dict(self.to_dict())
+        config = Config._unchecked(self.to_dict(), "config")
         for item in overrides:
             if not isinstance(item, str):
                 raise ConfigError(f"bad --set value; {describe('a section.key=value string', item)}")
@@ -658,7 +667,7 @@ class Config:
             section_name, _, key = name.strip().partition(".")
             section = _section(config, section_name, "--set")
             _set_field(section, section_name, key, _parse_scalar(raw.strip()), "--set")
-        return config.validate()
+        return config
 
 
 # Keys added after models were first saved, with the value that rebuilds a model saved
@@ -707,8 +716,16 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
 
     With no path the documented defaults are used.
     """
-    config = Config() if path is None else Config.from_dict(_read_file(Path(path)), origin=str(path))
-    return config.with_overrides(overrides)
+    if path is None:
+        return Config().with_overrides(overrides)
+    # Validated once the overrides are in: a file whose keys conflict (a setting that a
+    # later default made invalid, say) can be repaired with --set.
+    given = overrides if isinstance(overrides, (str, bytes)) else list(overrides)
+    config = Config._unchecked(_read_file(Path(path)), origin=str(path))._overridden(given)
+    try:
+        return config.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}{' with --set' if given else ''}: {exc}") from None
 
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string, for want of a dot; YAML 1.2, JSON and TOML

@@ -406,9 +406,13 @@ def extract_weights(classifier: Any) -> dict[str, Any] | None:
         return refuse("an n-gram bag without its join or head")
     if weights["join"] == "concat" and len(weights["bags"]) > 1:
         return refuse("two bags joined to the LSTM")
+    # The mix weighs the members in `MEMBER_HEADS` order, whatever the layers' order.
+    order = list(bag_heads.values())
+    weights["bags"].sort(key=lambda bag: order.index(bag["layer"].name))
     mix = weights.get("mix")
-    if isinstance(mix, tuple) and len(mix) != 1 + len(weights["bags"]):
-        return refuse(f"a mix of {len(mix)} weights for {1 + len(weights['bags'])} members")
+    members = 1 + len(weights["bags"])
+    if weights["join"] == "average" and (len(mix) if isinstance(mix, tuple) else 2) != members:
+        return refuse(f"a mix of {mix} for {members} members")
     *hidden, head = dense
     if head[2] not in ("softmax", "sigmoid") or any(h[2] != "relu" for h in hidden):
         return refuse(f"activations {[d[2] for d in dense]}")
