@@ -216,9 +216,9 @@ class ModelConfig:
     # Also the penalty of the naive_bayes_bag below.
     ngram_l2: float = 3e-5
     # A second bag beside the mean-embedding one (with ngram_order >= 1, ngram_join=average
-    # and ngram_weighting=none; otherwise no effect; it needs ngram_mix=tuned): NBSVM's linear model over the same tokens and n-grams, with its own
-    # output layer, as a third member of the ensemble, the three weights of the mix tuned
-    # on the hold-out. The two bags err differently: the mean embedding generalises over
+    # and ngram_weighting=none; otherwise no effect; it needs ngram_mix=tuned): NBSVM's
+    # linear model over the same tokens and n-grams, with its own output layer, as a third
+    # member of the ensemble, the three weights of the mix tuned on the hold-out. The two bags err differently: the mean embedding generalises over
     # similar n-grams, the naive Bayes weights single out the telling ones. The default
     # since 2026-12-05: scripts/accuracy.py's validation loss fell on four corpora and
     # stayed on SMS, whose mix gave the third member 0 (IMDB 0.2283 -> 0.2033, SST-2

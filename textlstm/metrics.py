@@ -382,8 +382,8 @@ def best_mix(
     center = 1.0 / len(arrays)
 
     def distance(mix: Mix) -> float:
-        weights = (mix, 1 - mix) if isinstance(mix, float) else mix
-        return sum((w - center) ** 2 for w in weights)
+        parts = (mix, 1 - mix) if isinstance(mix, float) else mix
+        return sum((w - center) ** 2 for w in parts)
 
     # Rounded, so that losses equal but for float rounding count as ties.
     best = min(losses, key=lambda mix: (round(losses[mix], 9), distance(mix)))
