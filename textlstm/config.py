@@ -184,15 +184,17 @@ class ModelConfig:
     # 0.2151, 50 0.2239.
     ngram_scale: float = 50.0
     # average: the bag has an output layer of its own, each path is trained on its own
-    # loss, and the model's probabilities are a mix of the two (ngram_mix; a two-member
-    # ensemble in one model: the paths err on different texts, and neither leans on the other);
+    # loss, and the model's probabilities are a mix of the paths (ngram_mix; an ensemble in
+    # one model, of three members with naive_bayes_bag: the paths err on different texts,
+    # and none leans on another);
     # concat: the bag joins the pooled LSTM states before the Dense layers (one network;
     # on IMDB validation accuracy 90.26 % against 90.58 % for average, both at scale 1).
     ngram_join: str = "average"
-    # With ngram_join=average, how the two paths' probabilities are mixed. tuned: after
+    # With ngram_join=average, how the paths' probabilities are mixed. tuned: after
     # training, the LSTM's share w (the bag's is 1 - w) is set to the value of 0, 0.05, ...,
-    # 1 with the lowest validation loss (0.5 without a hold-out; training and the choice of
-    # the best epoch use 0.5, and so does a fine-tuning run, whatever its base's mix). The
+    # 1 with the lowest validation loss, or with three members each member's weight to the
+    # point of the simplex in steps of 0.05 with the lowest (the mean without a hold-out; a
+    # fine-tuning run starts at the mean, whatever its base's mix). The
     # paths are trained apart, so their best mix is a choice
     # made on held-out data, as a stacked ensemble's. mean: always 0.5 (models saved before
     # this key). Measured 2026-12-03 on the models of scripts/accuracy.py, mixed afterwards
