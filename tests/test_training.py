@@ -117,6 +117,18 @@ def test_training_naive_bayes_bag_counts_its_ratios_on_the_training_part(
     assert np.abs(np.asarray(fresh.table)).max() > 0
 
 
+def assert_exports_answer_as_the_run(run: Path, folder: Path) -> None:
+    """Export ``run`` as a SavedModel and as TFLite under ``folder``; both must give the
+    run directory's probabilities on a few texts, an empty one among them."""
+    from textlstm import prediction
+
+    texts = ["great superb film", "awful boring waste", "", "the plot of this movie was dull and it was a waste"]
+    want = prediction.load_predictor(run).probabilities(texts)
+    for fmt, tolerance in (("savedmodel", 1e-5), ("tflite", 1e-4)):
+        exported = textlstm.export(run, folder / fmt, format=fmt)
+        np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), want, atol=tolerance)
+
+
 @pytest.mark.slow
 def test_training_tunes_the_ensemble_mix_on_validation(
     cli, corpus_tar: Path, tiny_config: Config, tmp_path: Path
@@ -148,11 +160,7 @@ def test_training_tunes_the_ensemble_mix_on_validation(
 
     assert head_mix(out) == pytest.approx(mix["lstm_weight"])
     # The SavedModel and TFLite exports answer as the run directory does.
-    texts = ["great superb film", "awful boring waste", "", "the plot of this movie was dull and it was a waste"]
-    want = prediction.load_predictor(out).probabilities(texts)
-    for fmt, tolerance in (("savedmodel", 1e-5), ("tflite", 1e-4)):
-        exported = textlstm.export(out, tmp_path / fmt, format=fmt)
-        np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), want, atol=tolerance)
+    assert_exports_answer_as_the_run(out, tmp_path)
     # A fine-tuning run continuing the output layers starts from the mean, not the base's
     # mix: without a hold-out to tune on, it keeps 0.5.
     command = ["train", "--init-from", str(out), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "ft")]
@@ -242,11 +250,7 @@ def test_training_naive_bayes_bag_beside_the_bag_is_a_third_member(
     probabilities = prediction.load_predictor(out).probabilities(list(texts))
     assert cross_entropy(np.array(labels), probabilities) == pytest.approx(result.metrics["loss"], abs=1e-5)
     # The exports answer as the run directory does.
-    texts = ["great superb film", "awful boring waste", "", "the plot of this movie was dull and it was a waste"]
-    want = prediction.load_predictor(out).probabilities(texts)
-    for fmt, tolerance in (("savedmodel", 1e-5), ("tflite", 1e-4)):
-        exported = textlstm.export(out, tmp_path / fmt, format=fmt)
-        np.testing.assert_allclose(prediction.load_predictor(exported).probabilities(texts), want, atol=tolerance)
+    assert_exports_answer_as_the_run(out, tmp_path)
     # Fine-tuning continues both bags, the naive Bayes one with the base's ratios.
     command = ["train", "--init-from", str(out), "--data", str(corpus_tar), "--output-dir", str(tmp_path / "ft")]
     finetuned = cli.invoke(main, [*command, "--epochs", "1"])
