@@ -39,6 +39,9 @@ BUNDLED_OVERRIDES = [
     "data.holdout_by=key",
     "model.lstm_units=64",
     "model.naive_bayes_bag=false",
+    # The window of the model as bundled (before the bags read whole reviews).
+    "vectorizer.max_length=400",
+    "model.lstm_length=null",
 ]
 
 
