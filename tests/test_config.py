@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,22 @@ def test_config_defaults_round_trip_through_json() -> None:
     again = Config.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config
     assert again.model.dense_units == (64,)
+
+
+def test_config_readme_table_gives_every_key_with_its_default() -> None:
+    # The README's configuration table is where users read the defaults; a default changed
+    # in the code alone would leave it telling another story.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+\.\w+)` \| `([^`]*)` \|", readme, re.MULTILINE))
+    assert sorted(rows) == sorted(allowed_keys())
+    defaults = Config().to_dict()
+    for key, shown in rows.items():
+        section, name = key.split(".")
+        try:
+            value = json.loads(shown)
+        except json.JSONDecodeError:
+            value = shown
+        assert value == defaults[section][name], f"README gives {key} = {shown}"
 
 
 @pytest.mark.parametrize(
