@@ -223,6 +223,12 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
     assert summary["labels"] == {"neg": 18, "pos": 18}
     assert summary["length_tokens"]["p100"] == 6 and summary["empty_texts"] == 0
     assert "validation data: " in result.stderr
+    assert "has no effect without the n-gram bag" not in result.stderr
+    # Without the bag model.lstm_length does not window the LSTM, and the log says so.
+    plain = cli.invoke(main, [*args[:4], str(tmp_path / "plain"), *args[5:], "--set", "model.ngram_order=0"])
+    assert plain.exit_code == 0, plain.stderr
+    said = [line for line in plain.stderr.splitlines() if "has no effect without the n-gram bag" in line]
+    assert len(said) == 1 and "model.lstm_length=20" in said[0] and "vectorizer.max_length=40 tokens" in said[0], said
 
 
 def test_cli_interrupt_inside_tensorflow_ends_as_ctrl_c(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
