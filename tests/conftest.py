@@ -28,8 +28,8 @@ TINY_OVERRIDES = [
     "model.ngram_buckets=1024",
     # As in the defaults, the LSTM embeds only part of the vocabulary (32 tokens) the bag reads.
     "model.lstm_tokens=20",
-    # The LSTM reads a shorter window than the bag (model.lstm_length, off by default), so
-    # every export, TFLite, serve and fine-tune test runs one: the longer texts' last 20
+    # The LSTM reads a shorter window than the bag (model.lstm_length, as in the defaults),
+    # so every export, TFLite, serve and fine-tune test runs one: the longer texts' last 20
     # of up to 30 tokens.
     "model.lstm_length=20",
     # The mix tuned on the tiny task leans on the bag alone (LSTM share 0), which would hide

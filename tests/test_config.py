@@ -24,8 +24,10 @@ def test_config_readme_table_gives_every_key_with_its_default() -> None:
     # The README's configuration table is where users read the defaults; a default changed
     # in the code alone would leave it telling another story.
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    rows = dict(re.findall(r"^\| `(\w+\.\w+)` \| `([^`]*)` \|", readme, re.MULTILINE))
-    assert sorted(rows) == sorted(allowed_keys())
+    found = re.findall(r"^\| `(\w+\.\w+)` \| `([^`]*)` \|", readme, re.MULTILINE)
+    rows = dict(found)
+    # Each key once, so that no second row can hide behind the first.
+    assert len(found) == len(rows) and sorted(rows) == sorted(allowed_keys())
     defaults = Config().to_dict()
     for key, shown in rows.items():
         section, name = key.split(".")

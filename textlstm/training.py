@@ -114,7 +114,8 @@ from textlstm.vectorizer import make_vectorizer, read_vocabulary
 tf = tensorflow()
 log = logging.getLogger(__name__)
 # Batch size of the pass that counts a naive Bayes bag's ratios: its [batch, grams, labels]
-# counts are 160 MB for 100 labels of 400-token texts with bigrams.
+# counts are 160 MB for 100 labels of 400-token texts with bigrams, and up to 3.75 times that
+# for a batch of texts padded to the default 1,500 (batches are bucketed by the LSTM's 400).
 _ADAPT_BATCH = 128
 
 
