@@ -346,9 +346,10 @@ def _train_new(
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, multi_label=multi_label))
     _check_monitor(config, multi_label)
     window = config.model.lstm_length
-    if not config.model.ngram_order and window is not None and window < config.vectorizer.max_length:
-        # lstm_length windows the LSTM only beside a bag (saved models are rebuilt that way),
-        # so a plain BiLSTM under the defaults reads 1,500 tokens: slower than its user may expect.
+    if window is not None and config.lstm_steps() > window:
+        # lstm_length windows the LSTM only beside a bag (saved models are rebuilt that way;
+        # Config.lstm_steps holds the rule), so a plain BiLSTM under the defaults reads 1,500
+        # tokens: slower than its user may expect.
         log.info(
             "model.lstm_length=%d has no effect without the n-gram bag (model.ngram_order=0): the LSTM reads "
             "up to vectorizer.max_length=%d tokens",
