@@ -231,6 +231,28 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
     assert len(said) == 1 and "model.lstm_length=20" in said[0] and "vectorizer.max_length=40 tokens" in said[0], said
 
 
+def test_cli_train_preset_is_saved_in_the_config(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    # The tiny model with the default three members, so the preset's table is built.
+    sets = [*_sets(), "--set", "model.naive_bayes_bag=true", "--set", "model.ngram_mix=tuned"]
+    run = tmp_path / "run"
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "--epochs", "1", *sets]
+    result = cli.invoke(main, [*args, "--preset", "long-documents"])
+    assert result.exit_code == 0, result.stderr
+    assert "preset long-documents: model.naive_bayes_buckets=1048576" in result.stderr
+    assert json.loads((run / "config.json").read_text())["model"]["naive_bayes_buckets"] == 2**20
+    # A model's directory holds everything: it loads and predicts without the preset.
+    predicted = cli.invoke(main, ["predict", str(run), "a great film"])
+    assert predicted.exit_code == 0, predicted.stderr
+    # --set still applies on top of the preset.
+    again = cli.invoke(
+        main, [*args, "--preset", "long-documents", "--overwrite", "--set", "model.naive_bayes_buckets=64"]
+    )
+    assert again.exit_code == 0, again.stderr
+    assert json.loads((run / "config.json").read_text())["model"]["naive_bayes_buckets"] == 64
+    bad = cli.invoke(main, [*args, "--overwrite", "--preset", "short-texts"])
+    assert bad.exit_code == 2 and "Invalid value for '--preset': 'short-texts' is not 'long-documents'" in bad.stderr
+
+
 def test_cli_interrupt_inside_tensorflow_ends_as_ctrl_c(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from textlstm import inspection
 

@@ -151,6 +151,43 @@ def test_config_override_applies_after_file(tmp_path) -> None:
     assert load_config(path, ["training.epochs=7"]).training.epochs == 7
 
 
+def test_config_preset_sits_between_the_defaults_and_a_file_and_set(tmp_path) -> None:
+    from textlstm.presets import PRESETS
+
+    preset = load_config(None, preset="long-documents")
+    changed = {
+        f"{section}.{key}"
+        for section, values in preset.to_dict().items()
+        for key, value in values.items()
+        if Config().to_dict()[section][key] != value
+    }
+    assert (
+        changed == {o.partition("=")[0] for o in PRESETS["long-documents"].overrides} == {"model.naive_bayes_buckets"}
+    )
+    assert preset.model.naive_bayes_buckets == 2**20
+    # A file's key overrides the preset, a key it lacks keeps the preset's value; --set wins.
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  naive_bayes_buckets: 4096\n")
+    assert load_config(path, preset="long-documents").model.naive_bayes_buckets == 4096
+    path.write_text("training:\n  epochs: 2\n")
+    from_file = load_config(path, preset="long-documents")
+    assert (from_file.model.naive_bayes_buckets, from_file.training.epochs) == (2**20, 2)
+    assert load_config(path, ["model.naive_bayes_buckets=8"], preset="long-documents").model.naive_bayes_buckets == 8
+    assert load_config(path).model.naive_bayes_buckets == Config().model.naive_bayes_buckets
+
+
+def test_config_preset_errors(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"^unknown preset; expected one of \['long-documents'\]; received 'long'$"):
+        load_config(None, preset="long")
+    # A fine-tuning run takes the architecture from its base: the preset would be dropped.
+    with pytest.raises(
+        ConfigError,
+        match=r"^preset 'long-documents' sets model\.naive_bayes_buckets, which a fine-tuning run takes from its "
+        r"base model; expected no preset with finetune\.init_from \(--init-from\); received 'long-documents'$",
+    ):
+        load_config(None, [f"finetune.init_from={json.dumps(str(tmp_path))}"], preset="long-documents")
+
+
 def test_config_file_checked_after_its_overrides(tmp_path) -> None:
     # A file valid before model.naive_bayes_bag became the default: its mean mix now
     # conflicts with it, and --set repairs that, since the rules apply once all are set.

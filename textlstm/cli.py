@@ -21,6 +21,7 @@ import click
 from textlstm import __version__
 from textlstm.config import INT_LIMIT
 from textlstm.errors import UNWRITABLE_ERRNOS, TextlstmError
+from textlstm.presets import PRESETS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Batch sizes and other counts: at least 1, and within int32, where TensorFlow keeps them.
@@ -230,6 +231,8 @@ def main() -> None:
 Examples:
   textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb
   textlstm train --data tfds:imdb_reviews --output-dir runs/imdb --epochs 3 --seed 7
+  textlstm train --data ../shared/data/imdb/aclImdb_labeled.tar.gz --output-dir runs/imdb-long \\
+      --preset long-documents
   textlstm train --data ../shared/data/sst2/train.tsv --text-column sentence \\
       --label-column label --output-dir runs/sst2
   textlstm train --data ../shared/data/trec/TREC.train --format lines --encoding latin-1 \\
@@ -252,6 +255,12 @@ Examples:
 )
 @click.option("--data", "data", metavar="SRC", help="Training data source (see `textlstm --help`). Required.")
 @click.option("--output-dir", metavar="DIR", help="Model directory to write. Required.")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    help="Start from a named preset instead of the plain defaults; --config and --set apply on top. "
+    + " ".join(f"{p.name}: {p.summary}." for p in PRESETS.values()),
+)
 @click.option("--config", "config_file", metavar="FILE", help="Config file (.json, .yaml or .toml).")
 @click.option(
     "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable)."
@@ -333,6 +342,7 @@ Examples:
 def train(
     data: str,
     output_dir: str,
+    preset: str | None,
     config_file: str | None,
     overrides: tuple[str, ...],
     epochs: int | None,
@@ -366,6 +376,7 @@ def train(
     validation and early stopping; the test split is never used. A single file (CSV,
     TSV, JSONL, parquet, lines) is one split. After every epoch DIR holds model-best/,
     model-last/ and a checkpoint, so a killed run continues with --resume DIR.
+    --preset long-documents suits texts of hundreds of words (reviews, articles).
     --embeddings FILE starts the embedding from pretrained word vectors (the coverage of
     the vocabulary is logged and saved in manifest.json). A multi-label model predicts
     each label at probability 0.5, or with --tune-thresholds at the per-label threshold
@@ -420,7 +431,7 @@ def train(
         "pretrain.epochs": pretrain_epochs,
     }
     extra = [f"{key}={json.dumps(value)}" for key, value in shortcuts.items() if value is not None]
-    config = load_config(config_file, [*overrides, *extra])
+    config = load_config(config_file, [*overrides, *extra], preset=preset)
     from textlstm.preflight import check_train
 
     check_train(data, output_dir, overwrite, config)

@@ -7,8 +7,10 @@ paying for the TensorFlow import.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import logging
 import math
 import numbers
 import re
@@ -20,9 +22,12 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from textlstm.errors import ConfigError, describe
+from textlstm.presets import get_preset
 
 # Defined beside the plain-Python tokenizer, which TFLite deployments copy on its own.
 from textlstm.tokenizer import KEEP_MODES, STANDARDIZE_MODES
+
+log = logging.getLogger(__name__)
 
 POOLING_MODES = ("max_mean", "max", "mean", "last")
 # How the bag-of-n-grams path joins the LSTM (model.ngram_join).
@@ -631,14 +636,15 @@ class Config:
         return cls._unchecked(data, origin).validate()
 
     @classmethod
-    def _unchecked(cls, data: Mapping[str, Any], origin: str) -> Config:
+    def _unchecked(cls, data: Mapping[str, Any], origin: str, base: Config | None = None) -> Config:
         # Each value's type is checked as it is set; the ranges and the rules between keys
-        # only once all are set, so that --set can repair a file's combination.
+        # only once all are set, so that --set can repair a file's combination. Keys the
+        # file lacks keep base's values (a preset's), else the defaults.
         if not isinstance(data, Mapping):
             raise ConfigError(
                 f"{origin}: the top level must be a mapping of sections; {describe('a mapping', type(data).__name__)}"
             )
-        config = cls()
+        config = cls() if base is None else copy.deepcopy(base)
         for section_name, values in data.items():
             section = _section(config, section_name, origin)
             if not isinstance(values, Mapping):
@@ -715,21 +721,36 @@ def allowed_keys() -> list[str]:
     ]
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), preset: str | None = None) -> Config:
     """Load a config file (JSON, YAML or TOML, by extension), then apply overrides.
 
-    With no path the documented defaults are used.
+    With no path the documented defaults are used. A preset (`textlstm.presets`) changes
+    the defaults it names before the file and the overrides are applied.
     """
+    chosen = None if preset is None else get_preset(preset)
+    base = Config() if chosen is None else Config()._overridden(chosen.overrides)
     if path is None:
-        return Config().with_overrides(overrides)
-    # Validated once the overrides are in: a file whose keys conflict (a setting that a
-    # later default made invalid, say) can be repaired with --set.
-    given = overrides if isinstance(overrides, (str, bytes)) else list(overrides)
-    config = Config._unchecked(_read_file(Path(path)), origin=str(path))._overridden(given)
-    try:
-        return config.validate()
-    except ConfigError as exc:
-        raise ConfigError(f"{path}{' with --set' if given else ''}: {exc}") from None
+        config = base.with_overrides(overrides)
+    else:
+        # Validated once the overrides are in: a file whose keys conflict (a setting that a
+        # later default made invalid, say) can be repaired with --set.
+        given = overrides if isinstance(overrides, (str, bytes)) else list(overrides)
+        config = Config._unchecked(_read_file(Path(path)), origin=str(path), base=base)._overridden(given)
+        try:
+            config.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{path}{' with --set' if given else ''}: {exc}") from None
+    if chosen is not None and config.finetune.init_from is not None:
+        # A fine-tuning run takes its architecture from the base model: the preset's keys
+        # would be dropped without a word.
+        raise ConfigError(
+            f"preset {chosen.name!r} sets {', '.join(o.partition('=')[0] for o in chosen.overrides)}, which a "
+            f"fine-tuning run takes from its base model; "
+            f"{describe('no preset with finetune.init_from (--init-from)', chosen.name)}"
+        )
+    if chosen is not None:
+        log.info("preset %s: %s (before --config and --set)", chosen.name, " ".join(chosen.overrides))
+    return config
 
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string, for want of a dot; YAML 1.2, JSON and TOML
