@@ -232,23 +232,26 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
 
 
 def test_cli_train_preset_is_saved_in_the_config(cli, corpus_tar: Path, tmp_path: Path) -> None:
-    # The tiny model with the default three members, so the preset's table is built.
+    # The tiny model with the default three members, so the preset's table is built; the
+    # tiny corpus's texts run past its 20-token LSTM window, as long documents do.
     sets = [*_sets(), "--set", "model.naive_bayes_bag=true", "--set", "model.ngram_mix=tuned"]
     run = tmp_path / "run"
     args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "--epochs", "1", *sets]
+    hint = "--preset long-documents may suit them"
     result = cli.invoke(main, [*args, "--preset", "long-documents"])
     assert result.exit_code == 0, result.stderr
-    assert "preset long-documents: model.naive_bayes_buckets=1048576" in result.stderr
-    assert json.loads((run / "config.json").read_text())["model"]["naive_bayes_buckets"] == 2**20
+    assert "preset long-documents: model.naive_bayes_buckets=2097152" in result.stderr
+    assert hint not in result.stderr
+    assert json.loads((run / "config.json").read_text())["model"]["naive_bayes_buckets"] == 2**21
     # A model's directory holds everything: it loads and predicts without the preset.
     predicted = cli.invoke(main, ["predict", str(run), "a great film"])
     assert predicted.exit_code == 0, predicted.stderr
-    # --set still applies on top of the preset.
-    again = cli.invoke(
-        main, [*args, "--preset", "long-documents", "--overwrite", "--set", "model.naive_bayes_buckets=64"]
-    )
-    assert again.exit_code == 0, again.stderr
-    assert json.loads((run / "config.json").read_text())["model"]["naive_bayes_buckets"] == 64
+    # Without the preset, the log points to it: a tenth of these texts outrun the LSTM.
+    plain = cli.invoke(main, [*args, "--overwrite"])
+    assert plain.exit_code == 0, plain.stderr
+    said = [line for line in plain.stderr.splitlines() if hint in line]
+    assert len(said) == 1 and "longer than the LSTM's 20 tokens" in said[0], plain.stderr
+    assert json.loads((run / "config.json").read_text())["model"]["naive_bayes_buckets"] == 2**19
     bad = cli.invoke(main, [*args, "--overwrite", "--preset", "short-texts"])
     assert bad.exit_code == 2 and "Invalid value for '--preset': 'short-texts' is not 'long-documents'" in bad.stderr
 

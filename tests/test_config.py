@@ -164,14 +164,14 @@ def test_config_preset_sits_between_the_defaults_and_a_file_and_set(tmp_path) ->
     assert (
         changed == {o.partition("=")[0] for o in PRESETS["long-documents"].overrides} == {"model.naive_bayes_buckets"}
     )
-    assert preset.model.naive_bayes_buckets == 2**20
+    assert preset.model.naive_bayes_buckets == 2**21
     # A file's key overrides the preset, a key it lacks keeps the preset's value; --set wins.
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  naive_bayes_buckets: 4096\n")
     assert load_config(path, preset="long-documents").model.naive_bayes_buckets == 4096
     path.write_text("training:\n  epochs: 2\n")
     from_file = load_config(path, preset="long-documents")
-    assert (from_file.model.naive_bayes_buckets, from_file.training.epochs) == (2**20, 2)
+    assert (from_file.model.naive_bayes_buckets, from_file.training.epochs) == (2**21, 2)
     assert load_config(path, ["model.naive_bayes_buckets=8"], preset="long-documents").model.naive_bayes_buckets == 8
     assert load_config(path).model.naive_bayes_buckets == Config().model.naive_bayes_buckets
 

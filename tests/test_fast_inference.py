@@ -23,7 +23,14 @@ from textlstm.model import build_classifier
         # they get embedding rows of their own after the cap's.
         (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_tokens": 20, "base": 40}),
         # The LSTM reads the bag's whole window (models saved before lstm_length's default).
-        (1, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "naive_bayes_bag": True, "lstm_length": None}),
+        (
+            1,
+            "max_mean",
+            [8],
+            False,
+            fast_inference.CHUNK,
+            {"ngram_order": 2, "naive_bayes_bag": True, "lstm_length": None},
+        ),
         # The LSTM reads a shorter window than the bag: the last 13 tokens, or the first.
         (1, "max_mean", [8], False, 4, {"ngram_order": 2, "lstm_tokens": 20, "lstm_length": 13, "keep": "end"}),
         (2, "max_mean", [8], False, fast_inference.CHUNK, {"ngram_order": 2, "lstm_length": 13, "keep": "start"}),

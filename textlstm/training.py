@@ -31,7 +31,7 @@ from textlstm.checkpoints import (
     save_checkpoint,
     write_model_dir,
 )
-from textlstm.config import Config, TrainingConfig, saved_config
+from textlstm.config import Config, ModelConfig, TrainingConfig, saved_config
 from textlstm.distribution import (
     Cluster,
     connect,
@@ -104,6 +104,7 @@ from textlstm.pipeline import (
     text_dataset,
     texts_only,
 )
+from textlstm.presets import LONG_DOCUMENTS
 from textlstm.pretraining import pretrain_embedding
 from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
@@ -379,6 +380,8 @@ def _train_new(
         )
         for part, name in (("train", "training"), ("val", "validation")):
             log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
+        if base is None:
+            _suggest_long_documents(config, summaries["train"])
         skipped = _skipped_rows(source, split)
         if skipped:
             log.info("%d rows of %s have an empty text and were skipped (--strict makes them an error)", skipped, data)
@@ -1499,6 +1502,22 @@ def _data_bytes(data: str) -> int | None:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return None
+
+
+def _suggest_long_documents(config: Config, summary: dict[str, Any]) -> None:
+    """Log the long-documents preset when a tenth of the training texts run past the LSTM's
+    window and the naive Bayes bag's buckets are still the default's: the README's sign
+    for it, told where a user sees it."""
+    p90 = (summary.get("length_tokens") or {}).get("p90")
+    unchanged = config.model.naive_bayes_buckets == ModelConfig().naive_bayes_buckets
+    if config.model.has_naive_bayes_bag() and unchanged and p90 is not None and p90 > config.lstm_steps():
+        log.info(
+            "a tenth of the training texts are longer than the LSTM's %d tokens (p90 %d): "
+            "--preset %s may suit them (README, Presets)",
+            config.lstm_steps(),
+            p90,
+            LONG_DOCUMENTS.name,
+        )
 
 
 def _check_monitor(config: Config, multi_label: bool) -> None:
