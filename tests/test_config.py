@@ -38,6 +38,16 @@ def test_config_readme_table_gives_every_key_with_its_default() -> None:
         assert value == defaults[section][name], f"README gives {key} = {shown}"
 
 
+def test_config_readme_presets_table_gives_every_preset_with_its_keys() -> None:
+    from textlstm.presets import PRESETS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z]+(?:-[a-z]+)+)` \| ((?:`[^`]+=[^`]+`(?:, )?)+)", readme, re.MULTILINE)
+    shown = {name: tuple(re.findall(r"`([^`]+)`", sets)) for name, sets in rows}
+    assert len(rows) == len(shown)
+    assert shown == {name: preset.overrides for name, preset in PRESETS.items()}
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [
