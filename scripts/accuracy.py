@@ -1,4 +1,4 @@
-"""Accuracy of the textlstm defaults on the five real corpora of ../shared/data.
+"""Accuracy of the textlstm defaults (IMDB: its preset) on the five corpora of ../shared/data.
 
 Each row trains with the default configuration (IMDB with the long-documents preset of
 `textlstm.presets`; ``--no-presets`` trains it on the plain defaults) through the public

@@ -212,7 +212,9 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
     run = tmp_path / "run"
-    args = ["train", "--data", str(data), "--output-dir", str(run), "--val-split", "0", "--epochs", "1", *_sets()]
+    # With the naive Bayes bag, so that only the texts' length keeps the preset's hint away.
+    sets = [*_sets(), "--set", "model.naive_bayes_bag=true", "--set", "model.ngram_mix=tuned"]
+    args = ["train", "--data", str(data), "--output-dir", str(run), "--val-split", "0", "--epochs", "1", *sets]
     result = cli.invoke(main, args)
     assert result.exit_code == 0, result.stderr
     logged = [line.split("training data: ", 1)[1] for line in result.stderr.splitlines() if "training data: " in line]
@@ -224,6 +226,7 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
     assert summary["length_tokens"]["p100"] == 6 and summary["empty_texts"] == 0
     assert "validation data: " in result.stderr
     assert "has no effect without the n-gram bag" not in result.stderr
+    assert "may suit them" not in result.stderr  # p100 6 tokens, under the LSTM's 20
     # Without the bag model.lstm_length does not window the LSTM, and the log says so.
     plain = cli.invoke(main, [*args[:4], str(tmp_path / "plain"), *args[5:], "--set", "model.ngram_order=0"])
     assert plain.exit_code == 0, plain.stderr
@@ -237,7 +240,7 @@ def test_cli_train_preset_is_saved_in_the_config(cli, corpus_tar: Path, tmp_path
     sets = [*_sets(), "--set", "model.naive_bayes_bag=true", "--set", "model.ngram_mix=tuned"]
     run = tmp_path / "run"
     args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "--epochs", "1", *sets]
-    hint = "--preset long-documents may suit them"
+    hint = "the preset long-documents may suit them"
     result = cli.invoke(main, [*args, "--preset", "long-documents"])
     assert result.exit_code == 0, result.stderr
     assert "preset long-documents: model.naive_bayes_buckets=2097152" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -182,8 +183,28 @@ def test_config_preset_sits_between_the_defaults_and_a_file_and_set(tmp_path) ->
     path.write_text("training:\n  epochs: 2\n")
     from_file = load_config(path, preset="long-documents")
     assert (from_file.model.naive_bayes_buckets, from_file.training.epochs) == (2**21, 2)
-    assert load_config(path, ["model.naive_bayes_buckets=8"], preset="long-documents").model.naive_bayes_buckets == 8
     assert load_config(path).model.naive_bayes_buckets == Config().model.naive_bayes_buckets
+    # The log names what the preset set, and what --config or --set replaced again.
+    # A handler of its own: the CLI's tests stop the textlstm logger's propagation in this process.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("textlstm.config")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        replaced = load_config(path, ["model.naive_bayes_buckets=8"], preset="long-documents")
+        load_config(path, preset="long-documents")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert replaced.model.naive_bayes_buckets == 8
+    said = [r.getMessage() for r in records if r.getMessage().startswith("preset ")]
+    assert said == [
+        "preset long-documents: nothing (model.naive_bayes_buckets replaced by --config or --set)",
+        "preset long-documents: model.naive_bayes_buckets=2097152",
+    ], said
 
 
 def test_config_preset_errors(tmp_path) -> None:
@@ -196,6 +217,13 @@ def test_config_preset_errors(tmp_path) -> None:
         r"base model; expected no preset with finetune\.init_from \(--init-from\); received 'long-documents'$",
     ):
         load_config(None, [f"finetune.init_from={json.dumps(str(tmp_path))}"], preset="long-documents")
+    # A preset whose part the overrides switched off would change nothing while looking applied.
+    with pytest.raises(
+        ConfigError,
+        match=r"^preset 'long-documents' has no effect on this configuration; expected the naive Bayes bag it "
+        r"tunes .*; received model\.naive_bayes_bag=false, model\.ngram_order=2, ",
+    ):
+        load_config(None, ["model.naive_bayes_bag=false"], preset="long-documents")
 
 
 def test_config_file_checked_after_its_overrides(tmp_path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from textlstm.errors import ConfigError, describe
-from textlstm.presets import get_preset
+from textlstm.presets import Preset, get_preset
 
 # Defined beside the plain-Python tokenizer, which TFLite deployments copy on its own.
 from textlstm.tokenizer import KEEP_MODES, STANDARDIZE_MODES
@@ -725,7 +725,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), p
     """Load a config file (JSON, YAML or TOML, by extension), then apply overrides.
 
     With no path the documented defaults are used. A preset (`textlstm.presets`) changes
-    the defaults it names before the file and the overrides are applied.
+    the defaults it names before the file and the overrides are applied; it is a
+    ConfigError when the result lacks the part the preset tunes, or is a fine-tuning run
+    (finetune.init_from), whose architecture comes from its base model.
     """
     chosen = None if preset is None else get_preset(preset)
     base = Config() if chosen is None else Config()._overridden(chosen.overrides)
@@ -749,8 +751,32 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), p
             f"{describe('no preset with finetune.init_from (--init-from)', chosen.name)}"
         )
     if chosen is not None:
-        log.info("preset %s: %s (before --config and --set)", chosen.name, " ".join(chosen.overrides))
+        _check_preset(chosen, base, config)
     return config
+
+
+def _check_preset(preset: Preset, base: Config, config: Config) -> None:
+    """Refuse a preset that the finished config makes void; log the keys it set that
+    --config or --set did not change again."""
+    if not preset.applies(config):
+        raise ConfigError(
+            f"preset {preset.name!r} has no effect on this configuration; expected {preset.needs}; "
+            f"received {preset.found(config)}"
+        )
+    kept, replaced = [], []
+    for item in preset.overrides:
+        name = item.partition("=")[0]
+        section, _, key = name.partition(".")
+        if getattr(getattr(config, section), key) == getattr(getattr(base, section), key):
+            kept.append(item)
+        else:
+            replaced.append(name)
+    log.info(
+        "preset %s: %s%s",
+        preset.name,
+        " ".join(kept) or "nothing",
+        f" ({', '.join(replaced)} replaced by --config or --set)" if replaced else "",
+    )
 
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string, for want of a dot; YAML 1.2, JSON and TOML

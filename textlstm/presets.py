@@ -12,6 +12,7 @@ Imports nothing heavy: ``textlstm train --help`` lists the presets without Tenso
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from textlstm.errors import ConfigError, describe
 
@@ -24,9 +25,15 @@ class Preset:
     # One line for `textlstm train --help` and the training log.
     summary: str
     overrides: tuple[str, ...]
+    # Whether a finished Config still has the part the preset tunes, what that part needs,
+    # and the settings that decide it, for the error: a preset that changes nothing must
+    # not look applied.
+    applies: Callable[[Any], bool] = lambda config: True
+    needs: str = ""
+    found: Callable[[Any], str] = lambda config: ""
 
 
-# Measured with scripts/accuracy.py (README, "Presets"), 2026-12-05: IMDB's reviews run past
+# Measured with scripts/accuracy.py (README, "Accuracy and speed"), 2026-12-05: IMDB's reviews run past
 # the LSTM's 400 tokens (14 % of the training reviews; the bags read up to 1,500) and bring
 # many distinct bigrams, which share hashed rows of the naive Bayes bag. Its validation loss
 # on three seeds (each seed draws its own hold-out): 2**19 buckets (the default) 0.2023,
@@ -38,6 +45,14 @@ LONG_DOCUMENTS = Preset(
     "long-documents",
     "texts of hundreds of words (reviews, articles): four times the naive Bayes bag's hash buckets",
     ("model.naive_bayes_buckets=2097152",),
+    applies=lambda config: config.model.has_naive_bayes_bag(),
+    needs="the naive Bayes bag it tunes (model.naive_bayes_bag=true with model.ngram_order >= 1, "
+    "model.ngram_join=average and model.ngram_weighting=none, as by default)",
+    found=lambda config: (
+        f"model.naive_bayes_bag={str(config.model.naive_bayes_bag).lower()}, "
+        f"model.ngram_order={config.model.ngram_order}, model.ngram_join={config.model.ngram_join}, "
+        f"model.ngram_weighting={config.model.ngram_weighting}"
+    ),
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (LONG_DOCUMENTS,)}

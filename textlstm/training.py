@@ -1513,7 +1513,7 @@ def _suggest_long_documents(config: Config, summary: dict[str, Any]) -> None:
     if config.model.has_naive_bayes_bag() and unchanged and p90 is not None and p90 > config.lstm_steps():
         log.info(
             "a tenth of the training texts are longer than the LSTM's %d tokens (p90 %d): "
-            "--preset %s may suit them (README, Presets)",
+            "the preset %s may suit them (train --preset, load_config(preset=...); README, Presets)",
             config.lstm_steps(),
             p90,
             LONG_DOCUMENTS.name,
