@@ -166,11 +166,12 @@ def test_config_preset_sits_between_the_defaults_and_a_file_and_set(tmp_path) ->
     from textlstm.presets import PRESETS
 
     preset = load_config(None, preset="long-documents")
+    defaults = Config().to_dict()
     changed = {
         f"{section}.{key}"
         for section, values in preset.to_dict().items()
         for key, value in values.items()
-        if Config().to_dict()[section][key] != value
+        if defaults[section][key] != value
     }
     assert (
         changed == {o.partition("=")[0] for o in PRESETS["long-documents"].overrides} == {"model.naive_bayes_buckets"}

@@ -742,14 +742,6 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), p
             config.validate()
         except ConfigError as exc:
             raise ConfigError(f"{path}{' with --set' if given else ''}: {exc}") from None
-    if chosen is not None and config.finetune.init_from is not None:
-        # A fine-tuning run takes its architecture from the base model: the preset's keys
-        # would be dropped without a word.
-        raise ConfigError(
-            f"preset {chosen.name!r} sets {', '.join(o.partition('=')[0] for o in chosen.overrides)}, which a "
-            f"fine-tuning run takes from its base model; "
-            f"{describe('no preset with finetune.init_from (--init-from)', chosen.name)}"
-        )
     if chosen is not None:
         _check_preset(chosen, base, config)
     return config
@@ -758,14 +750,21 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), p
 def _check_preset(preset: Preset, base: Config, config: Config) -> None:
     """Refuse a preset that the finished config makes void; log the keys it set that
     --config or --set did not change again."""
+    names = [item.partition("=")[0] for item in preset.overrides]
+    if config.finetune.init_from is not None:
+        # A fine-tuning run takes its architecture from the base model: the preset's keys
+        # would be dropped without a word.
+        raise ConfigError(
+            f"preset {preset.name!r} sets {', '.join(names)}, which a fine-tuning run takes from its base model; "
+            f"{describe('no preset with finetune.init_from (--init-from)', preset.name)}"
+        )
     if not preset.applies(config):
         raise ConfigError(
             f"preset {preset.name!r} has no effect on this configuration; expected {preset.needs}; "
             f"received {preset.found(config)}"
         )
     kept, replaced = [], []
-    for item in preset.overrides:
-        name = item.partition("=")[0]
+    for item, name in zip(preset.overrides, names, strict=True):
         section, _, key = name.partition(".")
         if getattr(getattr(config, section), key) == getattr(getattr(base, section), key):
             kept.append(item)
