@@ -102,6 +102,13 @@ def test_layers_naive_bayes_bag_adapt_counts_log_ratios() -> None:
     np.testing.assert_allclose(ratio[5, 1], np.log(2 / 14) - np.log(2 / 12), rtol=1e-5)
     # Two labels, one against the other: the columns are opposite.
     np.testing.assert_allclose(ratio[:, 0], -ratio[:, 1], atol=1e-6)
+    # Counted over batches of two and one text, the rows that several batches hold (3, 5)
+    # add up to the same ratios.
+    split = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
+    split.build((None, None))
+    batches = tf.data.Dataset.from_tensor_slices((ids, tf.constant([1, 1, 0]))).batch(2)
+    assert split.adapt(batches, multi_label=False) == counts
+    np.testing.assert_allclose(np.asarray(split.ratio), ratio, rtol=1e-6)
     # Multi-label targets count each label of a text: label 0 is the first text's only.
     multi = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
     multi.build((None, None))

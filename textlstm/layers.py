@@ -311,27 +311,38 @@ class NgramBag(keras.layers.Layer):
         rows_total = int(self.table.shape[0])
 
         @tf.function(reduce_retracing=True)
-        def count(ids: Any, target: Any) -> tuple[Any, Any]:
+        def count(ids: Any, target: Any) -> tuple[Any, Any, Any]:
             rows, valid = self.gram_ids(ids)
-            # float32 counts a batch's texts exactly; the totals add up in float64.
             if multi_label:
                 labels = tf.cast(target, tf.float32)
             else:
                 labels = tf.one_hot(tf.cast(target, tf.int32), self.dim, dtype=tf.float32)
-            # [batch, grams, labels]: each distinct gram of a text counts once for its labels.
-            per_gram = tf.cast(valid, tf.float32)[:, :, None] * labels[:, None, :]
-            flat_rows = tf.reshape(rows, [-1])
-            by_label = tf.math.unsorted_segment_sum(tf.reshape(per_gram, [-1, self.dim]), flat_rows, rows_total)
-            by_row = tf.math.unsorted_segment_sum(tf.reshape(tf.cast(valid, tf.float32), [-1]), flat_rows, rows_total)
-            return by_label, by_row
+            # Each distinct gram of a text counts once for its labels. Summed over the rows the
+            # batch holds, not over the whole table: a dense [rows, labels] sum per batch cost
+            # most of the pass (6 s on SST-2's 60,000 short phrases with 2^21 buckets).
+            real = tf.reshape(valid, [-1])
+            flat_rows = tf.boolean_mask(tf.reshape(rows, [-1]), real)
+            per_gram = tf.boolean_mask(
+                tf.reshape(
+                    tf.broadcast_to(labels[:, None, :], tf.concat([tf.shape(rows), [self.dim]], 0)), [-1, self.dim]
+                ),
+                real,
+            )
+            distinct, slot = tf.unique(flat_rows)
+            # float32 counts a batch's texts exactly; the totals add up in float64.
+            by_label = tf.math.unsorted_segment_sum(per_gram, slot, tf.size(distinct))
+            by_row = tf.math.unsorted_segment_sum(tf.ones_like(slot, tf.float32), slot, tf.size(distinct))
+            return distinct, by_label, by_row
 
         positive = np.zeros((rows_total, self.dim))
         present = np.zeros(rows_total)
         texts = 0
         for batch in batches:
-            by_label, by_row = count(batch[0], batch[1])
-            positive += by_label.numpy()
-            present += by_row.numpy()
+            distinct, by_label, by_row = count(batch[0], batch[1])
+            # tf.unique's values are distinct, so fancy-indexed += adds each once.
+            index = distinct.numpy()
+            positive[index] += by_label.numpy()
+            present[index] += by_row.numpy()
             texts += int(batch[0].shape[0])
         if texts == 0:
             raise ValueError("NgramBag.adapt got no texts")
