@@ -17,10 +17,10 @@ from tests.conftest import SHARED_DATA
 pytestmark = pytest.mark.realdata
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-# corpus -> floor of its figure (accuracy, or spam F1 for sms_spam), 3.0-3.8 points under
+# corpus -> floor of its figure (accuracy, or spam F1 for sms_spam), 3.0-4.8 points under
 # the measured 0.8303, 0.9080, 0.8841 and 0.9597 (README, "Accuracy and speed", 2026-12-05,
 # eight epochs; a second seed gave 0.8245, 0.8860, 0.8841 and 0.9559).
-FLOORS = {"sst2": 0.80, "trec": 0.87, "ag_news": 0.85, "sms_spam": 0.93}
+FLOORS = {"sst2": 0.80, "trec": 0.86, "ag_news": 0.85, "sms_spam": 0.93}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))

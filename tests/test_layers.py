@@ -102,19 +102,25 @@ def test_layers_naive_bayes_bag_adapt_counts_log_ratios() -> None:
     np.testing.assert_allclose(ratio[5, 1], np.log(2 / 14) - np.log(2 / 12), rtol=1e-5)
     # Two labels, one against the other: the columns are opposite.
     np.testing.assert_allclose(ratio[:, 0], -ratio[:, 1], atol=1e-6)
-    # Counted over batches of two and one text, the rows that several batches hold (3, 5)
-    # add up to the same ratios.
+    # Counted over batches of two and one text, then a batch of padding only: row 3, in
+    # two texts of one batch, and row 5, in both batches, add up to the same ratios.
     split = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
     split.build((None, None))
-    batches = tf.data.Dataset.from_tensor_slices((ids, tf.constant([1, 1, 0]))).batch(2)
-    assert split.adapt(batches, multi_label=False) == counts
-    np.testing.assert_allclose(np.asarray(split.ratio), ratio, rtol=1e-6)
+    padding = tf.data.Dataset.from_tensors((tf.zeros([2, 3], tf.int64), tf.constant([0, 1])))
+    batches = tf.data.Dataset.from_tensor_slices((ids, tf.constant([1, 1, 0]))).batch(2).concatenate(padding)
+    assert split.adapt(batches, multi_label=False) == {**counts, "texts": 5}
+    np.testing.assert_array_equal(np.asarray(split.ratio), ratio)
     # Multi-label targets count each label of a text: label 0 is the first text's only.
     multi = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
     multi.build((None, None))
     targets = tf.constant([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
     multi.adapt(tf.data.Dataset.from_tensors((ids, targets)), multi_label=True)
     np.testing.assert_allclose(np.asarray(multi.ratio)[3, 0], np.log(2 / 12) - np.log(2 / 14), rtol=1e-5)
+    # The same, one text a batch.
+    single = NgramBag(vocab_size=10, order=1, buckets=7, dim=2, weighting="naive_bayes")
+    single.build((None, None))
+    single.adapt(tf.data.Dataset.from_tensor_slices((ids, targets)).batch(1), multi_label=True)
+    np.testing.assert_array_equal(np.asarray(single.ratio), np.asarray(multi.ratio))
 
 
 def test_layers_ngram_bag_rejects_bad_sizes() -> None:

@@ -351,9 +351,10 @@ class TrainingConfig:
     """Optimisation and stopping."""
 
     # Also the length of the cosine schedule. 8 against 5, 6 and 7 on the validation loss of
-    # the five corpora of scripts/accuracy.py, two seeds (README, "Accuracy and speed"): the
-    # corpora still improving at epoch 5 (SST-2, TREC) gain most, and the paths that peak
-    # early are kept from their own epoch, so a longer schedule costs time, little accuracy.
+    # the five corpora of scripts/accuracy.py, four of them with two seeds (README, "Accuracy
+    # and speed"): the corpora still improving at epoch 5 (SST-2, TREC) gain most, and the
+    # paths that peak early are kept from their own epoch, so a longer schedule costs time,
+    # little accuracy.
     epochs: int = 8
     # 128 balances CPU throughput (bigger batches run faster per example) with the number
     # of updates per epoch on corpora of a few thousand examples. A run lowers a batch
