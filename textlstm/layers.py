@@ -320,7 +320,7 @@ class NgramBag(keras.layers.Layer):
             # Each distinct gram of a text counts once for its labels. Summed over the rows the
             # batch holds, not over the whole table: a dense [rows, labels] sum per batch cost
             # most of the pass on short texts (scripts/nb_adapt_bench.py, 60,000 SST-2-like
-            # phrases: 2.2 s against 0.7 s with the default 2^19 buckets, 6.6 s against 0.9 s
+            # phrases: 2.0 s against 0.7 s with the default 2^19 buckets, 6.3 s against 0.9 s
             # with 2^21).
             real = tf.reshape(valid, [-1])
             flat_rows = tf.boolean_mask(tf.reshape(rows, [-1]), real)
