@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import REALDATA_MARKS, SHARED_DATA
 
-pytestmark = pytest.mark.realdata
+pytestmark = REALDATA_MARKS
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 # corpus -> floor of its figure (accuracy, or spam F1 for sms_spam), 3.0-4.8 points under

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IMDB_ARCHIVE
+from tests.conftest import IMDB_ARCHIVE, REALDATA_MARKS
 
-pytestmark = pytest.mark.realdata
+pytestmark = REALDATA_MARKS
 
 
 @pytest.fixture(scope="module")
