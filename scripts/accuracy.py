@@ -16,7 +16,7 @@ split never takes part in training or model selection.
 
 Usage:
     python scripts/accuracy.py [--data-root ../shared/data] [--workdir DIR] [--only imdb,trec]
-        [--no-presets] [--set model.ngram_order=2 ...] [--json results.json]
+        [--no-presets] [--dev] [--set model.ngram_order=2 ...] [--json results.json]
 
 The table (markdown) goes to stdout, progress to stderr. ``--set`` overrides apply to
 every corpus, which is how a lever is measured against the defaults.
@@ -123,9 +123,35 @@ def corpora(root: Path) -> list[Corpus]:
     ]
 
 
-def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str], presets: bool = True) -> dict[str, Any]:
+# Seeds the development split of --dev: a hash of each text with a seed no run's
+# training.seed is likely to share, so the run's own hold-out is drawn independently.
+DEV_SEED = 20_261_205
+DEV_FRACTION = 0.1
+DEV_OPTIONS = ReadOptions(text_columns=("text",), label_column="label")
+
+
+def split_dev(corpus: Corpus, train_data: str, workdir: Path) -> tuple[str, str]:
+    """Write the training split as two JSONL files: a development split (about 10 %, by a
+    seeded hash of each text, so copies of a text share a side) and the rest to train on."""
+    from textlstm.pipeline import holdout_value
+    from textlstm.source_spec import open_source
+    from textlstm.sources import text_identity
+
+    source = open_source(train_data, corpus.train_options)
+    paths = {part: workdir / f"{corpus.name}_{part}.jsonl" for part in ("train", "dev")}
+    with paths["train"].open("w", encoding="utf-8") as train, paths["dev"].open("w", encoding="utf-8") as dev:
+        for _key, text, label in source.examples("train"):
+            out = dev if holdout_value(text_identity(text), DEV_SEED) < DEV_FRACTION else train
+            out.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    return str(paths["train"]), str(paths["dev"])
+
+
+def run_corpus(
+    corpus: Corpus, root: Path, workdir: Path, overrides: list[str], presets: bool = True, dev: bool = False
+) -> dict[str, Any]:
     """Train with the defaults (the corpus's preset unless ``presets`` is false, plus
-    overrides), evaluate on the test split, return the row."""
+    overrides), evaluate on the test split (with ``dev``, on a development split carved
+    out of the training split instead, the rest trained on), return the row."""
     import textlstm
     from textlstm.artifacts import read_run_info
     from textlstm.config import load_config
@@ -133,6 +159,10 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str], 
     train_data, test_data = corpus.train, corpus.test
     if corpus.prepare is not None:
         train_data, test_data = corpus.prepare(root, workdir)
+    train_options, test_options, test_split = corpus.train_options, corpus.test_options, corpus.test_split
+    if dev:
+        train_data, test_data = split_dev(corpus, train_data, workdir)
+        train_options, test_options, test_split = DEV_OPTIONS, DEV_OPTIONS, None
     run_dir = workdir / corpus.name
     preset = corpus.preset if presets else None
     config = load_config(None, overrides, preset=preset)
@@ -143,17 +173,18 @@ def run_corpus(corpus: Corpus, root: Path, workdir: Path, overrides: list[str], 
         config,
         overwrite=True,
         verbose=0,
-        read_options=corpus.train_options,
+        read_options=train_options,
         command=[
             "scripts/accuracy.py",
             "--only",
             corpus.name,
             *([] if presets else ["--no-presets"]),
+            *(["--dev"] if dev else []),
             *[f"--set={o}" for o in overrides],
         ],
     )
     train_seconds = time.time() - started
-    report = textlstm.evaluate(run_dir, test_data, split=corpus.test_split, read_options=corpus.test_options)
+    report = textlstm.evaluate(run_dir, test_data, split=test_split, read_options=test_options)
     # The ensemble's choices after training: the LSTM's share of the mix and, with
     # training.member_epochs=own, the epoch each path was kept from.
     manifest = read_run_info(run_dir).manifest
@@ -245,6 +276,13 @@ def main() -> None:
         action="store_false",
         help="Train every corpus on the plain defaults (IMDB otherwise uses the long-documents preset).",
     )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="Score a development split (10 %% of the training split, by a seeded hash of each text) "
+        "instead of the test split, training on the rest: for choosing between settings, which the test "
+        "split must never do.",
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args()
     # textlstm's per-epoch lines, as the CLI shows them.
@@ -266,19 +304,21 @@ def main() -> None:
     rows = []
     for corpus in selected:
         print(f"== {corpus.name}", file=sys.stderr, flush=True)
-        row = run_corpus(corpus, args.data_root, workdir, args.overrides, args.presets)
+        row = run_corpus(corpus, args.data_root, workdir, args.overrides, args.presets, args.dev)
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
     info = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
         "presets": args.presets,
+        "scored": "a development split of the training split" if args.dev else "the test split",
         "overrides": args.overrides,
     }
     print(
         f"{info['date']}, {info['machine']['cpu']}, {info['machine']['cores']} cores, "
         f"TensorFlow {info['machine']['tensorflow']}"
         + ("" if args.presets else ", --no-presets")
+        + (", --dev: scored on a development split of the training split, not the test split" if args.dev else "")
         + (f", --set {' '.join(args.overrides)}" if args.overrides else "")
     )
     print()

@@ -23,6 +23,12 @@ While training, ``checkpoint/`` holds what ``train --resume`` needs (the request
 vocabulary, model and optimizer variables, the loop's state); it is removed when the run
 finishes. ``tensorboard/`` holds TensorBoard logs with ``--tensorboard``.
 
+With ``training.refit`` the top level holds the model trained again on the whole training
+split, and ``heldout/`` the model directory of the run that chose its epochs and mix on the
+hold-out (whose validation figures ``metrics.json`` gives for both). While the refit
+trains, ``refit/`` is its run directory (``train --resume`` continues it); it is removed
+once its model has replaced the top level's.
+
 An export (``textlstm export``) is a SavedModel in an integer version folder; textlstm
 puts ``labels.json``, ``vocab.txt`` and ``metadata.json`` into its ``assets/`` folder.
 A TFLite export (``--format tflite``) is an integer version folder holding
@@ -74,6 +80,9 @@ LAST_DIR = "model-last"
 LEARNING_CURVES_FILE = "learning_curves.png"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_DIR = "checkpoint"
+# training.refit: the held-out run's model directory, and the refit's run while it trains.
+HELDOUT_DIR = "heldout"
+REFIT_RUN_DIR = "refit"
 CHECKPOINT_STATE_FILE = "state.json"
 CHECKPOINT_REQUEST_FILE = "request.json"
 CHECKPOINT_VARIABLES_FILE = "variables.npz"
@@ -88,7 +97,17 @@ CHECKPOINT_FILES = (
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE, LABELS_FILE, HISTORY_FILE, METRICS_FILE, MANIFEST_FILE)
 # Everything `train` may leave at a run's top level: what --overwrite may replace.
 RUN_ENTRIES = frozenset(
-    (*RUN_FILES, THRESHOLDS_FILE, BEST_DIR, LAST_DIR, LEARNING_CURVES_FILE, TENSORBOARD_DIR, CHECKPOINT_DIR)
+    (
+        *RUN_FILES,
+        THRESHOLDS_FILE,
+        BEST_DIR,
+        LAST_DIR,
+        LEARNING_CURVES_FILE,
+        TENSORBOARD_DIR,
+        CHECKPOINT_DIR,
+        HELDOUT_DIR,
+        REFIT_RUN_DIR,
+    )
 )
 
 SAVED_MODEL_FILE = "saved_model.pb"

@@ -292,11 +292,19 @@ Examples:
     default=None,
     help="Multi-label: pick each label's threshold for best F1 on validation (training.tune_thresholds).",
 )
+@click.option(
+    "--refit",
+    is_flag=True,
+    default=None,
+    help="After training, train again on the whole training split, hold-out included, for the epochs "
+    "and with the mix chosen on the hold-out (training.refit; about twice the time).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @click.option(
     "--resume",
     metavar="DIR",
-    help="Continue the interrupted run in DIR after its last completed epoch (no other options).",
+    help="Continue the interrupted run in DIR after its last completed epoch, or its interrupted refit "
+    "(no other options).",
 )
 @click.option("--init-from", metavar="MODEL_DIR", help="Fine-tune: start from this trained run (finetune.init_from).")
 @click.option(
@@ -355,6 +363,7 @@ def train(
     embeddings: str | None,
     freeze_embeddings: bool,
     tune_thresholds: bool | None,
+    refit: bool | None,
     overwrite: bool,
     resume: str | None,
     init_from: str | None,
@@ -426,6 +435,7 @@ def train(
         # Only a given flag overrides: an absent one leaves a config file's value alone.
         "model.freeze_embeddings": freeze_embeddings or None,
         "training.tune_thresholds": tune_thresholds,
+        "training.refit": refit,
         "training.strategy": strategy,
         "training.mixed_precision": mixed_precision,
         "pretrain.epochs": pretrain_epochs,

@@ -217,8 +217,8 @@ class ModelConfig:
     # embedding. With ngram_scale=5, ngram_buckets=2**19 and ngram_l2=3e-5 the naive Bayes
     # bag lowered the validation loss on IMDB (0.2117 -> 0.1884) and AG News (0.3641 ->
     # 0.3447) and raised it on SST-2 (0.2025 -> 0.2070), TREC (0.3941 -> 0.3978) and SMS
-    # (0.0562 -> 0.0861), so it is not the default: a lever for long documents (README,
-    # "Accuracy and speed").
+    # (0.0562 -> 0.0861), so it is not the default: a lever for long documents
+    # (docs/accuracy-and-speed.md).
     ngram_weighting: str = "none"
     # The L2 penalty on the naive Bayes bag's weights (per weight, added to the batch's mean
     # loss). IMDB, the bag alone at scale 5, validation loss: 1e-5 0.1923, 3e-5 0.1894.
@@ -351,8 +351,8 @@ class TrainingConfig:
     """Optimisation and stopping."""
 
     # Also the length of the cosine schedule. 8 against 5, 6 and 7 on the validation loss of
-    # the five corpora of scripts/accuracy.py, four of them with two seeds (README, "Accuracy
-    # and speed"): the corpora still improving at epoch 5 (SST-2, TREC) gain most, and the
+    # the five corpora of scripts/accuracy.py, four of them with two seeds
+    # (docs/accuracy-and-speed.md): the corpora still improving at epoch 5 (SST-2, TREC) gain most, and the
     # paths that peak early are kept from their own epoch, so a longer schedule costs time,
     # little accuracy.
     epochs: int = 8
@@ -399,7 +399,7 @@ class TrainingConfig:
     # run stops when no replacement helped for `patience` epochs. The n-gram bag of a
     # small corpus fits its training texts in an epoch or two, the LSTM later: own lowered
     # the validation and test loss on TREC, AG News and SMS spam and chose as shared did
-    # on IMDB and SST-2 (README, "Accuracy and speed").
+    # on IMDB and SST-2 (docs/accuracy-and-speed.md).
     member_epochs: str = "own"
     # Weight examples by class: "none"; "balanced" (n / (classes * count), as scikit-learn;
     # for multi-label models each label's positives get weight negatives / positives); or
@@ -429,6 +429,13 @@ class TrainingConfig:
     # labels lose recall at 0.5. Off by default: the thresholds then fit the hold-out, which
     # on a small one means noise.
     tune_thresholds: bool = False
+    # After training, train once more from scratch on the whole training split, the
+    # validation hold-out included, for the epochs the held-out run kept (each ensemble
+    # path's own), with its mix and thresholds; that model is the run's, and the held-out
+    # run's stays in DIR/heldout/ with the validation figures (metrics.json keeps them).
+    # The choices are all made on the hold-out; the refit only trains on 10 % more data,
+    # in about twice the time (`--refit`).
+    refit: bool = False
     # tf.distribute strategy: auto (mirrored with several GPUs, else default), default,
     # mirrored (the local GPUs; falls back to default without one) or multi-worker
     # (MultiWorkerMirroredStrategy over the machines of the TF_CONFIG variable).
@@ -585,6 +592,25 @@ class Config:
             raise ConfigError(
                 "training.tune_thresholds (--tune-thresholds) needs a validation hold-out to tune on; "
                 f"{describe('data.val_fraction > 0', self.data.val_fraction)}"
+            )
+        if self.training.refit:
+            _check(
+                self.data.val_fraction > 0,
+                "training.refit",
+                "false with data.val_fraction=0 (the refit reuses the epochs and mix chosen on the hold-out)",
+                self.training.refit,
+            )
+            _check(
+                self.training.strategy != "multi-worker",
+                "training.refit",
+                "false with training.strategy=multi-worker (the refit runs in one process)",
+                self.training.refit,
+            )
+            _check(
+                self.training.lr_schedule != "plateau",
+                "training.refit",
+                "false with training.lr_schedule=plateau (that schedule watches the hold-out, which the refit trains on)",
+                self.training.refit,
             )
         if self.pretrain.epochs:
             # The language model reads the first LSTM layer's output at every step.

@@ -33,7 +33,7 @@ class Preset:
     found: Callable[[Any], str] = lambda config: ""
 
 
-# Measured with scripts/accuracy.py (README, "Accuracy and speed"), 2026-12-05: IMDB's reviews run past
+# Measured with scripts/accuracy.py (docs/accuracy-and-speed.md), 2026-12-05: IMDB's reviews run past
 # the LSTM's 400 tokens (14 % of the training reviews; the bags read up to 1,500) and bring
 # many distinct bigrams, which share hashed rows of the naive Bayes bag. Its validation loss
 # on three seeds (each seed draws its own hold-out): 2**19 buckets (the default) 0.2023,

@@ -9,6 +9,7 @@ import datetime as _dt
 import itertools
 import json
 import logging
+import shutil
 import sys
 import time
 import warnings
@@ -106,6 +107,7 @@ from textlstm.pipeline import (
 )
 from textlstm.presets import LONG_DOCUMENTS
 from textlstm.pretraining import pretrain_embedding
+from textlstm.refit import finish_refit, refit_plan, refit_stage
 from textlstm.report import plot_learning_curves
 from textlstm.runtime import library_versions, seed_everything, tensorflow
 from textlstm.source_spec import data_spec, open_source, reading_options
@@ -133,6 +135,9 @@ class TrainResult:
     train_examples: int
     val_examples: int
     seconds: float
+    # training.refit: the epochs, mix and held-out figures the refit reused (the manifest's
+    # "refit"); None for a run without one.
+    refit: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready digest for the CLI."""
@@ -145,6 +150,7 @@ class TrainResult:
             "train_examples": self.train_examples,
             "val_examples": self.val_examples,
             "seconds": round(self.seconds, 1),
+            **({"refit": self.refit} if self.refit is not None else {}),
         }
 
 
@@ -263,7 +269,7 @@ def train(
                 "--resume continues a run with its own data, config and directory; "
                 "expected no --data, --output-dir, --config, --set or --overwrite beside it"
             )
-        return _resume(Path(resume), command, verbose)
+        return _resume_any(Path(resume), command, verbose)
     if data is None or output_dir is None:
         raise InputError(
             f"train needs a data source and an output directory; {describe('--data and --output-dir, or --resume DIR', None)}"
@@ -283,7 +289,91 @@ def train(
         with _peers_watched(cluster):
             return _join_as_worker(cluster, data, output_dir, verbose, started)
     with _plan_for(cluster), _peers_watched(cluster):
-        return _train_new(cluster, data, output_dir, config, overwrite, command, verbose, read_options, started)
+        result = _train_new(cluster, data, output_dir, config, overwrite, command, verbose, read_options, started)
+        if not config.training.refit:
+            return result
+        return _refit(cluster, result.output_dir, command, verbose, started)
+
+
+def _refit(
+    cluster: Cluster, run_dir: Path, command: Sequence[str] | None, verbose: int | str, started: float
+) -> TrainResult:
+    """training.refit: train the finished held-out run's config again on the whole
+    training split in ``run_dir/refit/`` for the epochs it kept, then make that model the
+    run's (`textlstm.refit.finish_refit`)."""
+    plan = refit_plan(run_dir)
+    config = saved_config(plan["config"])
+    manifest = artifacts.read_json(run_dir / artifacts.MANIFEST_FILE)
+    request = manifest["data"]
+    # The hold-out joins the training part: nothing is left to validate on, so nothing is
+    # chosen; the thresholds come from the plan, and TensorBoard logs stay the held-out run's.
+    training = dataclasses.replace(config.training, refit=False, tune_thresholds=False, tensorboard=False)
+    whole = dataclasses.replace(config, data=dataclasses.replace(config.data, val_fraction=0.0), training=training)
+    log.info(
+        "refit: training again on the whole training split, hold-out included, for %d epoch(s)%s",
+        plan["epochs"],
+        "" if plan["member_epochs"] is None else f" (the paths kept from epochs {plan['member_epochs']})",
+    )
+    # A refit killed before its first epoch was checkpointed leaves a folder that cannot be
+    # resumed: it starts again.
+    shutil.rmtree(run_dir / artifacts.REFIT_RUN_DIR, ignore_errors=True)
+    _train_new(
+        cluster,
+        request.get("source_resolved") or request["source"],
+        run_dir / artifacts.REFIT_RUN_DIR,
+        whole,
+        True,
+        command,
+        verbose,
+        ReadOptions.from_dict(request["read_options"]),
+        time.time(),
+        refit=plan,
+    )
+    return _refit_done(run_dir, started)
+
+
+def _refit_done(run_dir: Path, started: float) -> TrainResult:
+    """Move the refit's model up and describe the finished run."""
+    finish_refit(run_dir)
+    info = artifacts.read_run_info(run_dir)
+    manifest = info.manifest
+    log.info("refit model written to %s (the held-out run's in %s)", run_dir, run_dir / artifacts.HELDOUT_DIR)
+    return TrainResult(
+        output_dir=run_dir,
+        metrics=info.metrics,
+        history=artifacts.read_json(run_dir / artifacts.HISTORY_FILE),
+        best_epoch=manifest["best_epoch"],
+        epochs_run=manifest["epochs_run"],
+        train_examples=manifest["data"]["train_examples"],
+        val_examples=manifest["data"]["val_examples"],
+        seconds=time.time() - started,
+        refit=manifest.get("refit"),
+    )
+
+
+def _resume_any(run_dir: Path, command: Sequence[str] | None, verbose: int | str) -> TrainResult:
+    """--resume: continue an interrupted run, or the refit that follows a finished
+    held-out run (training.refit), wherever it stopped."""
+    started = time.time()
+    stage = refit_stage(run_dir)
+    if stage == "training":
+        _resume(run_dir / artifacts.REFIT_RUN_DIR, command, verbose)
+        return _refit_done(run_dir, started)
+    if stage == "trained":
+        return _refit_done(run_dir, started)
+    if stage is None and artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.training.refit:
+        # Stopped before the refit's first epoch was checkpointed: start it again.
+        return _refit(_refit_cluster(run_dir), run_dir, command, verbose, started)
+    result = _resume(run_dir, command, verbose)
+    if not (artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.training.refit):
+        return result
+    return _refit(_refit_cluster(run_dir), run_dir, command, verbose, started)
+
+
+def _refit_cluster(run_dir: Path) -> Cluster:
+    # The held-out run's strategy (never multi-worker: the config refuses it with refit).
+    training = artifacts.read_run_info(run_dir).config.training
+    return connect(training.strategy, training.worker_timeout)
 
 
 def _train_new(
@@ -296,8 +386,10 @@ def _train_new(
     verbose: int | str,
     read_options: ReadOptions | None,
     started: float,
+    refit: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """The chief's part of a new run: plan it, share the plan, train."""
+    """The chief's part of a new run: plan it, share the plan, train. ``refit`` is the
+    held-out run's plan (`textlstm.refit.refit_plan`) when this run is its refit."""
     output_dir = artifacts.prepare_output_dir(output_dir, overwrite)
     base = load_base(config.finetune.init_from) if config.finetune.init_from else None
     if base is not None:
@@ -444,6 +536,8 @@ def _train_new(
         "class_weights": None if weights is None else dict(zip(label_names, weights.tolist(), strict=True)),
         "distribution": _distribution(cluster, config.training, source.file_count(split)),
     }
+    if refit is not None:
+        request["refit"] = refit
     if weights is not None:
         log.info("class weights: %s", json.dumps(request["class_weights"]))
     run_dir = begin_run_dir(output_dir, overwrite)
@@ -1009,7 +1103,9 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
     training = run.config.training
     history: dict[str, list[float]] = state["history"]
     writers = _tensorboard_writers(run) if training.tensorboard else None
-    while state["epoch"] < training.epochs and not state.get("stopped_early"):
+    # A refit stops at the held-out run's last kept epoch, on the same schedule.
+    last = run.request["refit"]["epochs"] if "refit" in run.request else training.epochs
+    while state["epoch"] < last and not state.get("stopped_early"):
         epoch = state["epoch"]
         _set_phase(run, state, _frozen_at(run, epoch))
         _reseed_dropout(run.classifier, training.seed, epoch)
@@ -1266,6 +1362,27 @@ def _update_member_bests(run: _Run, state: dict[str, Any], selection: dict[str, 
     return True
 
 
+def _update_refit_members(run: _Run, state: dict[str, Any], member_epochs: list[int]) -> bool:
+    """A refit of an ensemble: keep each path's weights of the epoch the held-out run
+    kept it from."""
+    kept = list(state["best_weights"])
+    for member, slots in enumerate(member_weight_slots(run.classifier)):
+        if member_epochs[member] == state["epoch"]:
+            for index in slots:
+                kept[index] = run.classifier.weights[index].numpy()
+    state.update(best_epoch=state["epoch"], best_weights=kept, member_best_epoch=list(member_epochs))
+    if run.request["refit"]["ngram_mix"] is not None:
+        state["best_mix"] = _planned_mix(run.request["refit"]["ngram_mix"])
+    return True
+
+
+def _planned_mix(ngram_mix: dict[str, Any]) -> Mix:
+    """The MemberMix value of a manifest's tuned ``ngram_mix``: the LSTM's share of two
+    members, or each member's weight."""
+    weights = [float(w) for w in ngram_mix["weights"].values()]
+    return weights[0] if len(weights) == 2 else tuple(weights)
+
+
 def _update_best(
     run: _Run, state: dict[str, Any], metrics: dict[str, Any], selection: dict[str, Any] | None = None
 ) -> bool:
@@ -1274,6 +1391,9 @@ def _update_best(
     training.member_epochs=own, record each member's best epoch instead."""
     if selection and "improved" in selection:
         return _update_member_bests(run, state, selection)
+    plan = run.request.get("refit")
+    if plan is not None and plan["member_epochs"] is not None:
+        return _update_refit_members(run, state, plan["member_epochs"])
     monitor = run.config.training.monitor
     if metrics:
         value = _monitor_value(monitor, metrics)
@@ -1330,6 +1450,8 @@ def _model_files(
             "train_examples": request["train_examples"],
             "val_examples": request["val_examples"],
             "skipped_empty_rows": request.get("skipped_empty_rows"),
+            # Where the data was found, so that a refit resumed elsewhere finds it too.
+            "source_resolved": request.get("data_resolved"),
             "train_summary": request["summaries"]["train"],
             "val_summary": request["summaries"]["val"],
         },
@@ -1360,12 +1482,23 @@ def _model_files(
         )
     if state.get("resumed"):
         manifest["resumed"] = state["resumed"]
+    config = run.config.to_dict()
+    if "refit" in request:
+        plan = request["refit"]
+        manifest["refit"] = {
+            "epochs": plan["epochs"],
+            "heldout_dir": artifacts.HELDOUT_DIR,
+            "heldout": {k: v for k, v in plan["heldout"].items() if k != "metrics"},
+        }
+        # The config that trains the whole run again, held-out run and refit: the refit
+        # itself ran it without the hold-out.
+        config = plan["config"]
     files: dict[str, Any] = {}
     if run.multi_label:
         values = [DEFAULT_THRESHOLD] * len(run.label_names) if thresholds is None else thresholds.tolist()
         files[artifacts.THRESHOLDS_FILE] = dict(zip(run.label_names, map(float, values), strict=True))
     return files | {
-        artifacts.CONFIG_FILE: run.config.to_dict(),
+        artifacts.CONFIG_FILE: config,
         artifacts.LABELS_FILE: run.label_names,
         artifacts.HISTORY_FILE: history,
         artifacts.METRICS_FILE: metrics,
@@ -1397,6 +1530,15 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     if metrics and isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
         metrics = _tune_mix(run, state)
     thresholds = None  # multi-label decision thresholds; None: DEFAULT_THRESHOLD for every label
+    plan = run.request.get("refit")
+    if plan is not None:
+        # The held-out run's choices and figures: a refit has nothing to validate on.
+        if plan["ngram_mix"] is not None and isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
+            run.classifier.get_layer(HEAD_NAME).mix.assign(_planned_mix(plan["ngram_mix"]))
+            state["ngram_mix"] = plan["ngram_mix"]
+        if plan["thresholds"] is not None:
+            thresholds = np.array(plan["thresholds"], np.float32)
+        metrics = plan["heldout"]["metrics"]
     if metrics and run.config.training.tune_thresholds:
         thresholds, metrics = tuned_multilabel_metrics(
             *predict_batches(run.classifier, run.val_batches), run.label_names
@@ -1407,7 +1549,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
             metrics["at_default_threshold"]["micro_f1"],
             DEFAULT_THRESHOLD,
         )
-    if metrics:
+    if metrics and plan is None:
         log.info("validation %s %.4f at best epoch %d", *headline(metrics), state["best_epoch"])
     if "member_best_epoch" in state:
         kept_from = zip(member_heads(run.classifier), state["member_best_epoch"], strict=True)

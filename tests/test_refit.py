@@ -1,0 +1,161 @@
+"""training.refit (`train --refit`): after the held-out run, a second run on the whole
+training split for the epochs and with the mix the hold-out chose; its model is the run's
+and the held-out run's is kept in heldout/."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import textlstm
+from tests.conftest import TINY_OVERRIDES
+from textlstm import artifacts
+from textlstm.cli import main
+from textlstm.config import load_config
+from textlstm.errors import ConfigError
+
+# The defaults' three members and tuned mix, so that the refit has a mix and member epochs
+# to reuse; short, so that a refit costs seconds.
+REFIT_OVERRIDES = [
+    *[o for o in TINY_OVERRIDES if not o.startswith(("model.ngram_mix=", "model.naive_bayes_bag="))],
+    "training.epochs=3",
+    "training.patience=5",
+]
+
+# Runs `textlstm train` in this process and sends it SIGKILL at batch 3 of the N-th call of
+# Keras' fit (one call an epoch, counting the held-out run's epochs first).
+_KILLER = """
+import os, signal, sys
+import keras
+from textlstm.cli import main
+
+kill_call = int(sys.argv[1])
+calls = []
+original_fit = keras.Model.fit
+
+class Kill(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if len(calls) == kill_call and batch == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+def fit(self, *args, callbacks=None, **kwargs):
+    calls.append(1)
+    return original_fit(self, *args, callbacks=[*(callbacks or []), Kill()], **kwargs)
+
+keras.Model.fit = fit
+main(sys.argv[2:])
+"""
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+def _probabilities(run: Path, texts: list[str]) -> np.ndarray:
+    return np.array([list(record["probabilities"].values()) for record in textlstm.predict(run, texts)])
+
+
+TEXTS = ["a wonderful superb film", "boring awful plot", "the story of the actor"]
+
+
+def test_refit_trains_on_the_hold_out_too_with_the_held_out_runs_choices(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", "--refit", *_sets(REFIT_OVERRIDES)]
+    result = cli.invoke(main, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads(result.stdout)
+
+    heldout = run / artifacts.HELDOUT_DIR
+    assert artifacts.is_run_dir(heldout) and artifacts.is_run_dir(run)
+    assert not (run / artifacts.REFIT_RUN_DIR).exists()
+    top, kept = artifacts.read_run_info(run), artifacts.read_run_info(heldout)
+    # Trained on every example of the split: the held-out run's training part and hold-out.
+    held = kept.manifest["data"]
+    assert top.manifest["data"]["train_examples"] == held["train_examples"] + held["val_examples"] == 200
+    assert top.manifest["data"]["val_examples"] == 0
+    # For the epochs the hold-out chose, each path its own, at the mix it tuned.
+    member_epochs = kept.manifest["member_best_epochs"]
+    assert top.manifest["member_best_epochs"] == member_epochs
+    assert top.manifest["refit"]["epochs"] == max(member_epochs.values()) == top.manifest["epochs_run"]
+    assert top.manifest["ngram_mix"] == kept.manifest["ngram_mix"]
+    assert top.manifest["refit"]["heldout"]["val_examples"] == held["val_examples"]
+    # The figures are the hold-out's (the refit has none of its own), and so says the summary.
+    assert top.metrics == kept.metrics and summary["validation"]["loss"] == kept.metrics["loss"]
+    assert summary["refit"]["heldout_dir"] == artifacts.HELDOUT_DIR
+    # The saved config trains the whole run again, held-out run and refit.
+    assert top.config.training.refit and top.config.data.val_fraction == 0.2
+    # Another model: different weights, the same task learned.
+    refit, before = _probabilities(run, TEXTS), _probabilities(heldout, TEXTS)
+    assert not np.allclose(refit, before)
+    labels = [record["label"] for record in textlstm.predict(run, TEXTS[:2])]
+    assert labels == ["pos", "neg"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["data.val_fraction=0"], "false with data.val_fraction=0"),
+        (["training.lr_schedule=plateau"], "false with training.lr_schedule=plateau"),
+        (["training.strategy=multi-worker"], "false with training.strategy=multi-worker"),
+    ],
+)
+def test_refit_refuses_settings_it_cannot_follow(overrides: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError, match="training.refit") as error:
+        load_config(None, ["training.refit=true", *overrides])
+    assert expected in str(error.value)
+
+
+def test_refit_flag_sets_the_config_key(cli, tmp_path: Path) -> None:
+    # --refit with a config that cannot refit fails on the key it set, before any data is read.
+    result = cli.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "nothing"),
+            "--output-dir",
+            str(tmp_path / "r"),
+            "--refit",
+            "--val-split",
+            "0",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "training.refit" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_call", [4, 5], ids=["before-first-refit-checkpoint", "after-one-refit-epoch"])
+def test_refit_killed_resumes_to_the_uninterrupted_result(
+    cli, corpus_tar: Path, tmp_path: Path, kill_call: int
+) -> None:
+    args = ["train", "--data", str(corpus_tar), "-q", "--refit", *_sets(REFIT_OVERRIDES)]
+    whole = tmp_path / "whole"
+    assert cli.invoke(main, [*args, "--output-dir", str(whole)]).exit_code == 0
+    killed = tmp_path / "killed"
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(kill_call), *args, "--output-dir", str(killed)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    # Killed in the refit (fit call 4 is its first epoch, 5 its second): the held-out run
+    # is finished and usable meanwhile.
+    assert artifacts.is_run_dir(killed) and not (killed / artifacts.HELDOUT_DIR).exists()
+    assert (killed / artifacts.REFIT_RUN_DIR).is_dir()
+    resumed = cli.invoke(main, ["train", "--resume", str(killed), "-q"])
+    assert resumed.exit_code == 0, resumed.output + resumed.stderr
+    assert json.loads(resumed.stdout)["refit"]["epochs"] == artifacts.read_run_info(whole).manifest["refit"]["epochs"]
+    assert not (killed / artifacts.REFIT_RUN_DIR).exists()
+    np.testing.assert_allclose(_probabilities(killed, TEXTS), _probabilities(whole, TEXTS), atol=1e-6)
+    np.testing.assert_allclose(
+        _probabilities(killed / artifacts.HELDOUT_DIR, TEXTS), _probabilities(whole / artifacts.HELDOUT_DIR, TEXTS)
+    )
