@@ -64,12 +64,20 @@ def _probabilities(run: Path, texts: list[str]) -> np.ndarray:
 TEXTS = ["a wonderful superb film", "boring awful plot", "the story of the actor"]
 
 
-def test_refit_trains_on_the_hold_out_too_with_the_held_out_runs_choices(cli, corpus_tar: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def refit_run(corpus_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A run trained with --refit through the CLI, and its printed summary."""
+    from click.testing import CliRunner
+
+    run = tmp_path_factory.mktemp("refit") / "run"
     args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", "--refit", *_sets(REFIT_OVERRIDES)]
-    result = cli.invoke(main, args)
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + result.stderr
-    summary = json.loads(result.stdout)
+    return run, json.loads(result.stdout)
+
+
+def test_refit_trains_on_the_hold_out_too_with_the_held_out_runs_choices(refit_run: tuple[Path, dict]) -> None:
+    run, summary = refit_run
 
     heldout = run / artifacts.HELDOUT_DIR
     assert artifacts.is_run_dir(heldout) and artifacts.is_run_dir(run)
@@ -95,6 +103,16 @@ def test_refit_trains_on_the_hold_out_too_with_the_held_out_runs_choices(cli, co
     assert not np.allclose(refit, before)
     labels = [record["label"] for record in textlstm.predict(run, TEXTS[:2])]
     assert labels == ["pos", "neg"]
+
+
+def test_fine_tuning_a_refit_model_on_its_own_data_warns_that_no_hold_out_is_unseen(
+    cli, refit_run: tuple[Path, dict], corpus_tar: Path, tmp_path: Path
+) -> None:
+    run, _ = refit_run
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(tmp_path / "ft"), "--init-from", str(run)]
+    result = cli.invoke(main, [*args, "--epochs", "1", "-q"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "the base was refit (training.refit) on all of it" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -415,7 +415,14 @@ def _train_new(
     finetune: dict[str, Any] = {}
     if base is not None:
         mismatch = holdout_mismatch(base, config, fingerprint)
-        if mismatch:
+        if base.config.training.refit and base.data_fingerprint == fingerprint:
+            # A refit base trained on its own hold-out too: no hold-out of this data is unseen.
+            log.warning(
+                "%s is what the base model trained on, and the base was refit (training.refit) on all of it, "
+                "hold-out included: this run validates on texts the base trained on",
+                data,
+            )
+        elif mismatch:
             # Fine-tuning on the base's own data: its hold-out must be drawn as the base's
             # was, or the run validates (stops early, mixes) on texts the base trained on.
             log.warning(
