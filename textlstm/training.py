@@ -317,18 +317,27 @@ def _refit(
     # A refit killed before its first epoch was checkpointed leaves a folder that cannot be
     # resumed: it starts again.
     shutil.rmtree(run_dir / artifacts.REFIT_RUN_DIR, ignore_errors=True)
-    _train_new(
-        cluster,
-        request.get("source_resolved") or request["source"],
-        run_dir / artifacts.REFIT_RUN_DIR,
-        whole,
-        True,
-        command,
-        verbose,
-        ReadOptions.from_dict(request["read_options"]),
-        time.time(),
-        refit=plan,
-    )
+    try:
+        _train_new(
+            cluster,
+            request.get("source_resolved") or request["source"],
+            run_dir / artifacts.REFIT_RUN_DIR,
+            whole,
+            True,
+            command,
+            verbose,
+            ReadOptions.from_dict(request["read_options"]),
+            time.time(),
+            refit=plan,
+        )
+    except BaseException:
+        log.warning(
+            "the refit stopped; %s holds the held-out run's model meanwhile, and `textlstm train --resume %s` "
+            "runs the refit",
+            run_dir,
+            run_dir,
+        )
+        raise
     return _refit_done(run_dir, started)
 
 
@@ -355,6 +364,9 @@ def _resume_any(run_dir: Path, command: Sequence[str] | None, verbose: int | str
     """--resume: continue an interrupted run, or the refit that follows a finished
     held-out run (training.refit), wherever it stopped."""
     started = time.time()
+    if run_dir.name == artifacts.REFIT_RUN_DIR and artifacts.is_run_dir(run_dir.parent):
+        # The refit's own folder, as a stopped refit's warning names it: resume the run.
+        run_dir = run_dir.parent
     stage = refit_stage(run_dir)
     if stage == "training":
         _resume(run_dir / artifacts.REFIT_RUN_DIR, command, verbose)
