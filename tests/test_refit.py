@@ -115,6 +115,29 @@ def test_fine_tuning_a_refit_model_on_its_own_data_warns_that_no_hold_out_is_uns
     assert "the base was refit (training.refit) on all of it" in result.stderr
 
 
+def test_refit_keeps_each_path_from_the_epoch_the_hold_out_chose_for_it(cli, corpus_tar: Path, tmp_path: Path) -> None:
+    # On the tiny task every path improves to the last epoch; the held-out run's record is
+    # edited to three different epochs, as a real corpus gives them (AG News: LSTM 2, bag 8,
+    # naive Bayes bag 2), and a refit of the finished run follows it path by path. Written as
+    # textlstm writes it, with sorted keys: not in the members' order.
+    run = tmp_path / "run"
+    args = ["train", "--data", str(corpus_tar), "--output-dir", str(run), "-q", *_sets(REFIT_OVERRIDES)]
+    assert cli.invoke(main, args).exit_code == 0
+    chosen = {"lstm_probabilities": 1, "ngram_probabilities": 3, "naive_bayes_probabilities": 2}
+    manifest = json.loads((run / artifacts.MANIFEST_FILE).read_text())
+    assert set(manifest["member_best_epochs"]) == set(chosen)
+    artifacts.write_json(run / artifacts.MANIFEST_FILE, {**manifest, "member_best_epochs": chosen})
+    config = json.loads((run / artifacts.CONFIG_FILE).read_text())
+    config["training"]["refit"] = True
+    artifacts.write_json(run / artifacts.CONFIG_FILE, config)
+    # A finished held-out run whose refit never started: --resume starts it.
+    resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
+    assert resumed.exit_code == 0, resumed.output + resumed.stderr
+    top = artifacts.read_run_info(run).manifest
+    assert top["member_best_epochs"] == chosen
+    assert top["refit"]["epochs"] == top["epochs_run"] == 3
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [

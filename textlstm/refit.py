@@ -41,7 +41,8 @@ def refit_plan(run_dir: Path) -> dict[str, Any]:
         )
     return {
         "epochs": int(epochs),
-        "member_epochs": [int(e) for e in members.values()] if members else None,
+        # By head name: manifest.json is written with sorted keys, not in the members' order.
+        "member_epochs": {head: int(e) for head, e in members.items()} if members else None,
         "ngram_mix": manifest.get("ngram_mix"),
         "thresholds": info.thresholds,
         "config": info.config.to_dict(),

@@ -312,7 +312,9 @@ def _refit(
     log.info(
         "refit: training again on the whole training split, hold-out included, for %d epoch(s)%s",
         plan["epochs"],
-        "" if plan["member_epochs"] is None else f" (the paths kept from epochs {plan['member_epochs']})",
+        ""
+        if plan["member_epochs"] is None
+        else " (" + ", ".join(f"{MEMBER_NAMES[h]} from epoch {e}" for h, e in plan["member_epochs"].items()) + ")",
     )
     # A refit killed before its first epoch was checkpointed leaves a folder that cannot be
     # resumed: it starts again.
@@ -1381,15 +1383,16 @@ def _update_member_bests(run: _Run, state: dict[str, Any], selection: dict[str, 
     return True
 
 
-def _update_refit_members(run: _Run, state: dict[str, Any], member_epochs: list[int]) -> bool:
+def _update_refit_members(run: _Run, state: dict[str, Any], member_epochs: dict[str, int]) -> bool:
     """A refit of an ensemble: keep each path's weights of the epoch the held-out run
-    kept it from."""
+    kept it from (``member_epochs``: head name -> epoch)."""
+    epochs = [member_epochs[head] for head in member_heads(run.classifier)]
     kept = list(state["best_weights"])
     for member, slots in enumerate(member_weight_slots(run.classifier)):
-        if member_epochs[member] == state["epoch"]:
+        if epochs[member] == state["epoch"]:
             for index in slots:
                 kept[index] = run.classifier.weights[index].numpy()
-    state.update(best_epoch=state["epoch"], best_weights=kept, member_best_epoch=list(member_epochs))
+    state.update(best_epoch=state["epoch"], best_weights=kept, member_best_epoch=epochs)
     if run.request["refit"]["ngram_mix"] is not None:
         state["best_mix"] = _planned_mix(run.request["refit"]["ngram_mix"])
     return True
