@@ -152,6 +152,13 @@ def test_refit_refuses_settings_it_cannot_follow(overrides: list[str], expected:
     assert expected in str(error.value)
 
 
+def test_refit_null_refits_whenever_a_run_can() -> None:
+    assert load_config(None, ["training.refit=null"]).refits()
+    for cannot in ("data.val_fraction=0", "training.lr_schedule=plateau", "training.strategy=multi-worker"):
+        assert not load_config(None, ["training.refit=null", cannot]).refits(), cannot
+    assert not load_config(None, ["training.refit=false"]).refits()
+
+
 def test_refit_flag_sets_the_config_key(cli, tmp_path: Path) -> None:
     # --refit with a config that cannot refit fails on the key it set, before any data is read.
     result = cli.invoke(

@@ -293,8 +293,7 @@ Examples:
     help="Multi-label: pick each label's threshold for best F1 on validation (training.tune_thresholds).",
 )
 @click.option(
-    "--refit",
-    is_flag=True,
+    "--refit/--no-refit",
     default=None,
     help="After training, train again on the whole training split, hold-out included, for the epochs "
     "and with the mix chosen on the hold-out (training.refit; about twice the time).",

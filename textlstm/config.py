@@ -434,8 +434,10 @@ class TrainingConfig:
     # path's own), with its mix and thresholds; that model is the run's, and the held-out
     # run's stays in DIR/heldout/ with the validation figures (metrics.json keeps them).
     # The choices are all made on the hold-out; the refit only trains on 10 % more data,
-    # in about twice the time (`--refit`).
-    refit: bool = False
+    # in about twice the time (`--refit`, `--no-refit`). None: refit whenever a run can
+    # (a hold-out, one process, a schedule that does not watch the hold-out); true: those
+    # are required.
+    refit: bool | None = False
     # tf.distribute strategy: auto (mirrored with several GPUs, else default), default,
     # mirrored (the local GPUs; falls back to default without one) or multi-worker
     # (MultiWorkerMirroredStrategy over the machines of the TF_CONFIG variable).
@@ -593,7 +595,7 @@ class Config:
                 "training.tune_thresholds (--tune-thresholds) needs a validation hold-out to tune on; "
                 f"{describe('data.val_fraction > 0', self.data.val_fraction)}"
             )
-        if self.training.refit:
+        if self.training.refit is True:
             _check(
                 self.data.val_fraction > 0,
                 "training.refit",
@@ -648,6 +650,16 @@ class Config:
             self.model.embeddings_file,
         )
         return self
+
+    def refits(self) -> bool:
+        """Whether a run with this config trains again on the whole training split after
+        its held-out run (training.refit; None refits whenever it can)."""
+        training = self.training
+        if training.refit is None:
+            return (
+                self.data.val_fraction > 0 and training.strategy != "multi-worker" and training.lr_schedule != "plateau"
+            )
+        return training.refit
 
     def lstm_steps(self) -> int:
         """The most time steps the LSTM reads: the vectorizer's max_length, or

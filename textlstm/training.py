@@ -290,7 +290,7 @@ def train(
             return _join_as_worker(cluster, data, output_dir, verbose, started)
     with _plan_for(cluster), _peers_watched(cluster):
         result = _train_new(cluster, data, output_dir, config, overwrite, command, verbose, read_options, started)
-        if not config.training.refit:
+        if not config.refits():
             return result
         return _refit(cluster, result.output_dir, command, verbose, started)
 
@@ -375,11 +375,11 @@ def _resume_any(run_dir: Path, command: Sequence[str] | None, verbose: int | str
         return _refit_done(run_dir, started)
     if stage == "trained":
         return _refit_done(run_dir, started)
-    if stage is None and artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.training.refit:
+    if stage is None and artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.refits():
         # Stopped before the refit's first epoch was checkpointed: start it again.
         return _refit(_refit_cluster(run_dir), run_dir, command, verbose, started)
     result = _resume(run_dir, command, verbose)
-    if not (artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.training.refit):
+    if not (artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.refits()):
         return result
     return _refit(_refit_cluster(run_dir), run_dir, command, verbose, started)
 
@@ -429,7 +429,7 @@ def _train_new(
     finetune: dict[str, Any] = {}
     if base is not None:
         mismatch = holdout_mismatch(base, config, fingerprint)
-        if base.config.training.refit and base.data_fingerprint == fingerprint:
+        if base.config.refits() and base.data_fingerprint == fingerprint:
             # A refit base trained on its own hold-out too: no hold-out of this data is unseen.
             log.warning(
                 "%s is what the base model trained on, and the base was refit (training.refit) on all of it, "
