@@ -385,7 +385,7 @@ def _resume_any(run_dir: Path, command: Sequence[str] | None, verbose: int | str
 
 
 def _refit_cluster(run_dir: Path) -> Cluster:
-    # The held-out run's strategy (never multi-worker: the config refuses it with refit).
+    # The held-out run's strategy (never multi-worker: refits() is false for it).
     training = artifacts.read_run_info(run_dir).config.training
     return connect(training.strategy, training.worker_timeout)
 
