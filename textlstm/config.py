@@ -738,6 +738,7 @@ _SAVED_BEFORE = {
     ("training", "min_epoch_steps"): 0,
     ("training", "member_epochs"): "shared",
     ("data", "holdout_by"): "key",
+    ("training", "refit"): False,
 }
 
 
