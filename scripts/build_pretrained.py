@@ -33,7 +33,8 @@ SIZE_LIMIT_BYTES = 10 * 1024 * 1024
 # Likewise it has 64 LSTM units, the default until model.lstm_units=32 (2026-12-05), and
 # no naive Bayes bag, a default since later that day (it would also add 4.4 MB of weights
 # and as much of ratios, over SIZE_LIMIT_BYTES). It trained five epochs, the default until
-# training.epochs=8 (2026-12-05).
+# training.epochs=8 (2026-12-05). It was not refit (training.refit, the default since
+# 2026-12-05).
 BUNDLED_OVERRIDES = [
     "model.ngram_buckets=65536",
     "training.member_epochs=shared",
@@ -44,6 +45,7 @@ BUNDLED_OVERRIDES = [
     # The window of the model as bundled (before the bags read whole reviews).
     "vectorizer.max_length=400",
     "model.lstm_length=null",
+    "training.refit=false",
 ]
 
 

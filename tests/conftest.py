@@ -48,6 +48,8 @@ TINY_OVERRIDES = [
     "training.min_epoch_steps=0",
     "training.learning_rate=0.01",
     "data.val_fraction=0.2",
+    # One training a test, not two: tests/test_refit.py covers the refit the defaults add.
+    "training.refit=false",
 ]
 
 

@@ -437,7 +437,7 @@ class TrainingConfig:
     # in about twice the time (`--refit`, `--no-refit`). None: refit whenever a run can
     # (a hold-out, one process, a schedule that does not watch the hold-out); true: those
     # are required.
-    refit: bool | None = False
+    refit: bool | None = None
     # tf.distribute strategy: auto (mirrored with several GPUs, else default), default,
     # mirrored (the local GPUs; falls back to default without one) or multi-worker
     # (MultiWorkerMirroredStrategy over the machines of the TF_CONFIG variable).
