@@ -343,6 +343,28 @@ def _refit(
     return _refit_done(run_dir, started)
 
 
+def _warn_base_holdout(base: Any, config: Config, fingerprint: str, data: str) -> None:
+    """Warn when fine-tuning on the base model's own data would validate on texts the base
+    trained on: the base was refit on all of it, or this hold-out is drawn otherwise."""
+    if base.config.refits() and base.data_fingerprint == fingerprint:
+        log.warning(
+            "%s is what the base model trained on, and the base was refit (training.refit) on all of it, "
+            "hold-out included: this run validates on texts the base trained on",
+            data,
+        )
+        return
+    mismatch = holdout_mismatch(base, config, fingerprint)
+    if mismatch:
+        # Its hold-out must be drawn as the base's was, or the run validates (stops early,
+        # mixes) on texts the base trained on.
+        log.warning(
+            "%s is what the base model trained on, with its hold-out drawn by %s: this run's "
+            "hold-out holds texts the base trained on; set those values (--set) to validate on what it held out",
+            data,
+            mismatch,
+        )
+
+
 def _refit_done(run_dir: Path, started: float) -> TrainResult:
     """Move the refit's model up and describe the finished run."""
     finish_refit(run_dir)
@@ -428,23 +450,8 @@ def _train_new(
     fingerprint = source.fingerprint()
     finetune: dict[str, Any] = {}
     if base is not None:
-        mismatch = holdout_mismatch(base, config, fingerprint)
-        if base.config.refits() and base.data_fingerprint == fingerprint:
-            # A refit base trained on its own hold-out too: no hold-out of this data is unseen.
-            log.warning(
-                "%s is what the base model trained on, and the base was refit (training.refit) on all of it, "
-                "hold-out included: this run validates on texts the base trained on",
-                data,
-            )
-        elif mismatch:
-            # Fine-tuning on the base's own data: its hold-out must be drawn as the base's
-            # was, or the run validates (stops early, mixes) on texts the base trained on.
-            log.warning(
-                "%s is what the base model trained on, with its hold-out drawn by %s: this run's "
-                "hold-out holds texts the base trained on; set those values (--set) to validate on what it held out",
-                data,
-                mismatch,
-            )
+        if refit is None:  # a refit has no hold-out to warn about: its held-out run warned
+            _warn_base_holdout(base, config, fingerprint, data)
         label_names, finetune = label_plan(base, label_names, multi_label)
         finetune["init_from"] = str(base.path)
         log.info(
