@@ -296,7 +296,8 @@ Examples:
     "--refit/--no-refit",
     default=None,
     help="After training, train again on the whole training split, hold-out included, for the epochs "
-    "and with the mix chosen on the hold-out (training.refit; about twice the time).",
+    "and with the mix chosen on the hold-out (training.refit; up to twice the time). By default a run "
+    "refits whenever it has a hold-out; --no-refit keeps the held-out run's model.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
 @click.option(
