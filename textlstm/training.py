@@ -255,6 +255,11 @@ def train(
             epoch left it (same data, config and seed; ``data``, ``output_dir`` and
             ``config`` must then be None).
 
+    With ``training.refit`` (by default whenever the run has a hold-out) the finished run
+    trains once more on the whole training split for the epochs and with the mix its
+    hold-out chose; that model is written at the top level of ``output_dir`` and the
+    held-out run's in ``output_dir/heldout/``.
+
     Under ``training.strategy=multi-worker`` every worker calls this with the same
     arguments (and its own ``TF_CONFIG``): the chief plans and writes the run, the others
     train in step in a temporary sibling of ``output_dir`` that is removed at the end.
