@@ -19,6 +19,7 @@ from textlstm import artifacts
 from textlstm.cli import main
 from textlstm.config import load_config
 from textlstm.errors import ConfigError
+from textlstm.model import HEAD_NAME, MEMBER_NAMES
 
 # The defaults' three members and tuned mix, so that the refit has a mix and member epochs
 # to reuse; short, so that a refit costs seconds.
@@ -92,6 +93,9 @@ def test_refit_trains_on_the_hold_out_too_with_the_held_out_runs_choices(refit_r
     assert top.manifest["member_best_epochs"] == member_epochs
     assert top.manifest["refit"]["epochs"] == max(member_epochs.values()) == top.manifest["epochs_run"]
     assert top.manifest["ngram_mix"] == kept.manifest["ngram_mix"]
+    mix = artifacts.load_text_model(run).get_layer("classifier").get_layer(HEAD_NAME).mix.numpy()
+    names = [MEMBER_NAMES[head] for head in ("lstm_probabilities", "ngram_probabilities", "naive_bayes_probabilities")]
+    np.testing.assert_allclose(mix, [kept.manifest["ngram_mix"]["weights"][name] for name in names])
     assert top.manifest["refit"]["heldout"]["val_examples"] == held["val_examples"]
     # The figures are the hold-out's (the refit has none of its own), and so says the summary.
     assert top.metrics == kept.metrics and summary["validation"]["loss"] == kept.metrics["loss"]

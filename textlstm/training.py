@@ -1406,14 +1406,15 @@ def _update_refit_members(run: _Run, state: dict[str, Any], member_epochs: dict[
                 kept[index] = run.classifier.weights[index].numpy()
     state.update(best_epoch=state["epoch"], best_weights=kept, member_best_epoch=epochs)
     if run.request["refit"]["ngram_mix"] is not None:
-        state["best_mix"] = _planned_mix(run.request["refit"]["ngram_mix"])
+        state["best_mix"] = _planned_mix(run, run.request["refit"]["ngram_mix"])
     return True
 
 
-def _planned_mix(ngram_mix: dict[str, Any]) -> Mix:
+def _planned_mix(run: _Run, ngram_mix: dict[str, Any]) -> Mix:
     """The MemberMix value of a manifest's tuned ``ngram_mix``: the LSTM's share of two
-    members, or each member's weight."""
-    weights = [float(w) for w in ngram_mix["weights"].values()]
+    members, or each member's weight, in the members' order (the manifest's keys are
+    sorted, so they are looked up by name)."""
+    weights = [float(ngram_mix["weights"][MEMBER_NAMES[head]]) for head in member_heads(run.classifier)]
     return weights[0] if len(weights) == 2 else tuple(weights)
 
 
@@ -1568,7 +1569,7 @@ def _finish(run: _Run, state: dict[str, Any], started: float) -> TrainResult:
     if plan is not None:
         # The held-out run's choices and figures: a refit has nothing to validate on.
         if plan["ngram_mix"] is not None and isinstance(run.classifier.get_layer(HEAD_NAME), MemberMix):
-            run.classifier.get_layer(HEAD_NAME).mix.assign(_planned_mix(plan["ngram_mix"]))
+            run.classifier.get_layer(HEAD_NAME).mix.assign(_planned_mix(run, plan["ngram_mix"]))
             state["ngram_mix"] = plan["ngram_mix"]
         if plan["thresholds"] is not None:
             thresholds = np.array(plan["thresholds"], np.float32)
