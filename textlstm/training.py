@@ -402,19 +402,23 @@ def _resume_any(run_dir: Path, command: Sequence[str] | None, verbose: int | str
         return _refit_done(run_dir, started)
     if stage == "trained":
         return _refit_done(run_dir, started)
-    if stage is None and artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.refits():
+    if stage is None and _refit_pending(run_dir):
         # Stopped before the refit's first epoch was checkpointed: start it again.
-        return _refit(_refit_cluster(run_dir), run_dir, command, verbose, started)
+        return _refit_resumed(run_dir, command, verbose, started)
     result = _resume(run_dir, command, verbose)
-    if not (artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.refits()):
-        return result
-    return _refit(_refit_cluster(run_dir), run_dir, command, verbose, started)
+    return _refit_resumed(run_dir, command, verbose, started) if _refit_pending(run_dir) else result
 
 
-def _refit_cluster(run_dir: Path) -> Cluster:
+def _refit_pending(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished held-out run whose config asks for a refit."""
+    return artifacts.is_run_dir(run_dir) and artifacts.read_run_info(run_dir).config.refits()
+
+
+def _refit_resumed(run_dir: Path, command: Sequence[str] | None, verbose: int | str, started: float) -> TrainResult:
     # The held-out run's strategy (never multi-worker: refits() is false for it).
     training = artifacts.read_run_info(run_dir).config.training
-    return connect(training.strategy, training.worker_timeout)
+    cluster = connect(training.strategy, training.worker_timeout)
+    return _refit(cluster, run_dir, command, verbose, started)
 
 
 def _train_new(
