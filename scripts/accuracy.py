@@ -209,6 +209,8 @@ def run_corpus(
         # Each member's weight (LSTM, bag and any naive Bayes bag), for a tuned mix.
         "mix": (manifest.get("ngram_mix") or {}).get("weights"),
         "epochs_run": result.epochs_run,
+        # With the refit, epochs_run is the refit's; the held-out run's is kept here.
+        "heldout_epochs_run": (result.refit or {}).get("heldout", {}).get("epochs_run"),
         "train_examples": result.train_examples,
         "val_examples": result.val_examples,
         "test_examples": report["examples"],
@@ -220,7 +222,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of the results."""
     lines = [
         "| corpus | preset | figure | target | test | met | test loss | validation loss (accuracy) "
-        "| epochs kept, LSTM / bag (/ naive Bayes bag) (run) | mix, same order | training time |",
+        "| epochs kept, LSTM / bag (/ naive Bayes bag) (run; + refit) | mix, same order | training time |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
@@ -234,13 +236,15 @@ def table(rows: list[dict[str, Any]]) -> str:
         kept = row.get("member_epochs")
         # In the members' order (the manifest's keys are sorted by name).
         epochs = " / ".join(str(kept[h]) for h in MEMBER_HEADS if h in kept) if kept else str(row["best_epoch"])
+        heldout_run = row.get("heldout_epochs_run")
+        run = f"{row['epochs_run']}" if heldout_run is None else f"{heldout_run}; + {row['epochs_run']}"
         share = row.get("lstm_share")
         weights = row.get("mix") or ({} if share is None else {"LSTM": share, "n-gram bag": 1 - share})
         mix = " / ".join(f"{weights[n]:.2f}" for n in MEMBER_NAMES.values() if n in weights) or "-"
         lines.append(
             f"| {row['corpus']} | {row.get('preset') or '-'} | {row['figure']} | {row['target']:.3f} | {row['value']:.4f} | "
             f"{'yes' if row['met'] else 'no'} | {figure(row.get('test_loss'))} | {validation} | "
-            f"{epochs} ({row['epochs_run']}) | {mix} | "
+            f"{epochs} ({run}) | {mix} | "
             f"{row['train_seconds']:.0f} s |"
         )
     return "\n".join(lines)

@@ -5,7 +5,8 @@ Measures, side by side:
 1. **Time to the tutorial's accuracy** (86.4 % IMDB test accuracy): wall time of
    ``textlstm train`` from the raw archive (reading, vocabulary adaptation, training,
    writing the model) with the defaults and ``--epochs E`` for E = 1, 2, ... until the
-   model reaches the bar on the test split, against TensorFlow's "Text classification with
+   model reaches the bar on the test split (and the same with ``--no-refit``, what the
+   refit costs), against TensorFlow's "Text classification with
    an RNN" recipe written here (vocabulary 1,000, batch 64, padded to the longest text of
    the batch, masking, Adam 1e-4, ten epochs), timed over ``--reference-steps`` steps and
    extrapolated to its ten epochs (the output says so).
@@ -73,13 +74,14 @@ def children_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def time_to_accuracy(data: str, workdir: Path, max_epochs: int) -> dict[str, Any]:
-    """Train with the defaults and E = 1, 2, ... epochs until test accuracy >= the tutorial's."""
+def time_to_accuracy(data: str, workdir: Path, max_epochs: int, flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Train with the defaults (and ``flags``) and E = 1, 2, ... epochs until test
+    accuracy >= the tutorial's."""
     attempts = []
     for epochs in range(1, max_epochs + 1):
-        run_dir = workdir / f"run-{epochs}"
+        run_dir = workdir / f"run{''.join(flags)}-{epochs}"
         seconds, out = timed_run(
-            [*TEXTLSTM, "train", "--data", data, "--output-dir", str(run_dir), "--epochs", str(epochs), "-q"]
+            [*TEXTLSTM, "train", "--data", data, "--output-dir", str(run_dir), "--epochs", str(epochs), "-q", *flags]
         )
         summary = json.loads(out)
         _, report = timed_run([*TEXTLSTM, "evaluate", str(run_dir), "--data", data, "--split", "test", "-q"])
@@ -95,7 +97,10 @@ def time_to_accuracy(data: str, workdir: Path, max_epochs: int) -> dict[str, Any
                 "run_dir": str(run_dir),
             }
         )
-        print(f"benchmark: {epochs} epoch(s): {seconds:.1f} s, test accuracy {accuracy:.4f}", file=sys.stderr)
+        print(
+            f"benchmark: {epochs} epoch(s) {' '.join(flags)}: {seconds:.1f} s, test accuracy {accuracy:.4f}",
+            file=sys.stderr,
+        )
         if accuracy >= TUTORIAL_ACCURACY:
             break
     return {
@@ -246,18 +251,30 @@ def prediction(run_dir: str, data: str, workdir: Path) -> dict[str, Any]:
     }
 
 
+def _reached(tta: dict[str, Any]) -> str:
+    """A time-to-accuracy cell: the wall time and epochs of the run that reached the bar."""
+    last = tta["attempts"][-1]
+    if not tta["reached"]:
+        return f"not reached in {last['epochs']} epochs"
+    return f"{last['wall_seconds']:.0f} s ({last['epochs']} epoch(s), test {last['test_accuracy']:.4f})"
+
+
 def table(results: dict[str, Any]) -> str:
     """The markdown table of the figures against the goals."""
     tta, ref = results["time_to_accuracy"], results["reference"]
     last = tta["attempts"][-1]
     rows = [
         (
-            "time to 86.4 % IMDB test accuracy, textlstm defaults",
-            f"{last['wall_seconds']:.0f} s ({last['epochs']} epoch(s), test {last['test_accuracy']:.4f})"
-            if tta["reached"]
-            else f"not reached in {last['epochs']} epochs",
+            "time to 86.4 % IMDB test accuracy, textlstm defaults (the held-out run, then the refit)",
+            _reached(tta),
             "<= 30 s",
             tta["reached"] and last["wall_seconds"] <= 30,
+        ),
+        (
+            "same, without the refit (`--no-refit`: the held-out run's model)",
+            _reached(results["time_to_accuracy_no_refit"]),
+            "",
+            None,
         ),
         (
             "same, TF tutorial recipe (its published accuracy; time extrapolated from "
@@ -341,6 +358,8 @@ def main() -> None:
     results["matmul_peak_gflops"] = round(matmul_rate(tf), 1)
     print(f"benchmark: fp32 matmul peak {results['matmul_peak_gflops']} GFLOP/s", file=sys.stderr)
     results["time_to_accuracy"] = tta = time_to_accuracy(args.data, workdir, args.max_epochs)
+    # The refit trains a second time on the whole split; what it costs, side by side.
+    results["time_to_accuracy_no_refit"] = time_to_accuracy(args.data, workdir, args.max_epochs, ("--no-refit",))
     run = tta["attempts"][-1]
     results["throughput"] = throughput(run, results["matmul_peak_gflops"], mean_tokens(run["run_dir"], args.data))
     results["reference"] = reference_recipe(args.data, args.reference_steps)
