@@ -224,7 +224,8 @@ def test_cli_train_logs_data_summaries(cli, tmp_path: Path) -> None:
     assert summary["examples"] == 36 and summary["duplicate_texts"] == 6
     assert summary["labels"] == {"neg": 18, "pos": 18}
     assert summary["length_tokens"]["p100"] == 6 and summary["empty_texts"] == 0
-    assert "validation data: " in result.stderr
+    # No hold-out: the log says why instead of summarising zero examples.
+    assert "validation data: none (data.val_fraction=0.0: no epoch or mix is chosen on held-out data)" in result.stderr
     assert "has no effect without the n-gram bag" not in result.stderr
     assert "may suit them" not in result.stderr  # p100 6 tokens, under the LSTM's 20
     # Without the bag model.lstm_length does not window the LSTM, and the log says so.

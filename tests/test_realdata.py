@@ -72,9 +72,9 @@ def _one_epoch(data: str, tmp_path: Path, name: str, *, test: str | None = None,
     from textlstm.file_sources import ReadOptions
 
     options = ReadOptions(**read)
-    run = textlstm.train(
-        data, tmp_path / "runs" / name, load_config(None, ["training.epochs=1"]), verbose=0, read_options=options
-    )
+    # The formats are the question, not the refit, which would double each training.
+    config = load_config(None, ["training.epochs=1", "training.refit=false"])
+    run = textlstm.train(data, tmp_path / "runs" / name, config, verbose=0, read_options=options)
     return textlstm.evaluate(run.output_dir, test or data, split="test", read_options=options)["accuracy"]
 
 

@@ -5,6 +5,7 @@ and the held-out run's is kept in heldout/."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -135,11 +136,22 @@ def test_refit_keeps_each_path_from_the_epoch_the_hold_out_chose_for_it(cli, cor
     config["training"]["refit"] = True
     artifacts.write_json(run / artifacts.CONFIG_FILE, config)
     # A finished held-out run whose refit never started: --resume starts it.
-    resumed = cli.invoke(main, ["train", "--resume", str(run), "-q"])
+    resumed = cli.invoke(main, ["train", "--resume", str(run)])
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
     top = artifacts.read_run_info(run).manifest
     assert top["member_best_epochs"] == chosen
     assert top["refit"]["epochs"] == top["epochs_run"] == 3
+    # The log names each path's epoch in the members' order, says why there is no
+    # validation data, and marks the epochs paths are kept from, not a "best" it never chose.
+    log = resumed.stderr
+    assert "(LSTM from epoch 1, n-gram bag from epoch 3, naive Bayes bag from epoch 2)" in log
+    assert "validation data: none (the refit trains on the whole split, hold-out included)" in log
+    notes = re.findall(r"epoch (\d)/3: .*?(\(.*\))?$", log, flags=re.MULTILINE)
+    assert notes == [
+        ("1", "(refit: keeps LSTM)"),
+        ("2", "(refit: keeps naive Bayes bag)"),
+        ("3", "(refit: keeps n-gram bag)"),
+    ]
 
 
 @pytest.mark.parametrize(

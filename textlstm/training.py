@@ -82,6 +82,7 @@ from textlstm.model import (
     CLASSIFIER_NAME,
     EMBEDDING_NAME,
     HEAD_NAME,
+    MEMBER_HEADS,
     MEMBER_NAMES,
     build_classifier,
     build_text_model,
@@ -319,7 +320,13 @@ def _refit(
         plan["epochs"],
         ""
         if plan["member_epochs"] is None
-        else " (" + ", ".join(f"{MEMBER_NAMES[h]} from epoch {e}" for h, e in plan["member_epochs"].items()) + ")",
+        else " ("
+        + ", ".join(
+            f"{MEMBER_NAMES[h]} from epoch {plan['member_epochs'][h]}"
+            for h in MEMBER_HEADS
+            if h in plan["member_epochs"]
+        )
+        + ")",
     )
     # A refit killed before its first epoch was checkpointed leaves a folder that cannot be
     # resumed: it starts again.
@@ -507,8 +514,17 @@ def _train_new(
         summaries = summarize_parts(
             parts, config.vectorizer, ("train", "val"), vocabulary=base.vocabulary if base is not None else None
         )
-        for part, name in (("train", "training"), ("val", "validation")):
-            log.info("%s data: %s", name, json.dumps(summaries[part], ensure_ascii=False))
+        log.info("training data: %s", json.dumps(summaries["train"], ensure_ascii=False))
+        if summaries["val"]["examples"]:
+            log.info("validation data: %s", json.dumps(summaries["val"], ensure_ascii=False))
+        else:
+            # A summary of zero examples says nothing; say why there is none.
+            log.info(
+                "validation data: none (%s)",
+                "the refit trains on the whole split, hold-out included"
+                if refit is not None
+                else f"data.val_fraction={config.data.val_fraction}: no epoch or mix is chosen on held-out data",
+            )
         if base is None:
             _suggest_long_documents(config, summaries["train"])
         skipped = _skipped_rows(source, split)
@@ -1187,7 +1203,7 @@ def _train_epochs(run: _Run, state: dict[str, Any], verbose: int | str, started:
         state["epoch"] = epoch + 1
         state["seconds"] += time.time() - tick
         improved = _update_best(run, state, metrics, selection)
-        _log_epoch(epoch + 1, training.epochs, history, improved)
+        _log_epoch(epoch + 1, training.epochs, history, _epoch_note(run, epoch + 1, improved))
         if writers is not None:
             _write_scalars(writers, epoch + 1, history)
         stop = _early_stop(run, state, metrics)
@@ -1648,9 +1664,22 @@ def _tune_mix(run: _Run, state: dict[str, Any]) -> dict[str, Any]:
     return run.cluster.share(tuned)
 
 
-def _log_epoch(epoch: int, epochs: int, history: dict[str, list[float]], improved: bool) -> None:
+def _epoch_note(run: _Run, epoch: int, improved: bool) -> str:
+    """What the epoch's log line adds: " (best so far)" when it improved; in a refit,
+    which nothing is chosen in, the paths the plan keeps from this epoch instead."""
+    plan = run.request.get("refit")
+    if plan is None:
+        return " (best so far)" if improved else ""
+    if plan["member_epochs"] is None:
+        kept = ["the model"] if epoch == plan["epochs"] else []
+    else:
+        kept = [MEMBER_NAMES[head] for head in member_heads(run.classifier) if plan["member_epochs"][head] == epoch]
+    return f" (refit: keeps {', '.join(kept)})" if kept else ""
+
+
+def _log_epoch(epoch: int, epochs: int, history: dict[str, list[float]], note: str) -> None:
     shown = ", ".join(f"{k}={v[-1]:.4g}" for k, v in sorted(history.items()))
-    log.info("epoch %d/%d: %s%s", epoch, epochs, shown, " (best so far)" if improved else "")
+    log.info("epoch %d/%d: %s%s", epoch, epochs, shown, note)
 
 
 def _tensorboard_writers(run: _Run) -> dict[str, Any]:
