@@ -5,6 +5,7 @@ and the held-out run's is kept in heldout/."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 import textlstm
-from tests.conftest import TINY_OVERRIDES
+from tests.conftest import FILLER, NEGATIVE, POSITIVE, TINY_OVERRIDES
 from textlstm import artifacts
 from textlstm.cli import main
 from textlstm.config import load_config
@@ -152,6 +153,29 @@ def test_refit_keeps_each_path_from_the_epoch_the_hold_out_chose_for_it(cli, cor
         ("2", "(refit: keeps naive Bayes bag)"),
         ("3", "(refit: keeps n-gram bag)"),
     ]
+
+
+def test_refit_of_a_fine_tuning_run_with_an_extended_vocabulary_evaluates(cli, trained_run, tmp_path: Path) -> None:
+    # Each text carries a word of its own, so the refit, extending the base vocabulary on
+    # the hold-out as well, appends more words than the held-out run did; the saved config
+    # must admit them (it once kept the held-out run's max_tokens, and evaluate failed).
+    data, rnd = tmp_path / "data", random.Random(3)
+    for label, cues in (("pos", POSITIVE[:4]), ("neg", NEGATIVE[:4])):
+        (data / label).mkdir(parents=True)
+        for i in range(30):
+            words = [rnd.choice(FILLER) for _ in range(6)] + rnd.sample(cues, 2) + [f"only{label}{i}"]
+            (data / label / f"{i}.txt").write_text(" ".join(words))
+    run = tmp_path / "ft"
+    args = ["train", "--init-from", str(trained_run.output_dir), "--data", str(data), "--output-dir", str(run)]
+    args += ["--epochs", "1", "--extend-vocab", "200", "--refit", "-q"]
+    result = cli.invoke(main, [*args, *_sets(["data.val_fraction=0.2", "training.batch_size=16"])])
+    assert result.exit_code == 0, result.output + result.stderr
+    heldout = run / artifacts.HELDOUT_DIR
+    sizes = {folder: len((folder / artifacts.VOCAB_FILE).read_text().splitlines()) for folder in (run, heldout)}
+    assert sizes[run] > sizes[heldout]
+    for folder in (run, heldout):
+        assert artifacts.read_run_info(folder).config.vectorizer.max_tokens >= sizes[folder]
+        assert textlstm.evaluate(folder, str(data))["examples"] == 60
 
 
 @pytest.mark.parametrize(

@@ -1546,8 +1546,10 @@ def _model_files(
             "heldout": {k: v for k, v in plan["heldout"].items() if k != "metrics"},
         }
         # The config that trains the whole run again, held-out run and refit: the refit
-        # itself ran it without the hold-out.
-        config = plan["config"]
+        # itself ran it without the hold-out. The vectorizer's is the refit's own: a
+        # fine-tuning refit extends the base vocabulary on the hold-out too, and the saved
+        # max_tokens must admit what it appended.
+        config = {**plan["config"], "vectorizer": config["vectorizer"]}
     files: dict[str, Any] = {}
     if run.multi_label:
         values = [DEFAULT_THRESHOLD] * len(run.label_names) if thresholds is None else thresholds.tolist()
