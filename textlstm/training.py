@@ -515,7 +515,8 @@ def _train_new(
             parts, config.vectorizer, ("train", "val"), vocabulary=base.vocabulary if base is not None else None
         )
         log.info("training data: %s", json.dumps(summaries["train"], ensure_ascii=False))
-        if summaries["val"]["examples"]:
+        if summaries["val"]["examples"] or (refit is None and config.data.val_fraction > 0):
+            # (An empty hold-out that was asked for is an error, raised below.)
             log.info("validation data: %s", json.dumps(summaries["val"], ensure_ascii=False))
         else:
             # A summary of zero examples says nothing; say why there is none.
