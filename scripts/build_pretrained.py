@@ -34,7 +34,7 @@ SIZE_LIMIT_BYTES = 10 * 1024 * 1024
 # no naive Bayes bag, a default since later that day (it would also add 4.4 MB of weights
 # and as much of ratios, over SIZE_LIMIT_BYTES). It trained five epochs, the default until
 # training.epochs=8 (2026-12-05). It was not refit (training.refit, the default since
-# 2026-12-05).
+# 2026-12-05). Its bag learned at model.ngram_scale=50, the default until 2026-12-06.
 BUNDLED_OVERRIDES = [
     "model.ngram_buckets=65536",
     "training.member_epochs=shared",
@@ -46,6 +46,7 @@ BUNDLED_OVERRIDES = [
     "vectorizer.max_length=400",
     "model.lstm_length=null",
     "training.refit=false",
+    "model.ngram_scale=50",
 ]
 
 
