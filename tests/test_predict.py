@@ -55,6 +55,30 @@ def test_predict_stdin_answers_each_line_as_it_arrives(trained_run) -> None:
     assert [first["label"], second["label"]] == ["pos", "neg"]
 
 
+@pytest.mark.parametrize("users_setting", [None, "1"])
+def test_predict_texts_in_a_fresh_process_answer_as_the_api_does(trained_run, users_setting: str | None) -> None:
+    # TEXT arguments favour start-up: oneDNN off (TF_ENABLE_ONEDNN_OPTS=0) unless the user
+    # set it. Either way the answers are the in-process API's.
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if users_setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = users_setting
+    texts = ["great superb film", "awful boring waste"]
+    done = subprocess.run(
+        [sys.executable, "-m", "textlstm", "predict", str(trained_run.output_dir), *texts, "-v"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("textlstm: TF_ENABLE_ONEDNN_OPTS=0" in done.stderr) == (users_setting is None)
+    fresh = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = textlstm.predict(trained_run.output_dir, texts)
+    assert [r["label"] for r in fresh] == [r["label"] for r in expected] == ["pos", "neg"]
+    for got, want in zip(fresh, expected, strict=True):
+        assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
+
+
 def test_predict_jsonl_file_with_ids_top_k_and_output(cli, trained_run, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"doc": f"d{i}", "body": t}) + "\n" for i, t in enumerate(TEXTS)))

@@ -605,6 +605,11 @@ def predict(
     from textlstm.preflight import check_predict
 
     check_predict(model, texts, input_path, output)
+    if input_path is None and "-" not in (model, *texts):
+        # Texts from the command line: the user waits for the start-up, not for throughput.
+        from textlstm.runtime import favour_start_up
+
+        favour_start_up()
     _start_tensorflow(level)
     from textlstm.prediction import predict_command
 

@@ -112,6 +112,21 @@ def import_tensorflow_quietly() -> None:
             pass
 
 
+def favour_start_up() -> bool:
+    """Before TensorFlow is imported by a process that answers a few texts and exits
+    (`textlstm predict MODEL TEXT...`): turn TensorFlow's oneDNN graph rewrites off, unless
+    ``TF_ENABLE_ONEDNN_OPTS`` is set already. oneDNN prepares each kernel on its first
+    call, which for a few short texts costs more than its faster kernels give back (a
+    one-text predict's first call 0.12-0.14 s faster without it, loading about 0.05 s;
+    docs/accuracy-and-speed.md). Returns whether it did; does nothing once TensorFlow is
+    imported, since TensorFlow reads the setting when it starts."""
+    if "tensorflow" in sys.modules or "TF_ENABLE_ONEDNN_OPTS" in os.environ:
+        return False
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    log.debug("TF_ENABLE_ONEDNN_OPTS=0: a few texts, where oneDNN's kernel set-up costs more than it saves")
+    return True
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic.
 
