@@ -7,6 +7,7 @@ Each floor sits a few points under the test figure measured with `scripts/accura
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -30,5 +31,7 @@ def test_accuracy_defaults_stay_above_the_floor(name: str, tmp_path: Path) -> No
 
     corpus = next(c for c in accuracy.corpora(SHARED_DATA) if c.name == name)
     row = accuracy.run_corpus(corpus, SHARED_DATA, tmp_path, [])
+    # Shown by `-rA` (pass or fail), so every real-data run is also a data point.
+    print(json.dumps(row, default=str))
     assert row["test_examples"] > 400
     assert row["value"] >= FLOORS[name], row
