@@ -115,15 +115,15 @@ def import_tensorflow_quietly() -> None:
 def favour_start_up() -> bool:
     """Before TensorFlow is imported by a process that answers a few texts and exits
     (`textlstm predict MODEL TEXT...`): turn TensorFlow's oneDNN graph rewrites off, unless
-    ``TF_ENABLE_ONEDNN_OPTS`` is set already. oneDNN prepares each kernel on its first
-    call, which for a few short texts costs more than its faster kernels give back (a
-    one-text predict's first call 0.12-0.14 s faster without it, loading about 0.05 s;
-    docs/accuracy-and-speed.md). Returns whether it did; does nothing once TensorFlow is
-    imported, since TensorFlow reads the setting when it starts."""
+    ``TF_ENABLE_ONEDNN_OPTS`` is set already. Without oneDNN a one-text predict's first
+    model call took 0.12-0.14 s instead of 0.21-0.26 s and loading about 0.05 s less, while
+    later calls were as fast either way (docs/accuracy-and-speed.md). Returns whether it
+    did; does nothing once TensorFlow is imported, since TensorFlow reads the setting when
+    it starts."""
     if "tensorflow" in sys.modules or "TF_ENABLE_ONEDNN_OPTS" in os.environ:
         return False
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    log.debug("TF_ENABLE_ONEDNN_OPTS=0: a few texts, where oneDNN's kernel set-up costs more than it saves")
+    log.debug("TF_ENABLE_ONEDNN_OPTS=0: a few texts, where oneDNN's first call costs more than it saves")
     return True
 
 
